@@ -1,0 +1,98 @@
+"""Helpers shared by the benchmark scripts: data lookup, timing, result files."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+SHARED_DATA = ROOT.parent / "shared" / "data"
+sys.path.insert(0, str(ROOT))
+
+
+def default_corpus(name: str = "wiki8.txt.xz") -> Path:
+    env = os.environ.get("FASTW2V_WIKI8") if name == "wiki8.txt.xz" else None
+    path = Path(env) if env else SHARED_DATA / name
+    if not path.exists():
+        sys.exit(f"corpus not found: {path}; pass --corpus PATH (any text file, e.g. text8)")
+    return path
+
+
+def eval_files():
+    d = Path(os.environ.get("FASTW2V_EVAL_DIR", SHARED_DATA / "eval"))
+    q, w = d / "questions-words.txt", d / "wordsim353.tsv"
+    return (q if q.exists() else None), (w if w.exists() else None)
+
+
+def machine() -> dict:
+    info = {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count()}
+    try:
+        info["cpu_affinity"] = len(os.sched_getaffinity(0))
+    except AttributeError:
+        pass
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                info["cpu"] = line.split(":", 1)[1].strip()
+                break
+        for line in open("/proc/meminfo"):
+            if line.startswith("MemTotal"):
+                info["mem_gib"] = round(int(line.split()[1]) / 2**20, 1)
+                break
+    except OSError:
+        pass
+    import numba
+
+    info["numpy"] = np.__version__
+    info["numba"] = numba.__version__
+    return info
+
+
+def timed(fn, repeats: int):
+    """Run fn() `repeats` times; return (median seconds, all seconds, last result)."""
+    times = []
+    result = None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), times, result
+
+
+def write_results(name: str, payload: dict, markdown: str) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    payload = dict(payload, machine=machine(), date=time.strftime("%Y-%m-%d %H:%M:%S"))
+    (RESULTS / f"{name}.json").write_text(json.dumps(payload, indent=1) + "\n")
+    (RESULTS / f"{name}.md").write_text(markdown.rstrip() + "\n")
+    print(markdown)
+    print(f"wrote {RESULTS / name}.json, .md, .png")
+
+
+def bar_chart(name: str, labels, values, ylabel: str, title: str, log: bool = True, annotate=None) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    bars = ax.bar(range(len(values)), values, color=["#999999"] + ["#2a7ab0"] * (len(values) - 1))
+    ax.set_xticks(range(len(values)))
+    ax.set_xticklabels(labels, rotation=15, ha="right", fontsize=9)
+    if log:
+        ax.set_yscale("log")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    for bar, text in zip(bars, annotate or [f"{v:.3g}" for v in values]):
+        ax.annotate(text, (bar.get_x() + bar.get_width() / 2, bar.get_height()), ha="center", va="bottom",
+                    fontsize=8)
+    fig.tight_layout()
+    fig.savefig(RESULTS / f"{name}.png", dpi=110)
+    plt.close(fig)

@@ -1,0 +1,127 @@
+"""Pair generation: tf_keras skipgrams vs fastw2v.skipgrams vs PairGenerator, in one run.
+
+    python benchmarks/bench_pairs.py [--corpus PATH] [--slice-tokens N] [--repeats R]
+
+Counts every pair, positive and negative alike. Writes
+benchmarks/results/pairs.{json,md,png}.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+from numba import njit, prange
+
+from _common import bar_chart, default_corpus, timed, write_results
+
+import fastw2v
+from fastw2v import PairGenerator, load_corpus
+
+
+@njit(parallel=True, nogil=True, cache=True)
+def _fill(a, v):
+    for i in prange(a.shape[0]):
+        a[i] = v
+
+
+def write_bandwidth(threads: int, nbytes: int = 1 << 29) -> float:
+    """Bytes/s of a parallel fill of an already-touched array (the write ceiling)."""
+    import numba
+
+    numba.set_num_threads(threads)
+    a = np.zeros(nbytes // 8, dtype=np.int64)
+    _fill(a, 1)
+    med, _, _ = timed(lambda: _fill(a, 2), 5)
+    return nbytes / med
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--corpus", type=str, default=None, help="text corpus (default: ../shared/data/wiki8.txt.xz)")
+    ap.add_argument("--slice-tokens", type=int, default=100_000, help="tokens for the skipgrams comparison")
+    ap.add_argument("--repeats", type=int, default=5, help="repeats per measurement (median reported)")
+    ap.add_argument("--window", type=int, default=4, help="skipgrams window_size (Keras default 4)")
+    args = ap.parse_args(argv)
+    import numba
+
+    path = args.corpus or default_corpus()
+    vocab, corpus = load_corpus(path, min_count=5)
+    V = len(vocab) + 1  # Keras convention: id 0 is reserved
+    seq = np.asarray(corpus.ids[: args.slice_tokens], dtype=np.int64) + 1
+    table = fastw2v.make_sampling_table(V)
+    all_threads = numba.config.NUMBA_NUM_THREADS
+    results = {"corpus": str(path), "corpus_words": corpus.n_words, "vocab_size": len(vocab),
+               "slice_tokens": int(seq.shape[0]), "repeats": args.repeats, "threads_all": all_threads}
+
+    # --- skipgrams: tf_keras and fastw2v on the same slice and settings
+    from tf_keras.preprocessing.sequence import skipgrams as keras_skipgrams
+
+    seq_list = seq.tolist()
+    kw = dict(window_size=args.window, negative_samples=1.0, sampling_table=table)
+    med, times, (couples, _) = timed(lambda: keras_skipgrams(seq_list, V, **kw), max(3, args.repeats // 2))
+    results["keras_skipgrams"] = {"pairs": len(couples), "seconds": med, "all_seconds": times,
+                                  "pairs_per_sec": len(couples) / med}
+    fastw2v.skipgrams(seq, V, seed=0, **kw)  # compile
+    med, times, (couples, _) = timed(lambda: fastw2v.skipgrams(seq, V, **kw), args.repeats)
+    results["fastw2v_skipgrams"] = {"pairs": int(couples.shape[0]), "seconds": med, "all_seconds": times,
+                                    "pairs_per_sec": couples.shape[0] / med, "threads": all_threads}
+
+    # --- PairGenerator rows, negative=5, over the whole corpus
+    def one_epoch(threads):
+        gen = PairGenerator(vocab, window=5, negative=5, sample=1e-3, seed=1, threads=threads)
+        n = 0
+        for _, contexts in gen.batches(corpus, 1 << 16):
+            n += contexts.size
+        return n
+
+    one_epoch(1)  # compile
+    for label, threads in (("generator_rows_1thread", 1), ("generator_rows_all", all_threads)):
+        med, times, n = timed(lambda: one_epoch(threads), max(3, args.repeats // 2))
+        results[label] = {"pairs": n, "seconds": med, "all_seconds": times, "pairs_per_sec": n / med,
+                          "threads": threads}
+    base = results["keras_skipgrams"]["pairs_per_sec"]
+    for k in ("fastw2v_skipgrams", "generator_rows_1thread", "generator_rows_all"):
+        results[k]["ratio_vs_keras"] = results[k]["pairs_per_sec"] / base
+
+    # --- physical ceiling: bytes written per pair against parallel write bandwidth
+    bw = write_bandwidth(all_threads)
+    rows_bytes_per_pair = (4 + 4 * 6) / 6  # target + 6 contexts per row of 6 pairs
+    sg_bytes_per_pair = 8 + 1  # one int32 couple and an int8 label
+    results["ceiling"] = {
+        "write_bandwidth_bytes_per_sec": bw,
+        "rows_bytes_per_pair": rows_bytes_per_pair,
+        "rows_pairs_per_sec": bw / rows_bytes_per_pair,
+        "skipgrams_bytes_per_pair": sg_bytes_per_pair,
+        "skipgrams_pairs_per_sec": bw / sg_bytes_per_pair,
+    }
+    results["ceiling"]["rows_fraction"] = results["generator_rows_all"]["pairs_per_sec"] / results["ceiling"]["rows_pairs_per_sec"]
+    results["ceiling"]["skipgrams_fraction"] = results["fastw2v_skipgrams"]["pairs_per_sec"] / results["ceiling"]["skipgrams_pairs_per_sec"]
+
+    rows = [
+        ("tf_keras `skipgrams`", results["keras_skipgrams"]),
+        ("`fastw2v.skipgrams`", results["fastw2v_skipgrams"]),
+        ("`PairGenerator` rows, 1 thread", results["generator_rows_1thread"]),
+        (f"`PairGenerator` rows, {all_threads} threads", results["generator_rows_all"]),
+    ]
+    md = ["| generator | pairs/s | vs tf_keras |", "|---|---:|---:|"]
+    for name, r in rows:
+        md.append(f"| {name} | {r['pairs_per_sec'] / 1e6:.2f}M | {r.get('ratio_vs_keras', 1.0):,.0f}x |")
+    c = results["ceiling"]
+    md.append("")
+    md.append(
+        f"Write bandwidth measured in the same run: {bw / 1e9:.1f} GB/s. Ceiling for rows "
+        f"({rows_bytes_per_pair:.2f} bytes/pair): {c['rows_pairs_per_sec'] / 1e6:.0f}M pairs/s, reached "
+        f"{100 * c['rows_fraction']:.0f}%. Ceiling for skipgrams ({sg_bytes_per_pair} bytes/pair): "
+        f"{c['skipgrams_pairs_per_sec'] / 1e6:.0f}M pairs/s, reached {100 * c['skipgrams_fraction']:.0f}%."
+    )
+    md.append(f"skipgrams slice: {seq.shape[0]:,} tokens, window {args.window}, 1 negative per positive, "
+              f"Keras sampling table; generator: whole corpus ({corpus.n_words:,} tokens), window 5, 5 negatives, "
+              f"sample 1e-3. Medians of {args.repeats} repeats.")
+    write_results("pairs", results, "\n".join(md))
+    bar_chart("pairs", [n.replace("`", "") for n, _ in rows], [r["pairs_per_sec"] for _, r in rows], "pairs/s (log)",
+              "Skip-gram pair generation, same run", annotate=[f"{r['pairs_per_sec']/1e6:.3g}M\n{r.get('ratio_vs_keras', 1):,.0f}x" for _, r in rows])
+
+
+if __name__ == "__main__":
+    main()

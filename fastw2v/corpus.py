@@ -1,0 +1,295 @@
+"""Streaming corpus readers and the encoded (integer id) corpus.
+
+Readers accept text8-style files (one huge line of space-separated words),
+line-per-sentence text files, ``.gz``/``.bz2``/``.xz`` compressed files, and any
+re-iterable of token lists. Files are read in bounded chunks
+(:data:`~fastw2v.constants.READ_CHUNK_BYTES`); the text is never held whole.
+
+Sentences longer than :data:`~fastw2v.constants.MAX_SENTENCE_LEN` words (a
+text8-style file is one single line) are cut into pseudo-sentences of at most
+that many words, as word2vec.c and gensim do, so the skip-gram window never
+reaches across a cut.
+"""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import lzma
+import os
+import re
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Iterator, List, Union
+
+import numpy as np
+
+from .constants import MAX_SENTENCE_LEN, READ_CHUNK_BYTES
+
+
+class CorpusError(ValueError):
+    """The corpus cannot be used (empty, unreadable, wrong type ...)."""
+
+
+class CorpusNotFoundError(FileNotFoundError, ValueError):
+    """The corpus path does not exist or is not a regular file."""
+
+
+_SURROGATES = re.compile("[\udc80-\udcff]")
+
+PathLike = Union[str, os.PathLike]
+
+
+@dataclass
+class ReadStats:
+    """What a pass over the corpus saw."""
+
+    tokens: int = 0
+    sentences: int = 0
+    bytes_read: int = 0
+    undecodable_bytes: int = 0
+    forced_breaks: int = 0  # words longer than a read chunk, cut by force
+
+    def warn(self, source: str) -> None:
+        if self.undecodable_bytes:
+            warnings.warn(
+                f"{source}: {self.undecodable_bytes} undecodable byte(s) were replaced by U+FFFD "
+                "(the file is not valid UTF-8)",
+                UnicodeWarning,
+                stacklevel=3,
+            )
+        if self.forced_breaks:
+            warnings.warn(
+                f"{source}: {self.forced_breaks} word(s) longer than {READ_CHUNK_BYTES} bytes were cut",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+
+
+def is_path(source) -> bool:
+    return isinstance(source, (str, os.PathLike))
+
+
+def check_path(path: PathLike) -> Path:
+    """Return ``path`` as a Path, or raise a clear error if it is not a readable file."""
+    p = Path(path)
+    if not p.exists():
+        raise CorpusNotFoundError(2, f"corpus file not found: {p}", str(p))
+    if p.is_dir():
+        raise CorpusNotFoundError(21, f"corpus path is a directory, not a file: {p}", str(p))
+    return p
+
+
+def open_binary(path: PathLike):
+    """Open a file for binary reading, decompressing by its suffix."""
+    p = check_path(path)
+    suffix = p.suffix.lower()
+    if suffix == ".gz":
+        return gzip.open(p, "rb")
+    if suffix == ".bz2":
+        return bz2.open(p, "rb")
+    if suffix in (".xz", ".lzma"):
+        return lzma.open(p, "rb")
+    return open(p, "rb")
+
+
+def _decode(data: bytes, stats: ReadStats) -> str:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        text = data.decode("utf-8", "surrogateescape")
+        bad = len(_SURROGATES.findall(text))
+        stats.undecodable_bytes += bad
+        text = _SURROGATES.sub("\ufffd", text)
+    if "\x00" in text:
+        # NUL is treated as whitespace: it never belongs inside a word
+        text = text.replace("\x00", " ")
+    return text
+
+
+def _iter_file_lines(path: PathLike, stats: ReadStats, chunk_bytes: int) -> Iterator[tuple]:
+    """Yield ``(tokens, line_ends)`` pieces of a file, reading bounded chunks.
+
+    ``line_ends`` is True when the piece finishes a line. A line longer than one
+    chunk comes as several pieces.
+    """
+    carry = b""
+    with open_binary(path) as fh:
+        while True:
+            chunk = fh.read(chunk_bytes)
+            stats.bytes_read += len(chunk)
+            if not chunk:
+                break
+            data = carry + chunk if carry else chunk
+            # cut after the last ASCII whitespace so no word or UTF-8 sequence is split
+            cut = max(data.rfind(b" "), data.rfind(b"\n"), data.rfind(b"\t"), data.rfind(b"\r"))
+            if cut < 0:
+                if len(data) <= chunk_bytes:
+                    carry = data
+                    continue
+                cut = len(data) - 1  # one enormous word: break it by force
+                stats.forced_breaks += 1
+            carry = data[cut + 1 :]
+            text = _decode(data[: cut + 1], stats)
+            lines = text.split("\n")
+            for i, line in enumerate(lines):
+                last = i == len(lines) - 1
+                yield line.split(), not last
+        if carry:
+            yield _decode(carry, stats).split(), True
+
+
+def iter_sentences(source, stats: ReadStats | None = None, chunk_bytes: int = READ_CHUNK_BYTES) -> Iterator[List[str]]:
+    """Yield the corpus as lists of str tokens, each at most MAX_SENTENCE_LEN long.
+
+    Parameters
+    ----------
+    source : path or re-iterable of token lists
+        A text file (plain or compressed) or an iterable of lists of str.
+    stats : ReadStats, optional
+        Filled with counts while iterating.
+    """
+    stats = ReadStats() if stats is None else stats
+    if is_path(source):
+        current: List[str] = []
+        for tokens, line_ends in _iter_file_lines(source, stats, chunk_bytes):
+            if tokens:
+                if current:
+                    current.extend(tokens)
+                else:
+                    current = tokens
+                if len(current) >= MAX_SENTENCE_LEN:
+                    n_full = len(current) // MAX_SENTENCE_LEN * MAX_SENTENCE_LEN
+                    for start in range(0, n_full, MAX_SENTENCE_LEN):
+                        stats.tokens += MAX_SENTENCE_LEN
+                        stats.sentences += 1
+                        yield current[start : start + MAX_SENTENCE_LEN]
+                    current = current[n_full:]
+            if line_ends and current:
+                stats.tokens += len(current)
+                stats.sentences += 1
+                yield current
+                current = []
+        if current:
+            stats.tokens += len(current)
+            stats.sentences += 1
+            yield current
+        return
+    for sentence in _iter_token_lists(source):
+        for start in range(0, len(sentence), MAX_SENTENCE_LEN):
+            piece = sentence[start : start + MAX_SENTENCE_LEN]
+            stats.tokens += len(piece)
+            stats.sentences += 1
+            yield piece
+
+
+def _iter_token_lists(source) -> Iterator[list]:
+    if isinstance(source, (bytes, bytearray)) or isinstance(source, np.ndarray):
+        raise TypeError("corpus must be a file path or an iterable of token lists (lists of str)")
+    try:
+        iterator = iter(source)
+    except TypeError:
+        raise TypeError(
+            f"corpus must be a file path or an iterable of token lists, got {type(source).__name__}"
+        ) from None
+    if iterator is source:
+        raise TypeError(
+            "corpus must be re-iterable (a list, or an object whose __iter__ starts afresh), "
+            "not a one-shot iterator or generator: it is read more than once"
+        )
+    for i, sentence in enumerate(iterator):
+        if isinstance(sentence, str):
+            raise TypeError(
+                f"corpus item {i} is a str, not a list of tokens; split your sentences into words first"
+            )
+        sentence = list(sentence)
+        for tok in sentence:
+            if not isinstance(tok, str):
+                raise TypeError(f"corpus item {i} holds a {type(tok).__name__}, expected str tokens")
+        yield sentence
+
+
+@dataclass
+class EncodedCorpus:
+    """The corpus as vocabulary ids.
+
+    Attributes
+    ----------
+    ids : int32[N]
+        In-vocabulary tokens in corpus order (out-of-vocabulary tokens dropped).
+        May be a read-only memory map of the on-disk cache.
+    sentence_starts : int64[S + 1]
+        ``ids[sentence_starts[s]:sentence_starts[s + 1]]`` is sentence ``s``.
+    raw_words : int
+        Tokens in the source before out-of-vocabulary words were dropped.
+    """
+
+    ids: np.ndarray
+    sentence_starts: np.ndarray
+    raw_words: int = 0
+    source: str = ""
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def n_words(self) -> int:
+        return int(self.ids.shape[0])
+
+    @property
+    def n_sentences(self) -> int:
+        return int(self.sentence_starts.shape[0] - 1)
+
+    @classmethod
+    def from_array(cls, ids, vocab_size: int | None = None) -> "EncodedCorpus":
+        """Wrap a flat id array, cut into pseudo-sentences of MAX_SENTENCE_LEN."""
+        ids = check_ids(ids, vocab_size)
+        n = ids.shape[0]
+        starts = np.arange(0, n, MAX_SENTENCE_LEN, dtype=np.int64)
+        starts = np.append(starts, np.int64(n))
+        return cls(ids=ids, sentence_starts=starts, raw_words=n)
+
+
+def check_ids(ids, vocab_size: int | None = None, name: str = "ids") -> np.ndarray:
+    """Validate an id array at the Python boundary; returns it as int32 (no copy if possible)."""
+    arr = np.asarray(ids)
+    if arr.dtype == object or not np.issubdtype(arr.dtype, np.integer):
+        if arr.size == 0 and arr.dtype == np.float64:
+            arr = arr.astype(np.int32)
+        else:
+            raise TypeError(f"{name} must be an integer array, got dtype {arr.dtype}")
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be one-dimensional, got shape {arr.shape}")
+    if arr.size == 0:
+        raise CorpusError(f"{name} is empty: the corpus has no words")
+    lo = int(arr.min())
+    hi = int(arr.max())
+    if lo < 0:
+        raise ValueError(f"{name} holds a negative id ({lo}); ids must be in [0, vocab_size)")
+    if vocab_size is not None and hi >= vocab_size:
+        raise ValueError(f"{name} holds id {hi}, out of range for a vocabulary of {vocab_size} words")
+    if hi > np.iinfo(np.int32).max:
+        raise ValueError(f"{name} holds id {hi}, which does not fit in int32")
+    if arr.dtype != np.int32:
+        arr = arr.astype(np.int32)
+    return arr
+
+
+def as_encoded(corpus, vocab_size: int) -> EncodedCorpus:
+    """Accept an EncodedCorpus, a flat id array, or ``(ids, sentence_starts)``; validate it."""
+    if isinstance(corpus, EncodedCorpus):
+        check_ids(corpus.ids, vocab_size)
+        _check_starts(corpus.sentence_starts, corpus.ids.shape[0])
+        return corpus
+    if isinstance(corpus, tuple) and len(corpus) == 2:
+        ids = check_ids(corpus[0], vocab_size)
+        starts = np.asarray(corpus[1])
+        _check_starts(starts, ids.shape[0])
+        return EncodedCorpus(ids=ids, sentence_starts=starts.astype(np.int64), raw_words=ids.shape[0])
+    return EncodedCorpus.from_array(corpus, vocab_size)
+
+
+def _check_starts(starts: np.ndarray, n: int) -> None:
+    if not np.issubdtype(np.asarray(starts).dtype, np.integer) or starts.ndim != 1 or starts.shape[0] < 2:
+        raise ValueError("sentence_starts must be a 1-D integer array of at least 2 offsets")
+    if starts[0] != 0 or starts[-1] != n or np.any(np.diff(starts) < 0):
+        raise ValueError(f"sentence_starts must rise from 0 to len(ids) = {n}")

@@ -1,0 +1,212 @@
+"""Encoding a corpus to ids, with an on-disk cache that later runs memory-map.
+
+The cache holds, for one source file and one set of vocabulary parameters, the
+vocabulary (``.vocab.tsv``), the id array (``.ids.npy``) and the sentence offsets
+(``.starts.npy``), plus a JSON key (``.json``) written last. The key records the
+source's size, mtime and a BLAKE2 hash of its bytes, the vocabulary parameters and
+the cache format version; a mismatch means the cache is rebuilt. Every file is
+written atomically, so two runs sharing a cache directory never see a half file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from itertools import repeat
+from pathlib import Path
+from typing import Callable, Optional, Tuple
+
+import numpy as np
+
+from .atomic import atomic_open, atomic_path
+from .constants import CACHE_FORMAT_VERSION, MAX_SENTENCE_LEN
+from .corpus import CorpusError, EncodedCorpus, ReadStats, check_path, is_path, iter_sentences
+from .vocab import Vocab, count_words
+
+
+def default_cache_dir() -> Path:
+    base = os.environ.get("FASTW2V_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "fastw2v"
+    )
+    return Path(base)
+
+
+def file_digest(path, chunk: int = 1 << 22) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as fh:
+        while True:
+            block = fh.read(chunk)
+            if not block:
+                break
+            h.update(block)
+    return h.hexdigest()
+
+
+def encode(source, vocab: Vocab, stats: ReadStats | None = None, out_ids: Optional[np.ndarray] = None,
+           progress: Optional[Callable[[int], None]] = None) -> EncodedCorpus:
+    """Encode a corpus with ``vocab``: out-of-vocabulary tokens are dropped.
+
+    Parameters
+    ----------
+    source : path or re-iterable of token lists
+    vocab : Vocab
+    out_ids : int32[vocab.total], optional
+        Preallocated output (e.g. a memory map of the cache file). It must have
+        exactly one slot per in-vocabulary token of ``source``.
+    progress : callable(int), optional
+        Called with the number of raw tokens read since the last call.
+
+    Returns
+    -------
+    EncodedCorpus
+    """
+    stats = ReadStats() if stats is None else stats
+    get = vocab.index.get
+    pieces = []
+    starts = [0]
+    pos = 0
+    for sentence in iter_sentences(source, stats):
+        ids = np.fromiter(map(get, sentence, repeat(-1)), dtype=np.int32, count=len(sentence))
+        ids = ids[ids >= 0]
+        if progress is not None:
+            progress(len(sentence))
+        n = ids.shape[0]
+        if n == 0:
+            continue
+        if out_ids is not None:
+            if pos + n > out_ids.shape[0]:
+                raise CorpusError("the corpus changed while it was being read (more words than counted)")
+            out_ids[pos : pos + n] = ids
+        else:
+            pieces.append(ids)
+        pos += n
+        starts.append(pos)
+    if out_ids is not None and pos != out_ids.shape[0]:
+        raise CorpusError("the corpus changed while it was being read (fewer words than counted)")
+    if pos == 0:
+        raise CorpusError("no in-vocabulary word in the corpus")
+    ids_arr = out_ids if out_ids is not None else np.concatenate(pieces)
+    return EncodedCorpus(ids=ids_arr, sentence_starts=np.asarray(starts, dtype=np.int64),
+                         raw_words=stats.tokens, source=str(source) if is_path(source) else "")
+
+
+def _cache_key(path: Path, min_count: int, max_vocab: Optional[int]) -> dict:
+    st = path.stat()
+    return {
+        "format": CACHE_FORMAT_VERSION,
+        "source": str(path.resolve()),
+        "size": st.st_size,
+        "mtime_ns": st.st_mtime_ns,
+        "blake2b": file_digest(path),
+        "min_count": min_count,
+        "max_vocab": max_vocab,
+        "max_sentence_len": MAX_SENTENCE_LEN,
+    }
+
+
+def _cache_stem(cache_dir: Path, key: dict) -> Path:
+    digest = hashlib.blake2b(json.dumps(key, sort_keys=True).encode(), digest_size=8).hexdigest()
+    return cache_dir / f"{Path(key['source']).name}.{digest}"
+
+
+def load_corpus(source, min_count: int = 5, max_vocab: Optional[int] = None, cache_dir=None,
+                use_cache: bool = True, progress_factory=None) -> Tuple[Vocab, EncodedCorpus]:
+    """Build the vocabulary and encode a corpus, using the on-disk cache for files.
+
+    Parameters
+    ----------
+    source : path or re-iterable of token lists
+    min_count, max_vocab : vocabulary parameters
+    cache_dir : path, optional
+        Where the cache lives; default ``$FASTW2V_CACHE`` or ``~/.cache/fastw2v``.
+    use_cache : bool
+        False reads and encodes afresh and writes no cache.
+    progress_factory : callable(desc, total) -> callable(int), optional
+        Makes a progress callback for each pass.
+
+    Returns
+    -------
+    (Vocab, EncodedCorpus)
+        For a cached file, ``ids`` is a read-only memory map.
+    """
+    if not is_path(source):
+        vocab = Vocab.build(source, min_count=min_count, max_vocab=max_vocab)
+        return vocab, encode(source, vocab)
+
+    path = check_path(source)
+    key = _cache_key(path, min_count, max_vocab) if use_cache else None
+    if use_cache:
+        cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+        stem = _cache_stem(cache_dir, key)
+        cached = _try_load_cache(stem, key)
+        if cached is not None:
+            return cached
+
+    stats = ReadStats()
+    tick = progress_factory("counting", None) if progress_factory else None
+    counter = _count_with_progress(path, stats, tick)
+    stats.warn(str(path))
+    vocab = Vocab.from_counts(counter, min_count=min_count, max_vocab=max_vocab)
+    raw_words = stats.tokens
+    del counter
+
+    tick = progress_factory("encoding", raw_words) if progress_factory else None
+    if not use_cache:
+        corpus = encode(path, vocab, progress=tick)
+        return vocab, corpus
+
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_path(stem.with_suffix(stem.suffix + ".ids.npy")) as tmp_ids:
+        out = np.lib.format.open_memmap(tmp_ids, mode="w+", dtype=np.int32, shape=(vocab.total,))
+        corpus = encode(path, vocab, out_ids=out, progress=tick)
+        out.flush()
+        del out, corpus.ids
+    with atomic_open(stem.with_suffix(stem.suffix + ".starts.npy"), "wb") as fh:
+        np.save(fh, corpus.sentence_starts)
+    vocab.save(stem.with_suffix(stem.suffix + ".vocab.tsv"))
+    meta = dict(key, raw_words=raw_words, n_words=vocab.total, vocab_size=len(vocab))
+    with atomic_open(stem.with_suffix(stem.suffix + ".json"), "w") as fh:
+        json.dump(meta, fh, indent=1)
+    loaded = _try_load_cache(stem, key)
+    if loaded is None:  # pragma: no cover - only if another process removed it meanwhile
+        raise CorpusError(f"the corpus cache at {stem} vanished while it was written")
+    return loaded
+
+
+def _count_with_progress(path, stats: ReadStats, tick):
+    if tick is None:
+        return count_words(path, stats)
+    from collections import Counter
+
+    counter: Counter = Counter()
+    for sentence in iter_sentences(path, stats):
+        counter.update(sentence)
+        tick(len(sentence))
+    return counter
+
+
+def _try_load_cache(stem: Path, key: dict):
+    meta_path = stem.with_suffix(stem.suffix + ".json")
+    try:
+        with open(meta_path) as fh:
+            meta = json.load(fh)
+    except (OSError, ValueError):
+        return None
+    if any(meta.get(k) != v for k, v in key.items()):
+        return None
+    try:
+        vocab = Vocab.load(stem.with_suffix(stem.suffix + ".vocab.tsv"))
+        ids = np.load(stem.with_suffix(stem.suffix + ".ids.npy"), mmap_mode="r")
+        starts = np.load(stem.with_suffix(stem.suffix + ".starts.npy"))
+    except (OSError, ValueError):
+        return None
+    if ids.dtype != np.int32 or ids.shape != (meta["n_words"],) or len(vocab) != meta["vocab_size"]:
+        return None
+    if starts.shape[0] < 2 or starts[-1] != ids.shape[0]:
+        return None
+    vocab.min_count = key["min_count"]
+    vocab.max_vocab = key["max_vocab"]
+    corpus = EncodedCorpus(ids=ids, sentence_starts=starts, raw_words=int(meta["raw_words"]),
+                           source=key["source"], extra={"cache": str(stem)})
+    return vocab, corpus

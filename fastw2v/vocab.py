@@ -1,0 +1,147 @@
+"""The vocabulary: word <-> id, counts, and building it from a corpus."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Dict, Iterable, List, Optional, Sequence
+
+import numpy as np
+
+from .atomic import atomic_open
+from .corpus import CorpusError, ReadStats, is_path, iter_sentences
+
+
+class Vocab:
+    """Words with ids ``0..V-1`` in descending frequency (ties: first occurrence first).
+
+    Attributes
+    ----------
+    words : list of str, length V
+    counts : int64[V]
+    index : dict str -> int
+    """
+
+    def __init__(self, words: Sequence[str], counts) -> None:
+        words = list(words)
+        counts = np.asarray(counts, dtype=np.int64)
+        if counts.shape != (len(words),):
+            raise ValueError(f"{len(words)} words but counts has shape {counts.shape}")
+        if len(words) == 0:
+            raise CorpusError("the vocabulary is empty")
+        if np.any(counts < 1):
+            raise ValueError("every vocabulary count must be >= 1")
+        index: Dict[str, int] = {}
+        for i, w in enumerate(words):
+            if w in index:
+                raise ValueError(f"duplicate word in vocabulary: {w!r} (ids {index[w]} and {i})")
+            index[w] = i
+        self.words = words
+        self.counts = counts
+        self.index = index
+        self.min_count: Optional[int] = None
+        self.max_vocab: Optional[int] = None
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+    def __contains__(self, word: str) -> bool:
+        return word in self.index
+
+    def __getitem__(self, word: str) -> int:
+        return self.index[word]
+
+    def __repr__(self) -> str:
+        return f"Vocab({len(self)} words, {int(self.counts.sum())} tokens)"
+
+    @property
+    def total(self) -> int:
+        """Tokens of the corpus that are in the vocabulary."""
+        return int(self.counts.sum())
+
+    @classmethod
+    def from_counts(cls, counter: Dict[str, int], min_count: int = 5, max_vocab: Optional[int] = None) -> "Vocab":
+        """Keep words with ``count >= min_count``, most frequent first, at most ``max_vocab``.
+
+        ``counter`` must iterate in first-occurrence order (a ``Counter`` filled
+        while reading does) so that ties keep that order.
+        """
+        if min_count < 1:
+            raise ValueError(f"min_count must be >= 1, got {min_count}")
+        if max_vocab is not None and max_vocab < 1:
+            raise ValueError(f"max_vocab must be >= 1, got {max_vocab}")
+        if not counter:
+            raise CorpusError("the corpus is empty: it holds no words")
+        kept = [(w, c) for w, c in counter.items() if c >= min_count]
+        if not kept:
+            top = max(counter.values())
+            raise CorpusError(
+                f"no word reaches min_count={min_count} (the most frequent word occurs {top} "
+                f"time(s)); lower min_count or use a larger corpus"
+            )
+        kept.sort(key=lambda wc: -wc[1])  # stable: ties stay in first-occurrence order
+        if max_vocab is not None:
+            kept = kept[:max_vocab]
+        vocab = cls([w for w, _ in kept], [c for _, c in kept])
+        vocab.min_count = min_count
+        vocab.max_vocab = max_vocab
+        return vocab
+
+    @classmethod
+    def build(cls, source, min_count: int = 5, max_vocab: Optional[int] = None, stats: ReadStats | None = None) -> "Vocab":
+        """Count a corpus (path or re-iterable of token lists) and build the vocabulary."""
+        stats = ReadStats() if stats is None else stats
+        counter = count_words(source, stats)
+        if is_path(source):
+            stats.warn(str(source))
+        return cls.from_counts(counter, min_count=min_count, max_vocab=max_vocab)
+
+    def save(self, path) -> None:
+        """Write ``word<TAB>count`` lines, atomically."""
+        with atomic_open(path, "w", encoding="utf-8", newline="\n") as fh:
+            for w, c in zip(self.words, self.counts.tolist()):
+                fh.write(f"{w}\t{c}\n")
+
+    @classmethod
+    def load(cls, path) -> "Vocab":
+        """Read a ``word<TAB>count`` file; errors name the offending line."""
+        words: List[str] = []
+        counts: List[int] = []
+        seen: Dict[str, int] = {}
+        with open(path, "r", encoding="utf-8") as fh:
+            for lineno, line in enumerate(fh, 1):
+                line = line.rstrip("\n")
+                if not line:
+                    continue
+                parts = line.split("\t")
+                if len(parts) != 2 or not parts[0]:
+                    raise ValueError(f"{path}:{lineno}: expected 'word<TAB>count', got {line[:80]!r}")
+                w, c = parts
+                try:
+                    count = int(c)
+                except ValueError:
+                    raise ValueError(f"{path}:{lineno}: count {c[:40]!r} is not an integer") from None
+                if count < 1:
+                    raise ValueError(f"{path}:{lineno}: count must be >= 1, got {count}")
+                if w in seen:
+                    raise ValueError(f"{path}:{lineno}: duplicate word {w!r} (first on line {seen[w]})")
+                seen[w] = lineno
+                words.append(w)
+                counts.append(count)
+        if not words:
+            raise CorpusError(f"{path}: the vocabulary file is empty")
+        return cls(words, counts)
+
+    def encode(self, tokens: Iterable[str]) -> np.ndarray:
+        """Ids of the in-vocabulary tokens (others dropped); int32[n]."""
+        get = self.index.get
+        ids = np.fromiter((i for i in map(get, tokens) if i is not None), dtype=np.int32)
+        return ids
+
+
+def count_words(source, stats: ReadStats | None = None) -> Counter:
+    """Word counts of a corpus, in first-occurrence order."""
+    counter: Counter = Counter()
+    update = counter.update
+    for sentence in iter_sentences(source, stats):
+        update(sentence)
+    return counter

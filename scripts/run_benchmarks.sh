@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Run every benchmark (each measures fastw2v and its peer in one run), then refresh
+# the README's tables. Needs the `bench` extra: pip install -e '.[bench,tf]'.
+# Pass QUICK=1 for shorter runs (fewer epochs/repeats).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+for b in benchmarks/bench_*.py; do
+    echo "=== $b"
+    python "$b" ${QUICK:+--quick}
+done
+python scripts/update_readme.py

@@ -1,0 +1,117 @@
+"""Slow, obviously-correct reference implementations for the kernels.
+
+Written from the definitions, in plain Python integers, independent of the
+Numba code (only the sampling *tables* are shared; they are checked separately).
+"""
+
+from __future__ import annotations
+
+import math
+
+M64 = (1 << 64) - 1
+M32 = (1 << 32) - 1
+GOLDEN = 0x9E3779B97F4A7C15
+
+
+def mix64(x: int) -> int:
+    x &= M64
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & M64
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & M64
+    return x ^ (x >> 31)
+
+
+def token_hash(key: int, pos: int) -> int:
+    return mix64((key + pos * GOLDEN) & M64)
+
+
+def epoch_key(seed: int, epoch: int) -> int:
+    return mix64(mix64(seed) ^ ((epoch * 0x632BE59BD9B4E019) & M64))
+
+
+def stream_seed(key: int, index: int) -> int:
+    s = mix64(key ^ mix64((index + GOLDEN) & M64))
+    return s if s else GOLDEN
+
+
+class XorShift:
+    def __init__(self, state: int) -> None:
+        self.state = state
+
+    def next(self) -> int:
+        s = self.state
+        s ^= s >> 12
+        s ^= (s << 25) & M64
+        s ^= s >> 27
+        self.state = s
+        return (s * 0x2545F4914F6CDD1D) & M64
+
+
+def alias_draw(r: int, thresh, index) -> int:
+    n = len(thresh)
+    i = ((r >> 32) * n) >> 32
+    return i if (r & M32) < int(thresh[i]) else int(index[i])
+
+
+def keep_prob(counts, sample):
+    total = sum(counts)
+    out = []
+    for c in counts:
+        if sample == 0:
+            out.append(1.0)
+            continue
+        f = c / total
+        out.append(min(1.0, (math.sqrt(f / sample) + 1) * sample / f))
+    return out
+
+
+def block_rows(ids, sent_starts, s0, s1, keep_thresh, alias_thresh, alias_index, window, negative, seed, epoch,
+               chunk, neg_salt):
+    """Rows (target, [context, neg...]) of one block in emission order (no shuffle)."""
+    key = epoch_key(seed, epoch)
+    neg_key = mix64(key ^ neg_salt)
+
+    def sentence_of(p):
+        s = 0
+        while sent_starts[s + 1] <= p:
+            s += 1
+        return s
+
+    kept = []  # (id, window, sentence, chunk)
+    for p in range(s0, s1):
+        h = token_hash(key, p)
+        if (h >> 32) < int(keep_thresh[ids[p]]):
+            b = (((h & M32) * window) >> 32) + 1
+            kept.append((int(ids[p]), b, sentence_of(p), (p - s0) // chunk))
+    rows = []
+    n_chunks = max(1, (s1 - s0 + chunk - 1) // chunk)
+    for c in range(n_chunks):
+        rng = XorShift(stream_seed(neg_key, s0 + c * chunk))
+        for k, (t, b, s, kc) in enumerate(kept):
+            if kc != c:
+                continue
+            for j in range(max(0, k - b), min(len(kept) - 1, k + b) + 1):
+                if j == k or kept[j][2] != s:
+                    continue
+                ctx = kept[j][0]
+                negs = []
+                for _ in range(negative):
+                    while True:
+                        d = alias_draw(rng.next(), alias_thresh, alias_index)
+                        if d != ctx:
+                            break
+                    negs.append(d)
+                rows.append((t, [ctx] + negs))
+    return rows
+
+
+def keras_positive_pairs(sequence, window_size):
+    """The positive (target, context) multiset of Keras' skipgrams without sampling."""
+    out = []
+    n = len(sequence)
+    for i, wi in enumerate(sequence):
+        if not wi:
+            continue
+        for j in range(max(0, i - window_size), min(n, i + window_size + 1)):
+            if j != i and sequence[j]:
+                out.append((wi, sequence[j]))
+    return out

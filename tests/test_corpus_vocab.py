@@ -1,0 +1,209 @@
+import bz2
+import gzip
+import lzma
+import os
+import time
+import warnings
+
+import numpy as np
+import pytest
+
+from fastw2v import CorpusError, CorpusNotFoundError, EncodedCorpus, PairGenerator, Vocab, iter_sentences, load_corpus
+from fastw2v.constants import MAX_SENTENCE_LEN
+from fastw2v.corpus import ReadStats
+
+
+WORDS = "the cat sat on the mat the dog ate the cat food".split()
+
+
+def _write(path, text, opener=open):
+    with opener(path, "wb") as fh:
+        fh.write(text.encode("utf-8") if isinstance(text, str) else text)
+    return path
+
+
+@pytest.mark.parametrize("suffix, opener", [("", open), (".gz", gzip.open), (".bz2", bz2.open), (".xz", lzma.open)])
+def test_readers_all_formats(tmp_path, suffix, opener):
+    path = _write(tmp_path / f"c.txt{suffix}", "a b c\nd  e\n\nf\tg\r\n", opener)
+    assert list(iter_sentences(path)) == [["a", "b", "c"], ["d", "e"], ["f", "g"]]
+
+
+def test_iterable_of_token_lists():
+    corpus = [["a", "b"], ["c"]]
+    assert list(iter_sentences(corpus)) == corpus
+
+
+def test_chunk_boundaries_do_not_split_words(tmp_path):
+    rng = np.random.default_rng(0)
+    words = [("w%d" % i) * int(rng.integers(1, 4)) for i in rng.integers(0, 50, size=3000)]
+    lines = [" ".join(words[i : i + 37]) for i in range(0, 3000, 37)]
+    path = _write(tmp_path / "c.txt", "\n".join(lines) + "\n")
+    expect = [l.split() for l in lines]
+    for chunk in (16, 64, 1000, 1 << 20):  # every chunk is longer than the longest word
+        assert list(iter_sentences(path, chunk_bytes=chunk)) == expect
+
+
+def test_word_longer_than_a_chunk_is_cut_with_warning(tmp_path):
+    path = _write(tmp_path / "w.txt", "a " + "x" * 50 + " b\n")
+    stats = ReadStats()
+    tokens = [t for s in iter_sentences(path, stats, chunk_bytes=16) for t in s]
+    assert tokens[0] == "a" and tokens[-1] == "b" and "".join(tokens[1:-1]) == "x" * 50
+    assert stats.forced_breaks >= 1
+    with pytest.warns(RuntimeWarning, match="were cut"):
+        stats.warn(str(path))
+
+
+def test_long_line_is_cut_into_pseudo_sentences(tmp_path):
+    n = MAX_SENTENCE_LEN * 2 + 5
+    path = _write(tmp_path / "text8", " " + " ".join(["x"] * n))  # text8 starts with a space
+    sents = list(iter_sentences(path, chunk_bytes=4096))
+    assert [len(s) for s in sents] == [MAX_SENTENCE_LEN, MAX_SENTENCE_LEN, 5]
+    sents = list(iter_sentences([["y"] * n]))
+    assert [len(s) for s in sents] == [MAX_SENTENCE_LEN, MAX_SENTENCE_LEN, 5]
+
+
+def test_undecodable_bytes_are_replaced_and_counted(tmp_path):
+    path = _write(tmp_path / "bad.txt", b"good \xff\xfe word caf\xc3\xa9\n")
+    stats = ReadStats()
+    assert list(iter_sentences(path, stats)) == [["good", "\ufffd\ufffd", "word", "caf\u00e9"]]
+    assert stats.undecodable_bytes == 2
+    with pytest.warns(UnicodeWarning, match="2 undecodable byte"):
+        Vocab.build(path, min_count=1)
+
+
+def test_nul_bytes_are_whitespace(tmp_path):
+    path = _write(tmp_path / "nul.txt", b"a\x00b c\x00\x00\n")
+    assert list(iter_sentences(path)) == [["a", "b", "c"]]
+
+
+def test_vocab_order_min_count_and_max_vocab():
+    corpus = [["b", "a", "c", "a", "b", "d"], ["c", "e", "a"]]
+    v = Vocab.build(corpus, min_count=1)
+    # a:3, then b and c tie at 2: b first seen first; d and e tie at 1: d first
+    assert v.words == ["a", "b", "c", "d", "e"]
+    assert v.counts.tolist() == [3, 2, 2, 1, 1]
+    assert Vocab.build(corpus, min_count=2).words == ["a", "b", "c"]
+    assert Vocab.build(corpus, min_count=1, max_vocab=2).words == ["a", "b"]
+
+
+def test_vocab_save_load_roundtrip(tmp_path):
+    v = Vocab.build([WORDS], min_count=1)
+    v.save(tmp_path / "v.tsv")
+    assert (tmp_path / "v.tsv").read_text().splitlines()[0] == "the\t4"
+    w = Vocab.load(tmp_path / "v.tsv")
+    assert w.words == v.words and np.array_equal(w.counts, v.counts)
+
+
+@pytest.mark.parametrize(
+    "text, match",
+    [("a\t1\na\t2\n", "duplicate word 'a'"), ("a\t1\nb\tx\n", ":2: count"), ("a 1\n", ":1: expected"), ("", "empty")],
+)
+def test_vocab_load_errors_name_the_line(tmp_path, text, match):
+    (tmp_path / "v.tsv").write_text(text)
+    with pytest.raises(ValueError, match=match):
+        Vocab.load(tmp_path / "v.tsv")
+
+
+def test_encoding_and_cache(tmp_path, cache_dir):
+    path = _write(tmp_path / "c.txt", "\n".join(" ".join(WORDS) for _ in range(5)) + "\nrare\n")
+    v, c = load_corpus(path, min_count=2, cache_dir=cache_dir)
+    assert "rare" not in v
+    assert c.raw_words == 5 * len(WORDS) + 1
+    assert c.n_words == 5 * len(WORDS) and c.n_sentences == 5
+    assert [v.words[i] for i in c.ids[: len(WORDS)]] == WORDS
+    assert isinstance(c.ids, np.memmap)
+    files = sorted(p.name for p in cache_dir.iterdir())
+    assert len(files) == 4 and not any(f.endswith(".tmp") for f in files)
+    # second run: memory-mapped from the cache, the text is not read again
+    mtime = {p: p.stat().st_mtime_ns for p in cache_dir.iterdir()}
+    v2, c2 = load_corpus(path, min_count=2, cache_dir=cache_dir)
+    assert {p: p.stat().st_mtime_ns for p in cache_dir.iterdir()} == mtime
+    assert np.array_equal(c2.ids, c.ids) and v2.words == v.words
+    # other vocabulary parameters make another cache entry
+    v3, _ = load_corpus(path, min_count=1, cache_dir=cache_dir)
+    assert "rare" in v3 and len(list(cache_dir.iterdir())) == 8
+    # changing the file invalidates the cache
+    time.sleep(0.01)
+    _write(path, "x y x y x y\n")
+    v4, c4 = load_corpus(path, min_count=2, cache_dir=cache_dir)
+    assert v4.words == ["x", "y"] and c4.n_words == 6
+
+
+def test_uncached_and_iterable_encoding(tmp_path):
+    path = _write(tmp_path / "c.txt", " ".join(WORDS))
+    v, c = load_corpus(path, min_count=1, use_cache=False)
+    assert not isinstance(c.ids, np.memmap) and c.n_words == len(WORDS)
+    v2, c2 = load_corpus([WORDS], min_count=1)
+    assert np.array_equal(c.ids, c2.ids)
+
+
+# ---------------------------------------------------------------- bad input
+
+
+def test_missing_file_and_directory(tmp_path):
+    with pytest.raises(CorpusNotFoundError, match="not found"):
+        load_corpus(tmp_path / "nope.txt")
+    with pytest.raises(ValueError, match="is a directory"):
+        load_corpus(tmp_path)
+
+
+def test_empty_corpus_and_min_count(tmp_path):
+    with pytest.raises(CorpusError, match="empty"):
+        load_corpus(_write(tmp_path / "e.txt", ""), cache_dir=tmp_path)
+    with pytest.raises(CorpusError, match="empty"):
+        load_corpus(_write(tmp_path / "w.txt", " \n\t \n"), cache_dir=tmp_path)
+    with pytest.raises(CorpusError, match="no word reaches min_count=5"):
+        load_corpus(_write(tmp_path / "r.txt", "a b c a"), min_count=5, cache_dir=tmp_path)
+
+
+def test_corpus_type_errors():
+    with pytest.raises(TypeError, match="is a str"):
+        Vocab.build(["a b c", "d"], min_count=1)
+    with pytest.raises(TypeError, match="re-iterable"):
+        Vocab.build((s for s in [["a"]]), min_count=1)
+    with pytest.raises(TypeError, match="token lists"):
+        Vocab.build(42, min_count=1)
+
+
+@pytest.mark.parametrize(
+    "ids, exc, match",
+    [
+        (np.array([0, 1, 5]), ValueError, "out of range"),
+        (np.array([0, -1, 2]), ValueError, "negative id"),
+        (np.array([0.0, 1.0]), TypeError, "integer"),
+        (np.array([], dtype=np.int32), CorpusError, "empty"),
+        (np.zeros((2, 2), dtype=np.int32), ValueError, "one-dimensional"),
+    ],
+)
+def test_generator_rejects_bad_ids(ids, exc, match):
+    gen = PairGenerator(np.array([5, 4, 3, 2, 1]))
+    with pytest.raises(exc, match=match):
+        next(gen.batches(ids, 10))
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(window=0), "window"),
+        (dict(negative=-1), "negative"),
+        (dict(sample=-1e-3), "sample"),
+        (dict(ns_power=-1), "ns_power"),
+    ],
+)
+def test_generator_rejects_bad_parameters(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        PairGenerator(np.array([5, 4, 3]), **kwargs)
+
+
+def test_generator_rejects_bad_batch_and_counts():
+    gen = PairGenerator(np.array([5, 4, 3]))
+    with pytest.raises(ValueError, match="batch_size"):
+        next(gen.batches(np.array([0, 1, 2]), 0))
+    with pytest.raises(ValueError, match="layout"):
+        next(gen.batches(np.array([0, 1, 2]), 4, layout="cols"))
+    with pytest.raises(ValueError, match="positive"):
+        PairGenerator(np.array([5, 0, 3]))
+    with pytest.raises(ValueError, match="at least 2 words"):
+        PairGenerator(np.array([5]), negative=1)
+    with pytest.raises(ValueError, match="sentence_starts"):
+        next(gen.batches((np.array([0, 1, 2]), np.array([0, 5])), 4))

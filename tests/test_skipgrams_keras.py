@@ -1,0 +1,125 @@
+"""fastw2v.skipgrams against tf_keras.preprocessing.sequence.skipgrams."""
+
+from collections import Counter
+
+import numpy as np
+import pytest
+from scipy import stats
+
+import naive
+from fastw2v import make_sampling_table, skipgrams
+
+keras_seq = pytest.importorskip("tf_keras.preprocessing.sequence", reason="tf_keras is not installed")
+
+
+def _zipf_sequence(rng, n, V):
+    ranks = np.arange(1, V)
+    p = 1.0 / ranks
+    p /= p.sum()
+    seq = rng.choice(ranks, size=n, p=p)
+    seq[rng.random(n) < 0.03] = 0  # some padding
+    return seq
+
+
+def test_make_sampling_table_matches_keras():
+    for size, factor in [(1, 1e-5), (10, 1e-5), (5000, 1e-5), (5000, 1e-3)]:
+        np.testing.assert_allclose(make_sampling_table(size, factor), keras_seq.make_sampling_table(size, factor),
+                                   rtol=1e-12)
+
+
+def test_positives_are_exactly_keras_multiset_without_sampling_table():
+    rng = np.random.default_rng(0)
+    seq = _zipf_sequence(rng, 3000, 200)
+    couples, labels = skipgrams(seq, 200, window_size=3, negative_samples=0.0, seed=1)
+    k_couples, k_labels = keras_seq.skipgrams(seq.tolist(), 200, window_size=3, negative_samples=0.0, seed=1)
+    assert Counter(map(tuple, couples.tolist())) == Counter(map(tuple, k_couples))
+    assert Counter(map(tuple, couples.tolist())) == Counter(naive.keras_positive_pairs(seq.tolist(), 3))
+    assert labels.tolist() == [1] * len(k_labels)
+
+
+@pytest.mark.parametrize("ratio", [1.0, 2.0, 0.5, 1.5])
+def test_negatives_are_statistically_equivalent(ratio):
+    rng = np.random.default_rng(1)
+    V = 50
+    seq = _zipf_sequence(rng, 6000, V)
+    couples, labels = skipgrams(seq, V, window_size=2, negative_samples=ratio, seed=3)
+    k_couples, k_labels = keras_seq.skipgrams(seq.tolist(), V, window_size=2, negative_samples=ratio, seed=3)
+    k_couples = np.asarray(k_couples)
+    k_labels = np.asarray(k_labels)
+    # same counts of positives and negatives
+    assert labels.shape[0] == k_labels.shape[0]
+    assert int(labels.sum()) == int(k_labels.sum())
+    pos_targets = Counter(couples[labels == 1, 0].tolist())
+    neg = couples[labels == 0]
+    k_neg = k_couples[k_labels == 0]
+    if ratio == int(ratio):
+        # each positive target is used exactly `ratio` times, as Keras does
+        assert Counter(neg[:, 0].tolist()) == Counter({w: c * int(ratio) for w, c in pos_targets.items()})
+        assert Counter(k_neg[:, 0].tolist()) == Counter(neg[:, 0].tolist())
+    # negative contexts are uniform over 1..V-1 in both
+    for ctx in (neg[:, 1], k_neg[:, 1]):
+        assert ctx.min() >= 1
+        obs = np.bincount(ctx, minlength=V)[1:]
+        assert stats.chisquare(obs).pvalue > 1e-4
+    # and the two negative-target distributions agree (two-sample chi-square)
+    table = np.array([np.bincount(neg[:, 0], minlength=V), np.bincount(k_neg[:, 0], minlength=V)])
+    table = table[:, table.sum(axis=0) > 0]
+    assert stats.chi2_contingency(table).pvalue > 1e-4
+
+
+def test_sampling_table_keep_rates_agree_with_keras():
+    rng = np.random.default_rng(2)
+    V = 100
+    seq = _zipf_sequence(rng, 40_000, V)
+    table = make_sampling_table(V, sampling_factor=1e-2)
+    couples, labels = skipgrams(seq, V, window_size=1, negative_samples=0.0, sampling_table=table, seed=5)
+    k_couples, _ = keras_seq.skipgrams(seq.tolist(), V, window_size=1, negative_samples=0.0,
+                                       sampling_table=table, seed=5)
+    ours = np.bincount(couples[:, 0], minlength=V)
+    theirs = np.bincount(np.asarray(k_couples)[:, 0], minlength=V)
+    full = np.bincount(np.asarray(naive.keras_positive_pairs(seq.tolist(), 1))[:, 0], minlength=V)
+    assert ours.sum() < 0.9 * full.sum()  # the table really subsamples
+    t = np.array([ours, theirs])
+    t = t[:, t.sum(axis=0) > 0]
+    assert stats.chi2_contingency(t).pvalue > 1e-4
+
+
+def test_shuffle_categorical_and_seed():
+    rng = np.random.default_rng(3)
+    seq = _zipf_sequence(rng, 2000, 30)
+    a, la = skipgrams(seq, 30, seed=7)
+    b, lb = skipgrams(seq, 30, seed=7)
+    assert np.array_equal(a, b) and np.array_equal(la, lb)
+    c, lc = skipgrams(seq, 30, seed=7, shuffle=False)
+    assert not np.array_equal(a, c)
+    key = lambda x, l: sorted(zip(map(tuple, x.tolist()), l.tolist()))
+    assert key(a, la) == key(c, lc)
+    # unshuffled: positives first, like Keras
+    n_pos = int(lc.sum())
+    assert lc[:n_pos].all() and not lc[n_pos:].any()
+    d, ld = skipgrams(seq, 30, seed=7, categorical=True)
+    assert ld.shape == (len(d), 2) and np.array_equal(ld[:, 1], la) and np.array_equal(ld[:, 0], 1 - la)
+    assert np.array_equal(d, a)
+
+
+def test_empty_and_padding_only_sequences():
+    c, l = skipgrams([], 10)
+    assert c.shape == (0, 2) and l.shape == (0,)
+    c, l = skipgrams([0, 0, 0], 10)
+    assert c.shape == (0, 2)
+
+
+@pytest.mark.parametrize(
+    "kwargs, exc, match",
+    [
+        (dict(sequence=[1, 2, 10], vocabulary_size=10), ValueError, "out of range"),
+        (dict(sequence=[1, -2, 3], vocabulary_size=10), ValueError, "negative id"),
+        (dict(sequence=[1.0, 2.0], vocabulary_size=10), TypeError, "integer"),
+        (dict(sequence=[1, 2], vocabulary_size=10, window_size=0), ValueError, "window_size"),
+        (dict(sequence=[1, 2], vocabulary_size=10, negative_samples=-1), ValueError, "negative_samples"),
+        (dict(sequence=[1, 2], vocabulary_size=10, sampling_table=np.ones(3)), ValueError, "sampling_table"),
+    ],
+)
+def test_bad_input(kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        skipgrams(**kwargs)
