@@ -42,7 +42,10 @@ def main(argv=None):
     ap.add_argument("--slice-tokens", type=int, default=100_000, help="tokens for the skipgrams comparison")
     ap.add_argument("--repeats", type=int, default=5, help="repeats per measurement (median reported)")
     ap.add_argument("--window", type=int, default=4, help="skipgrams window_size (Keras default 4)")
+    ap.add_argument("--quick", action="store_true", help="3 repeats instead of --repeats")
     args = ap.parse_args(argv)
+    if args.quick:
+        args.repeats = 3
     import numba
 
     path = args.corpus or default_corpus()

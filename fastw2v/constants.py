@@ -24,3 +24,7 @@ ANALOGY_RESTRICT_VOCAB = 30_000
 #: Version of the on-disk encoded-corpus cache and the checkpoint format.
 CACHE_FORMAT_VERSION = 1
 CHECKPOINT_FORMAT_VERSION = 1
+
+#: Keras backend: default rows (sgns) or pairs (tutorial) per step, chosen by
+#: measurement (benchmarks/bench_keras.py --batch-sweep).
+KERAS_BATCH_SIZE = {"sgns": 16384, "tutorial": 65536}

@@ -50,6 +50,7 @@ class ReadStats:
     bytes_read: int = 0
     undecodable_bytes: int = 0
     forced_breaks: int = 0  # words longer than a read chunk, cut by force
+    prunes: int = 0  # times the vocabulary was pruned while counting
 
     def warn(self, source: str) -> None:
         if self.undecodable_bytes:

@@ -111,7 +111,8 @@ def _cache_stem(cache_dir: Path, key: dict) -> Path:
 
 
 def load_corpus(source, min_count: int = 5, max_vocab: Optional[int] = None, cache_dir=None,
-                use_cache: bool = True, progress_factory=None) -> Tuple[Vocab, EncodedCorpus]:
+                use_cache: bool = True, progress_factory=None,
+                prune_at: Optional[int] = None) -> Tuple[Vocab, EncodedCorpus]:
     """Build the vocabulary and encode a corpus, using the on-disk cache for files.
 
     Parameters
@@ -124,6 +125,8 @@ def load_corpus(source, min_count: int = 5, max_vocab: Optional[int] = None, cac
         False reads and encodes afresh and writes no cache.
     progress_factory : callable(desc, total) -> callable(int), optional
         Makes a progress callback for each pass.
+    prune_at : int, optional
+        Bound the distinct words held while counting (see :func:`fastw2v.vocab.count_words`).
 
     Returns
     -------
@@ -131,11 +134,11 @@ def load_corpus(source, min_count: int = 5, max_vocab: Optional[int] = None, cac
         For a cached file, ``ids`` is a read-only memory map.
     """
     if not is_path(source):
-        vocab = Vocab.build(source, min_count=min_count, max_vocab=max_vocab)
+        vocab = Vocab.from_counts(count_words(source, prune_at=prune_at), min_count=min_count, max_vocab=max_vocab)
         return vocab, encode(source, vocab)
 
     path = check_path(source)
-    key = _cache_key(path, min_count, max_vocab) if use_cache else None
+    key = dict(_cache_key(path, min_count, max_vocab), prune_at=prune_at) if use_cache else None
     if use_cache:
         cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         stem = _cache_stem(cache_dir, key)
@@ -145,7 +148,7 @@ def load_corpus(source, min_count: int = 5, max_vocab: Optional[int] = None, cac
 
     stats = ReadStats()
     tick = progress_factory("counting", None) if progress_factory else None
-    counter = _count_with_progress(path, stats, tick)
+    counter = _count_with_progress(path, stats, tick, prune_at)
     stats.warn(str(path))
     vocab = Vocab.from_counts(counter, min_count=min_count, max_vocab=max_vocab)
     raw_words = stats.tokens
@@ -160,6 +163,8 @@ def load_corpus(source, min_count: int = 5, max_vocab: Optional[int] = None, cac
     with atomic_path(stem.with_suffix(stem.suffix + ".ids.npy")) as tmp_ids:
         out = np.lib.format.open_memmap(tmp_ids, mode="w+", dtype=np.int32, shape=(vocab.total,))
         corpus = encode(path, vocab, out_ids=out, progress=tick)
+        if hasattr(tick, "close"):
+            tick.close()
         out.flush()
         del out, corpus.ids
     with atomic_open(stem.with_suffix(stem.suffix + ".starts.npy"), "wb") as fh:
@@ -174,15 +179,10 @@ def load_corpus(source, min_count: int = 5, max_vocab: Optional[int] = None, cac
     return loaded
 
 
-def _count_with_progress(path, stats: ReadStats, tick):
-    if tick is None:
-        return count_words(path, stats)
-    from collections import Counter
-
-    counter: Counter = Counter()
-    for sentence in iter_sentences(path, stats):
-        counter.update(sentence)
-        tick(len(sentence))
+def _count_with_progress(path, stats: ReadStats, tick, prune_at):
+    counter = count_words(path, stats, prune_at, progress=tick)
+    if hasattr(tick, "close"):
+        tick.close()
     return counter
 
 

@@ -339,9 +339,8 @@ class PairGenerator:
 
     # -- one block -----------------------------------------------------------
 
-    def _block_pairs(self, ids, sent_starts, s0, s1, epoch, layout, shuffle, negative):
-        key = epoch_key(self.seed, epoch)
-        neg_key = np.uint64(mix64_py(int(key) ^ _NEG_SALT))
+    def _compact_block(self, ids, sent_starts, s0, s1, key):
+        """Passes 1-3 for one block: kept tokens, their windows and sentences, row offsets per chunk."""
         chunk = CHUNK_TOKENS
         n_chunks = max(1, (s1 - s0 + chunk - 1) // chunk)
         kept_counts = np.empty(n_chunks, dtype=np.int64)
@@ -358,6 +357,13 @@ class PairGenerator:
         _count_pairs(kept_offsets, k_win, k_sent, pair_counts)
         row_offsets = np.zeros(n_chunks + 1, dtype=np.int64)
         np.cumsum(pair_counts, out=row_offsets[1:])
+        return kept_offsets, k_ids, k_win, k_sent, row_offsets
+
+    def _block_pairs(self, ids, sent_starts, s0, s1, epoch, layout, shuffle, negative):
+        key = epoch_key(self.seed, epoch)
+        neg_key = np.uint64(mix64_py(int(key) ^ _NEG_SALT))
+        chunk = CHUNK_TOKENS
+        kept_offsets, k_ids, k_win, k_sent, row_offsets = self._compact_block(ids, sent_starts, s0, s1, key)
         n_rows = int(row_offsets[-1])
         width = negative + 1
         n_out = n_rows if layout == "rows" else n_rows * width
@@ -375,6 +381,18 @@ class PairGenerator:
         _emit_flat(kept_offsets, row_offsets, k_ids, k_win, k_sent, s0, chunk, neg_key,
                    self.alias_table, negative, dest, targets, contexts, labels)
         return (targets, contexts, labels)
+
+    def rows_in_epoch(self, corpus, epoch: int = 0) -> int:
+        """Exact number of (target, context) rows the given epoch yields, without emitting them."""
+        corpus = as_encoded(corpus, self.vocab_size)
+        key = epoch_key(self.seed, epoch)
+        bounds = self.block_bounds(corpus)
+        starts = np.ascontiguousarray(corpus.sentence_starts, dtype=np.int64)
+        total = 0
+        for b in range(bounds.shape[0] - 1):
+            row_offsets = self._compact_block(corpus.ids, starts, int(bounds[b]), int(bounds[b + 1]), key)[-1]
+            total += int(row_offsets[-1])
+        return total
 
     def block_bounds(self, corpus: EncodedCorpus) -> np.ndarray:
         """Token offsets of the blocks: whole sentences, about ``block_tokens`` each."""

@@ -138,10 +138,32 @@ class Vocab:
         return ids
 
 
-def count_words(source, stats: ReadStats | None = None) -> Counter:
-    """Word counts of a corpus, in first-occurrence order."""
+def count_words(source, stats: ReadStats | None = None, prune_at: Optional[int] = None,
+                progress=None) -> Counter:
+    """Word counts of a corpus, in first-occurrence order.
+
+    ``prune_at`` bounds memory for huge vocabularies, as gensim's
+    ``max_vocab_size`` does: whenever more than ``prune_at`` distinct words are
+    held, every word with a count below a threshold (1, then 2, 3, ... on later
+    prunes) is dropped. The effect: a rare word seen before a prune loses its
+    earlier count, so final counts of words near the cut-off are underestimated
+    and some words that would reach ``min_count`` may not. Frequent words are
+    unaffected. ``None`` never prunes. ``progress(n)`` is called with the tokens
+    of each sentence read.
+    """
+    if prune_at is not None and prune_at < 1:
+        raise ValueError(f"prune_at must be >= 1, got {prune_at}")
     counter: Counter = Counter()
     update = counter.update
+    min_reduce = 1
     for sentence in iter_sentences(source, stats):
         update(sentence)
+        if progress is not None:
+            progress(len(sentence))
+        if prune_at is not None and len(counter) > prune_at:
+            for w in [w for w, c in counter.items() if c <= min_reduce]:
+                del counter[w]
+            min_reduce += 1
+            if stats is not None:
+                stats.prunes += 1
     return counter

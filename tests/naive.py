@@ -115,3 +115,65 @@ def keras_positive_pairs(sequence, window_size):
             if j != i and sequence[j]:
                 out.append((wi, sequence[j]))
     return out
+
+
+def sgns_step(w_in, W_out, outputs, lr):
+    """Reference SGNS step in float64: returns (new w_in, new W_out, loss).
+
+    Loss ``-log s(u.v_c) - sum_n log s(-u.v_n)``; W_out rows are updated in turn,
+    each with the input vector from before the step; the input vector once at the end.
+    """
+    import numpy as np
+
+    u = np.asarray(w_in, dtype=np.float64).copy()
+    W = np.asarray(W_out, dtype=np.float64).copy()
+    neu1e = np.zeros_like(u)
+    loss = 0.0
+    for n, o in enumerate(outputs):
+        label = 1.0 if n == 0 else 0.0
+        f = float(u @ W[o])
+        s = 1.0 / (1.0 + math.exp(-f))
+        loss += -math.log(s) if label else -math.log(1.0 - s)
+        g = (label - s) * lr
+        neu1e += g * W[o]
+        W[o] += g * u
+    return u + neu1e, W, loss
+
+
+def sgns_loss(u, W_out, outputs):
+    import numpy as np
+
+    loss = 0.0
+    for n, o in enumerate(outputs):
+        f = float(np.dot(u, W_out[o]))
+        z = f if n == 0 else -f
+        loss += math.log1p(math.exp(-z))
+    return loss
+
+
+def job_pairs(ids, sent_starts, sent_lo, sent_hi, keep_thresh, alias_thresh, alias_index, window, negative, seed,
+              epoch, neg_salt):
+    """The (sentence, target, outputs) steps one Hogwild job takes, in order."""
+    key = epoch_key(seed, epoch)
+    rng = XorShift(stream_seed(mix64(key ^ neg_salt), int(sent_starts[sent_lo])))
+    steps = []
+    for s in range(sent_lo, sent_hi):
+        kept = []
+        for p in range(int(sent_starts[s]), int(sent_starts[s + 1])):
+            h = token_hash(key, p)
+            if (h >> 32) < int(keep_thresh[ids[p]]):
+                kept.append((int(ids[p]), (((h & M32) * window) >> 32) + 1))
+        for k, (t, b) in enumerate(kept):
+            for j in range(max(0, k - b), min(len(kept), k + b + 1)):
+                if j == k:
+                    continue
+                ctx = kept[j][0]
+                outs = [ctx]
+                for _ in range(negative):
+                    while True:
+                        d = alias_draw(rng.next(), alias_thresh, alias_index)
+                        if d != ctx:
+                            break
+                    outs.append(d)
+                steps.append((s, t, outs))
+    return steps

@@ -1,0 +1,119 @@
+"""Training: gensim Word2Vec vs fastw2v Hogwild, same settings, same run.
+
+    python benchmarks/bench_train.py [--corpus PATH] [--epochs 5] [--threads 2] [--quick]
+
+Both train skip-gram, dim 100, window 5, negative 5, sample 1e-3, min_count 5,
+alpha 0.025, with the same number of threads. Training time excludes reading the
+text for both (gensim gets the corpus as an in-memory list of token lists; fastw2v
+its encoded, cached corpus). Writes benchmarks/results/train.{json,md,png}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from _common import bar_chart, default_corpus, eval_files, write_results
+
+from fastw2v import Word2VecConfig, iter_sentences, load_corpus
+from fastw2v.evaluate import evaluate_analogies, evaluate_word_pairs
+from fastw2v.model import Word2Vec
+from fastw2v.vectors import Vectors
+
+PROBES = ["eight", "france", "king", "computer", "running", "blue", "war", "music", "paris", "water", "german",
+          "science"]
+
+
+def quality(vectors: Vectors) -> dict:
+    q, w = eval_files()
+    out = {}
+    if q:
+        r = evaluate_analogies(vectors, q)
+        out["analogy_accuracy"] = r["accuracy"]
+        out["analogy_questions"] = r["total"]
+    if w:
+        r = evaluate_word_pairs(vectors, w)
+        out["wordsim353_spearman"] = r["spearman"]
+        out["wordsim353_coverage"] = r["coverage"]
+    probes = [p for p in PROBES if p in vectors]
+    out["neighbours"] = vectors.most_similar_batch(probes, topn=8)
+    return out
+
+
+def run_gensim(path, cfg: Word2VecConfig, threads: int) -> dict:
+    from gensim.models import Word2Vec as GensimWord2Vec
+
+    sentences = list(iter_sentences(str(path)))  # in memory: reading is not timed
+    raw_words = sum(len(s) for s in sentences)
+    model = GensimWord2Vec(sg=1, vector_size=cfg.dim, window=cfg.window, negative=cfg.negative, sample=cfg.sample,
+                           min_count=cfg.min_count, alpha=cfg.alpha, workers=threads, seed=cfg.seed)
+    t0 = time.perf_counter()
+    model.build_vocab(sentences)
+    vocab_seconds = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    model.train(sentences, total_examples=len(sentences), epochs=cfg.epochs)
+    seconds = time.perf_counter() - t0
+    wv = model.wv
+    vectors = Vectors(list(wv.index_to_key), wv.vectors)
+    return {"train_seconds": seconds, "vocab_seconds": vocab_seconds, "raw_words": raw_words,
+            "words_per_sec": raw_words * cfg.epochs / seconds, "vocab_size": len(wv), **quality(vectors)}
+
+
+def run_fastw2v(path, cfg: Word2VecConfig) -> dict:
+    t0 = time.perf_counter()
+    vocab, corpus = load_corpus(path, cfg.min_count, cfg.max_vocab)
+    prep = time.perf_counter() - t0
+    Word2Vec(cfg.replace(epochs=1)).fit((corpus.ids[:20000], [0, 20000]), vocab=vocab)  # compile once, untimed
+    t0 = time.perf_counter()
+    model = Word2Vec(cfg).fit(corpus, vocab=vocab)
+    seconds = time.perf_counter() - t0
+    return {"train_seconds": seconds, "prep_seconds": prep, "raw_words": corpus.raw_words,
+            "words_per_sec": corpus.raw_words * cfg.epochs / seconds, "vocab_size": len(vocab),
+            "pairs_per_sec": model.state.pairs_done * (cfg.negative + 1) / seconds,
+            "loss_per_epoch": [h["loss"] for h in model.state.history], **quality(model.vectors)}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--corpus", default=None, help="text corpus (default ../shared/data/wiki8.txt.xz)")
+    ap.add_argument("--epochs", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--quick", action="store_true", help="1 epoch")
+    ap.add_argument("--exact-sigmoid", action="store_true", help="fastw2v: exact sigmoid instead of the table")
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.epochs = 1
+    path = args.corpus or default_corpus()
+    cfg = Word2VecConfig(dim=100, window=5, negative=5, sample=1e-3, min_count=5, alpha=0.025, epochs=args.epochs,
+                         threads=args.threads, seed=1, exact_sigmoid=args.exact_sigmoid)
+    fw = run_fastw2v(path, cfg)
+    gs = run_gensim(path, cfg, args.threads)
+    ratio = fw["words_per_sec"] / gs["words_per_sec"]
+    results = {"corpus": str(path), "epochs": args.epochs, "threads": args.threads, "config": cfg.to_dict(),
+               "gensim": gs, "fastw2v_hogwild": fw, "speed_ratio": ratio}
+    md = [
+        f"| {args.epochs} epochs, {args.threads} threads | raw words/s | analogy acc. | WordSim-353 |",
+        "|---|---:|---:|---:|",
+    ]
+    for name, r in (("gensim 4.4.0", gs), ("fastw2v hogwild", fw)):
+        md.append(f"| {name} | {r['words_per_sec'] / 1e3:.0f}k | {100 * r.get('analogy_accuracy', float('nan')):.1f}% "
+                  f"| {r.get('wordsim353_spearman', float('nan')):.3f} |")
+    md.append(f"| **ratio** | **{ratio:.2f}x** | {100 * (fw.get('analogy_accuracy', 0) - gs.get('analogy_accuracy', 0)):+.1f} pt "
+              f"| {fw.get('wordsim353_spearman', 0) - gs.get('wordsim353_spearman', 0):+.3f} |")
+    md.append("")
+    md.append("Nearest neighbours (8), gensim | fastw2v:")
+    md.append("")
+    md.append("| word | gensim | fastw2v hogwild |")
+    md.append("|---|---|---|")
+    for w in PROBES:
+        if w in gs["neighbours"] and w in fw["neighbours"]:
+            md.append(f"| {w} | {', '.join(gs['neighbours'][w])} | {', '.join(fw['neighbours'][w])} |")
+    write_results("train", results, "\n".join(md))
+    bar_chart("train", ["gensim 4.4.0", "fastw2v hogwild"], [gs["words_per_sec"], fw["words_per_sec"]],
+              "raw words/s", f"SGNS training, {args.epochs} epochs, {args.threads} threads, same run", log=False,
+              annotate=[f"{gs['words_per_sec'] / 1e3:.0f}k\nanalogy {100 * gs.get('analogy_accuracy', 0):.1f}%",
+                        f"{fw['words_per_sec'] / 1e3:.0f}k ({ratio:.2f}x)\nanalogy {100 * fw.get('analogy_accuracy', 0):.1f}%"])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,102 @@
+"""Training checkpoints: weights plus everything needed to continue exactly.
+
+A checkpoint is one ``.npz`` file (arrays) and one ``.json`` file (metadata),
+both written atomically; the JSON is written last and names the ``.npz`` it
+belongs to, so a crash between the two leaves the previous checkpoint usable.
+
+The metadata carries a format version, the training configuration, a
+fingerprint of the corpus and vocabulary, and the training state (epoch, next
+job, loss so far, history). No random state needs saving: every random stream is
+derived from ``(seed, epoch, corpus position)``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Dict, Optional, Tuple
+
+import numpy as np
+
+from .atomic import atomic_open
+from .constants import CHECKPOINT_FORMAT_VERSION
+
+META = "checkpoint.json"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint is missing, damaged, or belongs to another run."""
+
+
+def corpus_fingerprint(vocab, corpus) -> dict:
+    h = hashlib.blake2b(digest_size=12)
+    for w in vocab.words:
+        h.update(w.encode("utf-8"))
+        h.update(b"\0")
+    h.update(np.ascontiguousarray(vocab.counts).tobytes())
+    return {
+        "vocab_size": len(vocab),
+        "vocab_hash": h.hexdigest(),
+        "corpus_words": int(corpus.n_words),
+        "sentences": int(corpus.n_sentences),
+    }
+
+
+def save(directory, arrays: Dict[str, np.ndarray], meta: dict) -> Path:
+    """Write ``arrays`` and ``meta`` as the current checkpoint in ``directory``."""
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    step = int(meta.get("serial", 0))
+    npz = d / f"weights-{step % 2}.npz"  # alternate, so the previous file survives until the JSON moves on
+    with atomic_open(npz, "wb") as fh:
+        np.savez(fh, **arrays)
+    meta = dict(meta, format=CHECKPOINT_FORMAT_VERSION, arrays=npz.name)
+    with atomic_open(d / META, "w") as fh:
+        json.dump(meta, fh, indent=1, default=float)
+    return d / META
+
+
+def load(directory) -> Tuple[dict, Dict[str, np.ndarray]]:
+    d = Path(directory)
+    meta_path = d / META
+    if not meta_path.is_file():
+        raise CheckpointError(f"no checkpoint in {d} (expected {META}); run without --resume to start afresh")
+    try:
+        meta = json.loads(meta_path.read_text())
+    except ValueError as exc:
+        raise CheckpointError(f"{meta_path} is damaged: {exc}") from None
+    if meta.get("format") != CHECKPOINT_FORMAT_VERSION:
+        raise CheckpointError(
+            f"{meta_path} has format version {meta.get('format')}, this fastw2v reads version "
+            f"{CHECKPOINT_FORMAT_VERSION}"
+        )
+    try:
+        with np.load(d / meta["arrays"]) as data:
+            arrays = {k: data[k] for k in data.files}
+    except (OSError, ValueError, KeyError) as exc:
+        raise CheckpointError(f"the checkpoint arrays in {d} cannot be read: {exc}") from None
+    return meta, arrays
+
+
+def check_compatible(meta: dict, config: dict, fingerprint: dict, backend: str,
+                     ignore: Tuple[str, ...] = ("threads",)) -> None:
+    """Refuse a checkpoint from another configuration, corpus or backend, saying what differs."""
+    diffs = []
+    if meta.get("backend") != backend:
+        diffs.append(f"backend: checkpoint {meta.get('backend')!r}, now {backend!r}")
+    old = meta.get("config", {})
+    for k in sorted(set(old) | set(config)):
+        if k in ignore:
+            continue
+        if old.get(k) != config.get(k):
+            diffs.append(f"{k}: checkpoint {old.get(k)!r}, now {config.get(k)!r}")
+    for k, v in fingerprint.items():
+        if meta.get("corpus", {}).get(k) != v:
+            diffs.append(f"corpus {k}: checkpoint {meta.get('corpus', {}).get(k)!r}, now {v!r}")
+    if diffs:
+        raise CheckpointError("the checkpoint is from a different run; " + "; ".join(diffs))
+
+
+def exists(directory: Optional[str]) -> bool:
+    return bool(directory) and (Path(directory) / META).is_file()

@@ -1,0 +1,239 @@
+"""Intrinsic evaluation: word analogies and word-pair similarity.
+
+The protocol follows gensim's ``evaluate_word_analogies`` and
+``evaluate_word_pairs``:
+
+* Analogies (``questions-words.txt`` format: ``: section`` lines, then
+  ``a b c d`` per line): 3CosAdd over unit vectors, searching only the
+  ``restrict_vocab`` most frequent words (30,000 by default), excluding the
+  three question words; a question with a word outside those words is skipped.
+  Words are matched case-insensitively.
+* Word pairs (``w1 w2 score`` per line, tab- or space-separated, ``#``
+  comments): Spearman correlation between cosine similarity and the human
+  score; pairs with an unknown word are skipped and the coverage is reported.
+
+Command line::
+
+    python -m fastw2v.evaluate VECTORS --analogies FILE --pairs FILE [FILE ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+
+from .constants import ANALOGY_RESTRICT_VOCAB
+from .vectors import Vectors
+
+
+def _lowercase_index(vectors: Vectors, restrict_vocab: Optional[int]) -> Dict[str, int]:
+    words = vectors.words if restrict_vocab is None else vectors.words[:restrict_vocab]
+    index: Dict[str, int] = {}
+    for i, w in enumerate(words):
+        index.setdefault(w.lower(), i)  # the most frequent spelling wins
+    return index
+
+
+def read_analogies(path) -> List[tuple]:
+    """``[(section, a, b, c, d), ...]``; errors name the line."""
+    section = None
+    out = []
+    with open(path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            if line.startswith(":"):
+                section = line[1:].strip()
+                continue
+            parts = line.split()
+            if len(parts) != 4:
+                raise ValueError(f"{path}:{lineno}: an analogy needs 4 words, got {len(parts)}")
+            if section is None:
+                raise ValueError(f"{path}:{lineno}: question before the first ': section' line")
+            out.append((section, *parts))
+    return out
+
+
+def evaluate_analogies(vectors: Vectors, path, restrict_vocab: Optional[int] = ANALOGY_RESTRICT_VOCAB,
+                       batch: int = 2048) -> dict:
+    """Analogy accuracy, overall and per section.
+
+    Returns
+    -------
+    dict with ``accuracy``, ``correct``, ``total`` (questions answered),
+    ``skipped`` (questions with a word outside the searched vocabulary) and
+    ``sections``: a list of ``{"section", "correct", "total", "accuracy"}``.
+    """
+    questions = read_analogies(path)
+    index = _lowercase_index(vectors, restrict_vocab)
+    unit = vectors.unit if restrict_vocab is None else vectors.unit[:restrict_vocab]
+    sections: Dict[str, List[int]] = {}
+    rows = []
+    owners = []
+    for sec, a, b, c, d in questions:
+        sections.setdefault(sec, [0, 0])
+        ids = [index.get(w.lower()) for w in (a, b, c, d)]
+        if any(i is None for i in ids):
+            continue
+        rows.append(ids)
+        owners.append(sec)
+    rows_arr = np.array(rows, dtype=np.int64).reshape(-1, 4)
+    correct = np.zeros(len(rows), dtype=bool)
+    for lo in range(0, len(rows), batch):
+        q = rows_arr[lo : lo + batch]
+        target = unit[q[:, 1]] - unit[q[:, 0]] + unit[q[:, 2]]
+        scores = target @ unit.T
+        r = np.arange(q.shape[0])
+        for col in range(3):
+            scores[r, q[:, col]] = -np.inf
+        correct[lo : lo + batch] = np.argmax(scores, axis=1) == q[:, 3]
+    for sec, ok in zip(owners, correct):
+        sections[sec][0] += int(ok)
+        sections[sec][1] += 1
+    total = int(len(rows))
+    n_correct = int(correct.sum())
+    return {
+        "accuracy": n_correct / total if total else 0.0,
+        "correct": n_correct,
+        "total": total,
+        "skipped": len(questions) - total,
+        "restrict_vocab": restrict_vocab,
+        "sections": [
+            {"section": s, "correct": c, "total": t, "accuracy": c / t if t else 0.0} for s, (c, t) in sections.items()
+        ],
+    }
+
+
+def read_word_pairs(path) -> List[tuple]:
+    """``[(w1, w2, score), ...]``; ``#`` lines are comments; errors name the line."""
+    out = []
+    with open(path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            parts = line.split("\t") if "\t" in line else line.split()
+            if len(parts) != 3:
+                raise ValueError(f"{path}:{lineno}: expected 'word1 word2 score', got {line[:60]!r}")
+            try:
+                score = float(parts[2])
+            except ValueError:
+                raise ValueError(f"{path}:{lineno}: score {parts[2]!r} is not a number") from None
+            out.append((parts[0].strip(), parts[1].strip(), score))
+    return out
+
+
+def rankdata(x: np.ndarray) -> np.ndarray:
+    """Ranks 1..n with ties given their average rank (as ``scipy.stats.rankdata``)."""
+    x = np.asarray(x, dtype=np.float64)
+    order = np.argsort(x, kind="mergesort")
+    ranks = np.empty(len(x), dtype=np.float64)
+    sx = x[order]
+    i = 0
+    n = len(x)
+    while i < n:
+        j = i
+        while j + 1 < n and sx[j + 1] == sx[i]:
+            j += 1
+        ranks[order[i : j + 1]] = (i + j) / 2.0 + 1.0
+        i = j + 1
+    return ranks
+
+
+def spearman(a, b) -> float:
+    ra, rb = rankdata(a), rankdata(b)
+    ra -= ra.mean()
+    rb -= rb.mean()
+    denom = np.sqrt((ra * ra).sum() * (rb * rb).sum())
+    return float((ra * rb).sum() / denom) if denom else float("nan")
+
+
+def evaluate_word_pairs(vectors: Vectors, path, restrict_vocab: Optional[int] = None) -> dict:
+    """Spearman correlation of cosine similarity with human scores.
+
+    Returns
+    -------
+    dict with ``spearman``, ``pairs`` (in the file), ``covered``, ``coverage``.
+    """
+    pairs = read_word_pairs(path)
+    index = _lowercase_index(vectors, restrict_vocab)
+    sims, gold = [], []
+    for w1, w2, score in pairs:
+        i, j = index.get(w1.lower()), index.get(w2.lower())
+        if i is None or j is None:
+            continue
+        sims.append(float(vectors.unit[i] @ vectors.unit[j]))
+        gold.append(score)
+    covered = len(sims)
+    return {
+        "spearman": spearman(sims, gold) if covered > 1 else float("nan"),
+        "pairs": len(pairs),
+        "covered": covered,
+        "coverage": covered / len(pairs) if pairs else 0.0,
+    }
+
+
+def _format_table(results: dict) -> str:
+    lines = []
+    if "analogies" in results:
+        r = results["analogies"]
+        lines.append(f"Analogies ({r['file']}), top {r['restrict_vocab']} words, 3CosAdd")
+        lines.append(f"  {'section':34s} {'correct':>8s} {'total':>7s} {'accuracy':>9s}")
+        for s in r["sections"]:
+            lines.append(f"  {s['section']:34s} {s['correct']:8d} {s['total']:7d} {100 * s['accuracy']:8.1f}%")
+        lines.append(f"  {'TOTAL':34s} {r['correct']:8d} {r['total']:7d} {100 * r['accuracy']:8.1f}%"
+                     f"   ({r['skipped']} skipped: out of vocabulary)")
+    for r in results.get("pairs", []):
+        lines.append(f"Word pairs ({r['file']}): Spearman {r['spearman']:.4f}, "
+                     f"coverage {r['covered']}/{r['pairs']} ({100 * r['coverage']:.1f}%)")
+    return "\n".join(lines)
+
+
+def evaluate(vectors: Vectors, analogies=None, pairs: Sequence = (), restrict_vocab=ANALOGY_RESTRICT_VOCAB) -> dict:
+    out: dict = {}
+    if analogies:
+        out["analogies"] = dict(evaluate_analogies(vectors, analogies, restrict_vocab), file=str(analogies))
+    if pairs:
+        out["pairs"] = [dict(evaluate_word_pairs(vectors, p), file=str(p)) for p in pairs]
+    return out
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def main(argv=None) -> int:
+    ap = _Parser(prog="python -m fastw2v.evaluate",
+                 description="Evaluate word2vec-format vectors on analogy and word-pair files.")
+    ap.add_argument("vectors", help="word2vec text or binary file (binary if it ends in .bin)")
+    ap.add_argument("--analogies", metavar="FILE", help="questions-words.txt-format analogy file")
+    ap.add_argument("--pairs", metavar="FILE", nargs="+", default=[], help="word-pair files: 'w1 w2 score' lines")
+    ap.add_argument("--restrict-vocab", type=int, default=ANALOGY_RESTRICT_VOCAB,
+                    help="analogies search the N most frequent words (default %(default)s)")
+    ap.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    args = ap.parse_args(argv)
+    if not args.analogies and not args.pairs:
+        ap.error("give --analogies FILE and/or --pairs FILE ...")
+    for f in [args.vectors, args.analogies, *args.pairs]:
+        if f and not Path(f).is_file():
+            ap.error(f"file not found: {f}")
+    if args.restrict_vocab < 1:
+        ap.error("--restrict-vocab must be >= 1")
+    try:
+        vectors = Vectors.load(args.vectors, binary=True if args.vectors.endswith(".bin") else None)
+        results = evaluate(vectors, args.analogies, args.pairs, args.restrict_vocab)
+    except (ValueError, OSError) as exc:
+        ap.error(str(exc))
+    print(json.dumps(results, indent=1) if args.json else _format_table(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,186 @@
+"""Hogwild SGD for skip-gram with negative sampling: the Numba kernel.
+
+The Hogwild contract
+--------------------
+* Threads update the shared ``W_in`` and ``W_out`` without locks; a race can
+  lose or mix an update, which SGD tolerates (Niu et al., 2011; word2vec.c).
+* Each call of :func:`train_job` works on one *job*: a run of whole sentences.
+  Scratch buffers (kept tokens, their windows, the gradient accumulator) belong to
+  the calling thread.
+* Random numbers: subsampling and the reduced window come from the same
+  counter-based hash of ``(seed, epoch, corpus position)`` as the pair generator;
+  negatives from a xorshift64* stream seeded from ``(seed, epoch, job start)``.
+* The learning rate is a pure function of the corpus position (linear decay over
+  all planned words of all epochs), so the schedule does not depend on how many
+  threads run or in which order jobs finish.
+* With one thread and a seed, training is bit-for-bit repeatable. With more, the
+  result depends on the interleaving of updates, so it differs from run to run by
+  about as much as two seeds do.
+
+Roles: the centre word's input vector ``W_in[t]`` is trained against the output
+vectors of its context word (label 1) and of ``negative`` noise words (label 0),
+the same (target, context + negatives) rows the pair generator emits. word2vec.c
+swaps the roles (context in, centre out); in expectation the objective is the same.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from .constants import MAX_EXP, SIGMOID_TABLE_SIZE
+from .pairs import _draw_negative
+from .sampling import keep_token, reduced_window, stream_seed, token_hash
+
+# fastmath without nnan/ninf: NaN and Inf must survive so divergence is detected
+FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
+
+
+def sigmoid_tables():
+    """Lookup tables over ``[-MAX_EXP, MAX_EXP]`` at bin centres, as word2vec.c.
+
+    Returns
+    -------
+    sig : float32[SIGMOID_TABLE_SIZE]
+        ``sigmoid(x)``
+    log_sig : float32[SIGMOID_TABLE_SIZE]
+        ``log(sigmoid(x))``, for the loss.
+    """
+    x = (np.arange(SIGMOID_TABLE_SIZE, dtype=np.float64) + 0.5) / SIGMOID_TABLE_SIZE * 2 * MAX_EXP - MAX_EXP
+    sig = 1.0 / (1.0 + np.exp(-x))
+    return sig.astype(np.float32), np.log(sig).astype(np.float32)
+
+
+@njit(inline="always", fastmath=FASTMATH, cache=True)
+def _grad_and_loss(f, label, exact, sig_table, log_sig_table):
+    """Return ``(label - sigmoid(f), -log p(label | f))`` for one logit.
+
+    Table mode (default, word2vec.c's choice): sigmoid from a 1000-bin table over
+    [-6, 6]; beyond it the gradient is clamped to label - {0, 1} (the saturated
+    sigmoid) and the loss is linear (``-log sigmoid(f) ~ -f`` for f << 0).
+    Exact mode computes both with ``exp``/``log1p``.
+    """
+    z = f if label == 1 else -f  # loss is -log sigmoid(z)
+    if exact:
+        if z >= 0:
+            loss = math.log1p(math.exp(-z))
+        else:
+            loss = -z + math.log1p(math.exp(z))
+        s = 1.0 / (1.0 + math.exp(-f))
+        return np.float32(label - s), loss
+    if f >= MAX_EXP:
+        s = 1.0
+    elif f <= -MAX_EXP:
+        s = 0.0
+    else:
+        s = sig_table[int((f + MAX_EXP) * (SIGMOID_TABLE_SIZE / MAX_EXP / 2))]
+    if z >= MAX_EXP:
+        loss = 0.0
+    elif z <= -MAX_EXP:
+        loss = -z
+    else:
+        loss = -log_sig_table[int((z + MAX_EXP) * (SIGMOID_TABLE_SIZE / MAX_EXP / 2))]
+    return np.float32(label - s), loss
+
+
+@njit(inline="always", fastmath=FASTMATH, cache=True)
+def sgns_update(W_in, W_out, t, outputs, n_out, lr, neu1e, exact, sig_table, log_sig_table):
+    """One SGNS step for input word ``t`` against ``outputs[0]`` (label 1) and
+    ``outputs[1:n_out]`` (label 0). Updates ``W_out`` rows as it goes and ``W_in[t]``
+    once at the end, as word2vec.c does. Returns the summed loss (float64)."""
+    dim = W_in.shape[1]
+    for d in range(dim):
+        neu1e[d] = 0.0
+    loss = 0.0
+    for n in range(n_out):
+        o = outputs[n]
+        f = np.float32(0.0)
+        for d in range(dim):
+            f += W_in[t, d] * W_out[o, d]
+        g, l = _grad_and_loss(f, 1 if n == 0 else 0, exact, sig_table, log_sig_table)
+        loss += l
+        g = g * lr
+        for d in range(dim):
+            neu1e[d] += g * W_out[o, d]
+        for d in range(dim):
+            W_out[o, d] += g * W_in[t, d]
+    for d in range(dim):
+        W_in[t, d] += neu1e[d]
+    return loss
+
+
+@njit(nogil=True, fastmath=FASTMATH, cache=True)
+def train_job(ids, sent_starts, sent_lo, sent_hi, keep_thresh, key, neg_key, window, negative, alias_table,
+              W_in, W_out, alpha, min_alpha, pos_offset, total_positions, exact, sig_table, log_sig_table,
+              k_ids, k_win, neu1e, outputs):
+    """Train on sentences ``sent_lo..sent_hi-1`` of the encoded corpus.
+
+    Parameters
+    ----------
+    ids : int32[N]; sent_starts : int64[S + 1]
+        The encoded corpus.
+    keep_thresh : uint64[V]; alias_table : uint64[V]
+        Sampling tables from :mod:`fastw2v.sampling`.
+    key, neg_key : uint64
+        Epoch keys for per-token decisions and the negative streams.
+    W_in, W_out : float32[V, dim]
+        Shared weights, updated in place (Hogwild).
+    alpha, min_alpha : float
+        Learning rate decays linearly from alpha at position 0 to min_alpha at
+        ``total_positions``; position = ``pos_offset`` + corpus position.
+    k_ids, k_win : int32[>= longest sentence], int64[...]
+        Per-thread scratch for the kept tokens of one sentence.
+    neu1e : float32[dim]; outputs : int32[1 + negative]
+        Per-thread scratch.
+
+    Returns
+    -------
+    (loss, pairs) : (float64, int64)
+        Summed loss over every (positive or negative) output and the number of
+        positive pairs trained.
+    """
+    state = stream_seed(neg_key, sent_starts[sent_lo])
+    total_loss = 0.0
+    n_pairs = 0
+    for s in range(sent_lo, sent_hi):
+        lo = sent_starts[s]
+        hi = sent_starts[s + 1]
+        progress = (pos_offset + lo) / total_positions
+        lr = np.float32(max(min_alpha, alpha - (alpha - min_alpha) * progress))
+        n_kept = 0
+        for p in range(lo, hi):
+            h = token_hash(key, p)
+            if keep_token(h, keep_thresh[ids[p]]):
+                k_ids[n_kept] = ids[p]
+                k_win[n_kept] = reduced_window(h, window)
+                n_kept += 1
+        for k in range(n_kept):
+            b = k_win[k]
+            t = k_ids[k]
+            for j in range(max(0, k - b), min(n_kept, k + b + 1)):
+                if j == k:
+                    continue
+                ctx = k_ids[j]
+                outputs[0] = ctx
+                for n in range(1, negative + 1):
+                    state, neg = _draw_negative(state, ctx, alias_table)
+                    outputs[n] = neg
+                total_loss += sgns_update(W_in, W_out, t, outputs, negative + 1, lr, neu1e, exact, sig_table,
+                                          log_sig_table)
+                n_pairs += 1
+    return total_loss, n_pairs
+
+
+def init_weights(vocab_size: int, dim: int, seed: int):
+    """word2vec.c's initialisation: ``W_in ~ U(-0.5/dim, 0.5/dim)``, ``W_out = 0``.
+
+    Returns
+    -------
+    W_in, W_out : float32[V, dim]
+    """
+    rng = np.random.default_rng(seed)
+    W_in = ((rng.random((vocab_size, dim), dtype=np.float32) - 0.5) / dim).astype(np.float32)
+    W_out = np.zeros((vocab_size, dim), dtype=np.float32)
+    return W_in, W_out

@@ -1,0 +1,293 @@
+"""Hostile input, atomic writes, interruption: nothing crashes deep in a kernel or loses data."""
+
+import errno
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from fastw2v import CorpusError, Vocab, iter_sentences, load_corpus
+from fastw2v.corpus import ReadStats
+from fastw2v.vectors import Vectors, VectorsFormatError
+from fastw2v.vocab import count_words
+
+TRAIN = [sys.executable, "-m", "fastw2v.train"]
+
+
+def _cli(args, tmp_path, timeout=300):
+    env = dict(os.environ, FASTW2V_CACHE=str(tmp_path / "cache"))
+    return subprocess.run(TRAIN + args, capture_output=True, text=True, env=env, timeout=timeout)
+
+
+def _assert_one_line_error(r, match):
+    assert r.returncode == 2, (r.returncode, r.stderr[-2000:])
+    errors = [l for l in r.stderr.splitlines() if "error" in l.lower()]
+    assert len(errors) == 1 and "Traceback" not in r.stderr, r.stderr
+    assert r.stderr.rstrip().splitlines()[-1] == errors[0]
+    assert match in errors[0], errors[0]
+
+
+# ------------------------------------------------------------------ corpus files
+
+
+@pytest.mark.parametrize(
+    "content, match",
+    [
+        (b"", "empty"),
+        (b"   \n\t\n  \r\n", "empty"),
+        (b"a b c d e f", "no word reaches min_count=5"),
+    ],
+)
+def test_empty_whitespace_and_rare_corpora_cli(tmp_path, content, match):
+    f = tmp_path / "c.txt"
+    f.write_bytes(content)
+    _assert_one_line_error(_cli(["--corpus", str(f), "--backend", "hogwild"], tmp_path), match)
+
+
+def test_missing_and_directory_cli(tmp_path):
+    _assert_one_line_error(_cli(["--corpus", str(tmp_path / "nope.txt"), "--backend", "hogwild"], tmp_path),
+                           "not found")
+    _assert_one_line_error(_cli(["--corpus", str(tmp_path), "--backend", "hogwild"], tmp_path), "directory")
+
+
+@pytest.mark.parametrize(
+    "flags, match",
+    [
+        (["--max-vocab", "0"], "max_vocab must be >= 1"),
+        (["--dim", "0"], "dim must be >= 1"),
+        (["--window", "0"], "window must be >= 1"),
+        (["--model", "cbow"], "invalid choice"),
+        (["--output", "/nonexistent-dir/v.bin"], "does not exist"),
+        (["--dim", "2000000000"], "GiB"),
+    ],
+)
+def test_bad_flags_cli(tmp_path, flags, match):
+    f = tmp_path / "c.txt"
+    f.write_text("a b c d e f g h " * 50)
+    _assert_one_line_error(_cli(["--corpus", str(f), "--backend", "hogwild", "--min-count", "1", *flags], tmp_path),
+                           match)
+
+
+def test_binary_garbage_is_counted_not_crashed(tmp_path):
+    rng = np.random.default_rng(0)
+    png = b"\x89PNG\r\n\x1a\n" + rng.integers(0, 256, size=200_000, dtype=np.uint8).tobytes()
+    f = tmp_path / "img.png"
+    f.write_bytes(png)
+    stats = ReadStats()
+    with pytest.warns(UnicodeWarning, match="undecodable"):
+        try:
+            Vocab.build(f, min_count=1, stats=stats)
+        except CorpusError:
+            pass
+    assert stats.undecodable_bytes > 1000
+    tokens = [t for s in iter_sentences(f) for t in s]
+    assert all(t and not any(c.isspace() for c in t) for t in tokens)
+
+
+def test_nul_bytes_and_invalid_utf8_mixed(tmp_path):
+    f = tmp_path / "mixed.txt"
+    f.write_bytes(b"good words \xff\xfe here\x00there\nmore good words \xc3\x28 end\n" * 20)
+    vocab, corpus = load_corpus(f, min_count=5, use_cache=False)
+    assert {"good", "words", "here", "there", "more", "end"} <= set(vocab.words)
+    assert corpus.n_sentences == 40
+
+
+def test_huge_word_is_cut_with_a_warning(tmp_path):
+    f = tmp_path / "w.txt"
+    f.write_bytes(b"a b " + b"x" * (10 << 20) + b" b a\n")
+    stats = ReadStats()
+    tokens = [t for s in iter_sentences(f, stats) for t in s]
+    assert tokens[:2] == ["a", "b"] and tokens[-2:] == ["b", "a"]
+    assert sum(len(t) for t in tokens[2:-2]) == 10 << 20 and len(tokens) >= 6
+    assert stats.forced_breaks >= 1 and max(len(t) for t in tokens) <= 2 * (4 << 20)
+
+
+def test_200mb_single_line_streams_in_bounded_memory(tmp_path):
+    """A 200 MB line is read in 4 MiB chunks: the reader's peak memory stays far below the file size."""
+    f = tmp_path / "line.txt"
+    word_block = (" ".join(f"w{i % 1000}" for i in range(100_000)) + " ").encode()
+    with open(f, "wb") as fh:
+        written = 0
+        while written < 200 << 20:
+            fh.write(word_block)
+            written += len(word_block)
+    code = (
+        "import resource, sys; from fastw2v.vocab import count_words;"
+        "c = count_words(sys.argv[1]);"
+        "print(sum(c.values()), len(c), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    )
+    r = subprocess.run([sys.executable, "-c", code, str(f)], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    total, distinct, maxrss_kib = map(int, r.stdout.split())
+    assert distinct == 1000 and total == written // len(word_block) * 100_000
+    assert maxrss_kib < 400 * 1024, f"peak RSS {maxrss_kib / 1024:.0f} MiB for a 200 MiB line"
+
+
+def test_prune_bounds_distinct_words():
+    corpus = [[f"rare{i}" for i in range(5000)] + ["common"] * 50 for _ in range(3)]
+    stats = ReadStats()
+    c = count_words(corpus, stats, prune_at=1000)
+    assert stats.prunes >= 1 and len(c) <= 5001
+    assert c["common"] == 150  # frequent words keep exact counts
+
+
+# ------------------------------------------------------------------ files we write
+
+
+def test_failed_write_leaves_earlier_file_intact(tmp_path, monkeypatch):
+    v = Vectors(["a", "b"], np.ones((2, 3), np.float32))
+    path = tmp_path / "v.bin"
+    v.save(path)
+    before = path.read_bytes()
+    import fastw2v.atomic as atomic
+
+    real_fsync = os.fsync
+
+    def full_disk(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(atomic.os, "fsync", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        Vectors(["a", "b"], np.zeros((2, 3), np.float32)).save(path)
+    monkeypatch.setattr(atomic.os, "fsync", real_fsync)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["v.bin"]
+
+
+def test_vocab_file_with_duplicates_is_refused(tmp_path):
+    (tmp_path / "v.tsv").write_text("the\t10\nof\t5\nthe\t3\n")
+    with pytest.raises(ValueError, match=r":3: duplicate word 'the' \(first on line 1\)"):
+        Vocab.load(tmp_path / "v.tsv")
+
+
+def test_two_runs_sharing_a_cache_do_not_corrupt_it(tmp_path):
+    f = tmp_path / "c.txt"
+    rng = np.random.default_rng(1)
+    f.write_text("\n".join(" ".join(f"w{j}" for j in rng.integers(0, 300, 50)) for _ in range(20000)))
+    code = ("import sys, hashlib; from fastw2v import load_corpus;"
+            "v, c = load_corpus(sys.argv[1], min_count=2, cache_dir=sys.argv[2]);"
+            "print(len(v), hashlib.sha256(c.ids.tobytes()).hexdigest())")
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(f), str(tmp_path / "cache")], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [o[1][-500:] for o in outs]
+    assert len({o[0] for o in outs}) == 1
+    v, c = load_corpus(f, min_count=2, cache_dir=tmp_path / "cache")
+    import hashlib
+
+    assert outs[0][0].split()[1] == hashlib.sha256(np.asarray(c.ids).tobytes()).hexdigest()
+    assert not [p for p in (tmp_path / "cache").iterdir() if p.name.endswith(".tmp")]
+
+
+# ------------------------------------------------------------------ fuzzing
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.binary(max_size=3000), chunk=st.integers(min_value=8, max_value=512))
+def test_fuzz_corpus_reader(tmp_path, data, chunk):
+    f = tmp_path / "fuzz.txt"
+    f.write_bytes(data)
+    stats = ReadStats()
+    sents = list(iter_sentences(f, stats, chunk_bytes=chunk))
+    for s in sents:
+        assert s and all(t and not any(c.isspace() for c in t) and "\x00" not in t for t in s)
+    # chunking never changes the tokens of words shorter than a chunk
+    if all(len(t.encode("utf-8", "surrogatepass")) < chunk for s in sents for t in s) and stats.forced_breaks == 0:
+        assert [t for s in sents for t in s] == [t for s in iter_sentences(f) for t in s]
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.binary(max_size=400), header=st.sampled_from([b"", b"2 3\n", b"1 2\n", b"3 2\n", b"0 1\n"]),
+       binary=st.sampled_from([True, False, None]))
+def test_fuzz_word2vec_loader(tmp_path, data, header, binary):
+    f = tmp_path / "fuzz.vec"
+    f.write_bytes(header + data)
+    try:
+        v = Vectors.load(f, binary=binary)
+    except VectorsFormatError:
+        return
+    assert v.vectors.shape[0] == len(v.words)
+
+
+# ------------------------------------------------------------------ interruption
+
+
+def _write_corpus(path, n_sent=6000, seed=0):
+    rng = np.random.default_rng(seed)
+    with open(path, "w") as fh:
+        for _ in range(n_sent):
+            g = rng.integers(20)
+            fh.write(" ".join(f"g{g}w{i}" for i in rng.integers(0, 30, size=40)) + "\n")
+
+
+def test_sigint_then_resume_equals_uninterrupted_run(tmp_path):
+    corpus = tmp_path / "c.txt"
+    _write_corpus(corpus)
+    common = ["--corpus", str(corpus), "--backend", "hogwild", "--threads", "1", "--seed", "3", "--dim", "32",
+              "--epochs", "6", "--min-count", "1", "--window", "5"]
+    full = _cli(common + ["--output", str(tmp_path / "full.bin"), "--quiet"], tmp_path)
+    assert full.returncode == 0, full.stderr[-2000:]
+    env = dict(os.environ, FASTW2V_CACHE=str(tmp_path / "cache"))
+    ck = tmp_path / "ck"
+    proc = subprocess.Popen(TRAIN + common + ["--output", str(tmp_path / "part.bin"), "--checkpoint-dir", str(ck)],
+                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env)
+    lines = []
+
+    def read():
+        for line in proc.stderr:
+            lines.append(line)
+
+    t = threading.Thread(target=read, daemon=True)
+    t.start()
+    deadline = time.time() + 120
+    while not any("epoch 2:" in l for l in lines) and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)  # past the first epoch's checkpoint, in the middle of the run
+    time.sleep(0.3)
+    assert proc.poll() is None, "training finished before it could be interrupted; make the corpus larger"
+    proc.send_signal(signal.SIGINT)
+    rc = proc.wait(timeout=60)
+    t.join(timeout=5)
+    err = "".join(lines)
+    assert rc != 0 and "--resume" in err, err[-2000:]
+    meta = json.loads((ck / "checkpoint.json").read_text())
+    assert meta["format"] == 1 and meta["backend"] == "hogwild"
+    assert (meta["state"]["epoch"], meta["state"]["next_job"]) != (6, 0)
+    part = Vectors.load(tmp_path / "part.bin")  # the vectors so far were written
+    assert len(part) == 600
+    resumed = _cli(common + ["--output", str(tmp_path / "resumed.bin"), "--checkpoint-dir", str(ck), "--resume",
+                             "--quiet"], tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    a = Vectors.load(tmp_path / "full.bin")
+    b = Vectors.load(tmp_path / "resumed.bin")
+    assert a.words == b.words
+    assert np.array_equal(a.vectors, b.vectors)
+
+
+def test_resume_refuses_a_different_configuration(tmp_path):
+    corpus = tmp_path / "c.txt"
+    _write_corpus(corpus, n_sent=300)
+    ck = tmp_path / "ck"
+    common = ["--corpus", str(corpus), "--backend", "hogwild", "--threads", "1", "--min-count", "1", "--epochs", "1",
+              "--checkpoint-dir", str(ck), "--quiet"]
+    assert _cli(common + ["--dim", "16"], tmp_path).returncode == 0
+    r = _cli(common + ["--dim", "24", "--resume"], tmp_path)
+    _assert_one_line_error(r, "dim: checkpoint 16, now 24")
+    r = _cli(common + ["--dim", "16", "--resume", "--checkpoint-dir", str(tmp_path / "empty")], tmp_path)
+    _assert_one_line_error(r, "no checkpoint")
+
+
+def test_divergence_stops_with_advice_and_keeps_checkpoint(tmp_path):
+    corpus = tmp_path / "c.txt"
+    _write_corpus(corpus, n_sent=300)
+    r = _cli(["--corpus", str(corpus), "--backend", "hogwild", "--min-count", "1", "--alpha", "1e30",
+              "--exact-sigmoid", "--threads", "1", "--quiet"], tmp_path)
+    assert r.returncode == 3 and "--alpha" in r.stderr and "Traceback" not in r.stderr, r.stderr

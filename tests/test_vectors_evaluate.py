@@ -1,0 +1,178 @@
+import struct
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from fastw2v.evaluate import evaluate_analogies, evaluate_word_pairs, rankdata, spearman
+from fastw2v.vectors import Vectors, VectorsFormatError
+
+
+def _toy():
+    words = ["king", "queen", "man", "woman", "paris", "france", "rome", "italy"]
+    # hand-made: gender along axis 1, royalty along axis 0, capital-of along axis 2, country id along 3/4
+    vecs = np.array([
+        [1, 1, 0, 0, 0], [1, -1, 0, 0, 0], [0, 1, 0, 0, 0], [0, -1, 0, 0, 0],
+        [0, 0, 1, 1, 0], [0, 0, 0, 1, 0], [0, 0, 1, 0, 1], [0, 0, 0, 0, 1],
+    ], dtype=np.float32)
+    return Vectors(words, vecs, counts=np.arange(8, 0, -1))
+
+
+def test_lookup_protocol():
+    v = _toy()
+    assert len(v) == 8 and "king" in v and "emperor" not in v
+    assert v.index["queen"] == 1 and v.key_to_index is v.index
+    np.testing.assert_array_equal(v["man"], [0, 1, 0, 0, 0])
+    with pytest.raises(KeyError, match="emperor"):
+        v["emperor"]
+
+
+def test_most_similar_similarity_and_analogy():
+    v = _toy()
+    assert v.most_similar("man", topn=1)[0][0] == "king"
+    assert "man" not in [w for w, _ in v.most_similar("man", topn=7)]
+    excluded = v.most_similar("man", topn=7, exclude=["king"])
+    assert "king" not in [w for w, _ in excluded] and len(excluded) == 6
+    assert excluded[-1][0] == "woman" and excluded[-1][1] == pytest.approx(-1.0)
+    assert v.similarity("king", "queen") == pytest.approx(0.0, abs=1e-6)
+    assert v.similarity("man", "king") == pytest.approx(1 / np.sqrt(2), rel=1e-6)
+    for method in ("3cosadd", "3cosmul"):
+        assert v.analogy("man", "woman", "king", method=method)[0][0] == "queen"
+        assert v.analogy("france", "paris", "italy", method=method)[0][0] == "rome"
+    q = v.most_similar(np.array([1, 0, 0, 0, 0], np.float32), topn=2)
+    assert {w for w, _ in q} == {"king", "queen"}
+    with pytest.raises(ValueError, match="3cosadd"):
+        v.analogy("man", "woman", "king", method="nope")
+
+
+@pytest.mark.parametrize("suffix", [".txt", ".bin"])
+def test_save_load_roundtrip_exact(tmp_path, suffix):
+    rng = np.random.default_rng(0)
+    v = Vectors([f"w{i}" for i in range(50)] + ["caf\u00e9"], rng.normal(size=(51, 7)).astype(np.float32))
+    path = tmp_path / f"v{suffix}"
+    v.save(path)
+    w = Vectors.load(path)
+    assert w.words == v.words
+    assert np.array_equal(w.vectors, v.vectors)
+    assert not any(p.name.endswith(".tmp") for p in tmp_path.iterdir())
+
+
+def test_binary_layout_follows_spec(tmp_path):
+    v = Vectors(["a", "bb"], np.array([[1.0, -2.0], [0.5, 3.0]], dtype=np.float32))
+    v.save(tmp_path / "v.bin")
+    raw = (tmp_path / "v.bin").read_bytes()
+    expect = b"2 2\n" + b"a " + struct.pack("<2f", 1.0, -2.0) + b"\n" + b"bb " + struct.pack("<2f", 0.5, 3.0) + b"\n"
+    assert raw == expect
+    v.save(tmp_path / "v.txt")
+    lines = (tmp_path / "v.txt").read_text().splitlines()
+    assert lines[0] == "2 2" and lines[1].split() == ["a", "1", "-2"]
+
+
+def test_gensim_interop_both_ways(tmp_path):
+    gensim = pytest.importorskip("gensim")
+    from gensim.models import KeyedVectors
+
+    rng = np.random.default_rng(1)
+    v = Vectors([f"w{i}" for i in range(30)], rng.normal(size=(30, 5)).astype(np.float32))
+    for binary in (True, False):
+        path = tmp_path / ("ours.bin" if binary else "ours.txt")
+        v.save(path)
+        kv = KeyedVectors.load_word2vec_format(str(path), binary=binary)
+        assert list(kv.index_to_key) == v.words
+        np.testing.assert_array_equal(kv.vectors, v.vectors)
+        path2 = tmp_path / ("theirs.bin" if binary else "theirs.txt")
+        kv.save_word2vec_format(str(path2), binary=binary)
+        w = Vectors.load(path2)
+        assert w.words == v.words
+        np.testing.assert_allclose(w.vectors, v.vectors, rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "content, match",
+    [
+        (b"3 2\na 1 2\nb 3 4\n", "promises 3 rows but the file ends after 2"),
+        (b"1 2\na 1 2\nb 3 4\n", ":3: more rows"),
+        (b"2 3\na 1 2 3\nb 3 4\n", ":3: expected a word and 3 numbers, got 2"),
+        (b"2 2\na 1 x\nb 3 4\n", ":2: not a number"),
+        (b"two 2\n", ":1: header"),
+        (b"", ":1: header"),
+        (b"2 2\na 1 2\na 3 4\n", "duplicate word 'a'"),
+    ],
+)
+def test_malformed_text_files(tmp_path, content, match):
+    (tmp_path / "v.txt").write_bytes(content)
+    with pytest.raises(VectorsFormatError, match=match):
+        Vectors.load(tmp_path / "v.txt", binary=False)
+
+
+def test_malformed_binary_files(tmp_path):
+    rng = np.random.default_rng(2)
+    v = Vectors(["a", "b", "c"], rng.normal(size=(3, 4)).astype(np.float32))
+    v.save(tmp_path / "v.bin")
+    raw = (tmp_path / "v.bin").read_bytes()
+    (tmp_path / "trunc.bin").write_bytes(raw[:-10])
+    with pytest.raises(VectorsFormatError, match="row 3 .* truncated"):
+        Vectors.load(tmp_path / "trunc.bin", binary=True)
+    (tmp_path / "lying.bin").write_bytes(b"5 4\n" + raw.split(b"\n", 1)[1])
+    with pytest.raises(VectorsFormatError, match="row 4 of 5"):
+        Vectors.load(tmp_path / "lying.bin", binary=True)
+    (tmp_path / "dim.bin").write_bytes(b"3 3\n" + raw.split(b"\n", 1)[1])
+    with pytest.raises(VectorsFormatError):
+        Vectors.load(tmp_path / "dim.bin", binary=True)
+    with pytest.raises(FileNotFoundError):
+        Vectors.load(tmp_path / "missing.bin")
+
+
+def test_save_refuses_words_with_whitespace(tmp_path):
+    with pytest.raises(ValueError, match="whitespace"):
+        Vectors(["a b"], np.zeros((1, 2))).save(tmp_path / "v.txt")
+
+
+# ------------------------------------------------------------------ evaluation
+
+
+def test_analogy_evaluation_on_hand_made_file(tmp_path):
+    v = _toy()
+    q = tmp_path / "q.txt"
+    q.write_text(": royalty\nMAN WOMAN KING QUEEN\nman woman king man\n: capitals\nfrance paris italy rome\n"
+                 "france paris spain madrid\n")
+    r = evaluate_analogies(v, q, restrict_vocab=None)
+    assert (r["correct"], r["total"], r["skipped"]) == (2, 3, 1)
+    assert r["accuracy"] == pytest.approx(2 / 3)
+    assert [(s["section"], s["correct"], s["total"]) for s in r["sections"]] == [("royalty", 1, 2), ("capitals", 1, 1)]
+    # restricting the vocabulary skips questions with rarer words
+    r = evaluate_analogies(v, q, restrict_vocab=4)
+    assert (r["total"], r["skipped"]) == (2, 2)
+
+
+def test_pairs_evaluation_and_spearman(tmp_path):
+    v = _toy()
+    p = tmp_path / "p.tsv"
+    p.write_text("# comment\nword1\tword2\tscore\n".replace("word1\tword2\tscore\n", "") +
+                 "man\tking\t9\nman\tqueen\t1\nking\tqueen\t4\nman\tunicorn\t5\n")
+    r = evaluate_word_pairs(v, p)
+    assert (r["pairs"], r["covered"]) == (4, 3)
+    sims = [v.similarity("man", "king"), v.similarity("man", "queen"), v.similarity("king", "queen")]
+    assert r["spearman"] == pytest.approx(stats.spearmanr(sims, [9, 1, 4]).statistic)
+    rng = np.random.default_rng(3)
+    a = rng.integers(0, 5, size=50).astype(float)
+    b = a + rng.normal(size=50)
+    np.testing.assert_allclose(rankdata(a), stats.rankdata(a))
+    assert spearman(a, b) == pytest.approx(stats.spearmanr(a, b).statistic)
+
+
+def test_evaluate_cli(tmp_path):
+    v = _toy()
+    v.save(tmp_path / "v.bin")
+    (tmp_path / "q.txt").write_text(": royalty\nman woman king queen\n")
+    (tmp_path / "p.txt").write_text("man king 9\nman queen 1\nking queen 4\n")
+    out = subprocess.run([sys.executable, "-m", "fastw2v.evaluate", str(tmp_path / "v.bin"), "--analogies",
+                          str(tmp_path / "q.txt"), "--pairs", str(tmp_path / "p.txt")],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "royalty" in out.stdout and "100.0%" in out.stdout and "Spearman" in out.stdout
+    bad = subprocess.run([sys.executable, "-m", "fastw2v.evaluate", str(tmp_path / "nope.bin"), "--analogies",
+                          str(tmp_path / "q.txt")], capture_output=True, text=True)
+    assert bad.returncode == 2 and "not found" in bad.stderr and "Traceback" not in bad.stderr
