@@ -96,3 +96,12 @@ def bar_chart(name: str, labels, values, ylabel: str, title: str, log: bool = Tr
     fig.tight_layout()
     fig.savefig(RESULTS / f"{name}.png", dpi=110)
     plt.close(fig)
+
+
+def fmt_rate(x: float) -> str:
+    """12.3M, 456k or 41.5: a rate for tables."""
+    if x >= 1e6:
+        return f"{x / 1e6:.3g}M"
+    if x >= 1e3:
+        return f"{x / 1e3:.3g}k"
+    return f"{x:.3g}"

@@ -240,6 +240,13 @@ class EncodedCorpus:
     def n_sentences(self) -> int:
         return int(self.sentence_starts.shape[0] - 1)
 
+    def head(self, n_words: int) -> "EncodedCorpus":
+        """The first ``n_words`` ids (cut at a sentence boundary if one falls there), without copying."""
+        n = min(int(n_words), self.n_words)
+        starts = self.sentence_starts[self.sentence_starts < n]
+        return EncodedCorpus(ids=self.ids[:n], sentence_starts=np.append(starts, np.int64(n)).astype(np.int64),
+                             raw_words=n, source=self.source)
+
     @classmethod
     def from_array(cls, ids, vocab_size: int | None = None) -> "EncodedCorpus":
         """Wrap a flat id array, cut into pseudo-sentences of MAX_SENTENCE_LEN."""

@@ -22,7 +22,11 @@ import numpy as np
 from .atomic import atomic_open, atomic_path
 from .constants import CACHE_FORMAT_VERSION, MAX_SENTENCE_LEN
 from .corpus import CorpusError, EncodedCorpus, ReadStats, check_path, is_path, iter_sentences
+from .memory import release_pages
 from .vocab import Vocab, count_words
+
+#: while encoding to the on-disk cache, flush and release every this many ids
+_FLUSH_WORDS = 1 << 24
 
 
 def default_cache_dir() -> Path:
@@ -66,6 +70,7 @@ def encode(source, vocab: Vocab, stats: ReadStats | None = None, out_ids: Option
     pieces = []
     starts = [0]
     pos = 0
+    flushed = 0
     for sentence in iter_sentences(source, stats):
         ids = np.fromiter(map(get, sentence, repeat(-1)), dtype=np.int32, count=len(sentence))
         ids = ids[ids >= 0]
@@ -78,6 +83,10 @@ def encode(source, vocab: Vocab, stats: ReadStats | None = None, out_ids: Option
             if pos + n > out_ids.shape[0]:
                 raise CorpusError("the corpus changed while it was being read (more words than counted)")
             out_ids[pos : pos + n] = ids
+            if pos + n - flushed >= _FLUSH_WORDS and isinstance(out_ids, np.memmap):
+                out_ids.flush()  # written pages go to disk and leave the resident set
+                release_pages(out_ids, flushed, pos + n)
+                flushed = pos + n
         else:
             pieces.append(ids)
         pos += n

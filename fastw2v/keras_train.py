@@ -107,6 +107,10 @@ class SimilarityMonitor(keras.callbacks.Callback):
         self.stream.flush()
 
 
+#: a running loss this many times the first one means training diverged
+EXPLOSION_FACTOR = 100.0
+
+
 class _Progress(keras.callbacks.Callback):
     """Progress bar with words/s, pairs/s, loss and ETA; also watches for NaN and stop requests."""
 
@@ -124,6 +128,7 @@ class _Progress(keras.callbacks.Callback):
         self.epoch = 0
         self.t0 = time.perf_counter()
         self.rows_trained = 0
+        self.first_loss = None
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch
@@ -135,8 +140,12 @@ class _Progress(keras.callbacks.Callback):
         self.rows += self.rows_per_step
         self.rows_trained += self.rows_per_step
         loss = float(logs.get("loss", float("nan")))
-        if not math.isfinite(loss):
-            self.diverged = f"loss became {loss} at step {int(self.model.optimizer.iterations.numpy())}"
+        if self.first_loss is None and math.isfinite(loss):
+            self.first_loss = loss
+        exploded = self.first_loss is not None and loss > EXPLOSION_FACTOR * self.first_loss
+        if not math.isfinite(loss) or exploded:
+            what = f"became {loss}" if not math.isfinite(loss) else f"exploded to {loss:.3g} (first {self.first_loss:.3g})"
+            self.diverged = f"the loss {what} at step {int(self.model.optimizer.iterations.numpy())}"
             self.model.stop_training = True
         if self.stop_event.is_set():
             self.model.stop_training = True
@@ -200,7 +209,8 @@ class KerasTrainer:
         with self.strategy.scope():
             if self.kind == "sgns":
                 self.model = build_sgns(len(self.vocab), cfg.dim, cfg.negative, cfg.alpha, cfg.final_alpha,
-                                        words_per_step, corpus.raw_words * cfg.epochs, seed=cfg.seed)
+                                        words_per_step, corpus.raw_words * cfg.epochs, seed=cfg.seed,
+                                        jit_compile=self.strategy.num_replicas_in_sync == 1)
             else:
                 lr = self.learning_rate if self.learning_rate is not None else 0.001
                 self.model, self.validation_model = build_tutorial(len(self.vocab), cfg.dim, lr, seed=cfg.seed)
@@ -212,7 +222,7 @@ class KerasTrainer:
         return epoch, skip
 
     def fit(self, corpus, quiet=True, validate=(), validate_every=2000, callbacks=(), checkpoint_dir=None,
-            tensorboard=None, checkpoint_serial=0):
+            tensorboard=None, checkpoint_serial=0, max_steps=None):
         cfg = self.cfg
         if self.model is None:
             self.build(corpus)
@@ -226,21 +236,24 @@ class KerasTrainer:
                              start_rows)
         self.checkpoint_serial = checkpoint_serial
         tracker = _EpochTracker(self, checkpoint_dir, ckpt.corpus_fingerprint(self.vocab, corpus))
-        cbs = [progress, tracker]
+        cbs = list(callbacks) + [progress, tracker]  # user callbacks first: a stop they request is seen at once
         monitor = None
         if validate and not quiet:
             monitor = SimilarityMonitor(self.vocab, list(validate), every=validate_every)
             cbs.append(monitor)
         if tensorboard:
             cbs.append(keras.callbacks.TensorBoard(log_dir=str(tensorboard), update_freq=100))
-        cbs.extend(callbacks)
         t0 = time.perf_counter()
         try:
             with warnings.catch_warnings():
                 # each Keras epoch is one pass of the generator, which then ends: that is expected
                 warnings.filterwarnings("ignore", message=".*ran out of data.*")
-                self.model.fit(ds, epochs=cfg.epochs, initial_epoch=self.epoch, verbose=0, callbacks=cbs,
-                               shuffle=False)
+                if max_steps is None:
+                    self.model.fit(ds, epochs=cfg.epochs, initial_epoch=self.epoch, verbose=0, callbacks=cbs,
+                                   shuffle=False)
+                else:  # a bounded measurement: the first max_steps steps of the current epoch
+                    self.model.fit(ds, epochs=self.epoch + 1, initial_epoch=self.epoch, steps_per_epoch=max_steps,
+                                   verbose=0, callbacks=cbs, shuffle=False)
         finally:
             progress.close()
         seconds = time.perf_counter() - t0
@@ -251,6 +264,8 @@ class KerasTrainer:
         self.rows_trained = progress.rows_trained
         self.pairs_trained = progress.rows_trained * pairs_per_row
         self.words_trained = progress.rows_trained * words_per_row
+        if max_steps is not None:
+            return self
         if self.stop_event.is_set() and self.epoch < cfg.epochs:
             self.skip_batches = progress.batches_in_epoch
             raise TrainingInterrupted(f"training stopped in epoch {self.epoch + 1} after "

@@ -17,6 +17,7 @@ from .config import Word2VecConfig
 from .corpus import EncodedCorpus, as_encoded, is_path
 from .dataset import load_corpus
 from .hogwild import init_weights, sigmoid_tables, train_job
+from .memory import release_pages
 from .pairs import _NEG_SALT, PairGenerator
 from .progress import Progress
 from .sampling import epoch_key, mix64_py
@@ -219,6 +220,8 @@ class Word2Vec:
                     while done_jobs and done_jobs[0] == st.next_job:
                         done_jobs.pop(0)
                         st.next_job += 1
+                # the corpus is memory-mapped: drop the pages every thread is past
+                release_pages(ids, 0, int(starts[jobs[st.next_job]]))
                 mean_loss = st.epoch_loss / max(1, st.epoch_pairs * (cfg.negative + 1))
                 st.seconds = time.perf_counter() - t_start
                 bar.set(st.words_done, epoch=f"{epoch + 1}/{cfg.epochs}", loss=mean_loss,

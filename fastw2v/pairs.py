@@ -418,6 +418,7 @@ class PairGenerator:
             for b in range(bounds.shape[0] - 1):
                 s0, s1 = int(bounds[b]), int(bounds[b + 1])
                 arrays = self._block_pairs(ids, starts, s0, s1, epoch, layout, shuffle, negative)
+                memory.release_pages(ids, s0, s1)  # a memory-mapped corpus stays out of the resident set
                 yield epoch, s1, arrays
 
     # -- the public stream ---------------------------------------------------
@@ -579,6 +580,19 @@ def make_sampling_table(size: int, sampling_factor: float = 1e-5) -> np.ndarray:
 _U53 = 1.0 / 9007199254740992.0
 
 
+@njit(inline="always", cache=True)
+def _sg_is_target(seq, i, table, use_table, key):
+    """Keras' rule: id 0 is padding; with a table, keep target w with probability table[w]."""
+    wi = seq[i]
+    if wi == 0:
+        return False
+    if use_table:
+        u = np.float64(token_hash(key, i) >> np.uint64(11)) * _U53
+        if table[wi] < u:
+            return False
+    return True
+
+
 @njit(parallel=True, nogil=True, cache=True)
 def _sg_count(seq, window, table, use_table, key, chunk, counts):
     n = seq.shape[0]
@@ -588,13 +602,8 @@ def _sg_count(seq, window, table, use_table, key, chunk, counts):
         hi = min(lo + chunk, n)
         cnt = 0
         for i in range(lo, hi):
-            wi = seq[i]
-            if wi == 0:
+            if not _sg_is_target(seq, i, table, use_table, key):
                 continue
-            if use_table:
-                u = np.float64(token_hash(key, i) >> np.uint64(11)) * _U53
-                if table[wi] < u:
-                    continue
             for j in range(max(0, i - window), min(n, i + window + 1)):
                 if j != i and seq[j] != 0:
                     cnt += 1
@@ -654,13 +663,9 @@ def _sg_emit(seq, window, table, use_table, sample_key, chunk, offsets, vocabula
         state = stream_seed(neg_key, c)
         bstate = stream_seed(bucket_key, c)
         for i in range(lo, hi):
-            wi = seq[i]
-            if wi == 0:
+            if not _sg_is_target(seq, i, table, use_table, sample_key):
                 continue
-            if use_table:
-                u = np.float64(token_hash(sample_key, i) >> np.uint64(11)) * _U53
-                if table[wi] < u:
-                    continue
+            wi = seq[i]
             for j in range(max(0, i - window), min(n, i + window + 1)):
                 if j != i and seq[j] != 0:
                     d, bstate = _sg_slot(k, c, bstate, n_buckets, slots, shuffled)

@@ -64,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "tutorial model: rmsprop rate, default 0.001)")
     g.add_argument("--epochs", type=int, default=_DEFAULTS.epochs, help="passes over the corpus")
     g.add_argument("--batch-size", type=int, default=None,
-                   help="keras backend: rows per step (default 16384 for sgns, 65536 pairs for tutorial; "
+                   help="keras backend: rows per step (default 4096 for sgns, 65536 pairs for tutorial; "
                         "chosen by measurement)")
     g.add_argument("--threads", type=int, default=None, help="worker threads (default: all cores)")
     g.add_argument("--seed", type=int, default=_DEFAULTS.seed, help="random seed")

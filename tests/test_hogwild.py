@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 import naive
+from helpers import group_purity, planted_corpus
 from fastw2v import EncodedCorpus, Vocab, Word2VecConfig
 from fastw2v.hogwild import init_weights, sgns_update, sigmoid_tables, train_job
 from fastw2v.model import TrainingDiverged, Word2Vec
@@ -107,23 +108,6 @@ def test_init_matches_word2vec_c():
     assert abs(W_in.mean()) < 1e-4 and W_in.std() == pytest.approx((1 / 50) / np.sqrt(12), rel=0.02)
 
 
-def _planted_corpus(seed, groups=6, per_group=8, sentences=1500, length=12):
-    """Sentences drawn from one group each: words of a group share all their contexts."""
-    rng = np.random.default_rng(seed)
-    words = [f"g{g}w{i}" for g in range(groups) for i in range(per_group)]
-    corpus = []
-    for _ in range(sentences):
-        g = rng.integers(groups)
-        corpus.append([words[g * per_group + i] for i in rng.integers(per_group, size=length)])
-    return corpus, words, per_group
-
-
-def _group_purity(vectors, words, per_group, topn=5):
-    near = vectors.most_similar_batch(words, topn=topn)
-    hits = [sum(n.split("w")[0] == w.split("w")[0] for n in near[w]) / topn for w in words]
-    return float(np.mean(hits))
-
-
 def test_end_to_end_planted_groups():
     """Each word's 5 nearest neighbours lie in its own group.
 
@@ -131,20 +115,20 @@ def test_end_to_end_planted_groups():
     included): the purity was 1.0 every time. The threshold 0.9 leaves a wide
     margin; we have not seen a chance failure in 40 runs.
     """
-    corpus, words, per_group = _planted_corpus(seed=0)
+    corpus, words = planted_corpus(seed=0)
     model = Word2Vec(dim=16, window=3, negative=5, sample=0, min_count=1, epochs=5, alpha=0.025, seed=1,
                      threads=2).fit(corpus)
-    assert _group_purity(model.vectors, words, per_group) >= 0.9
+    assert group_purity(model.vectors, words) >= 0.9
     # and a random embedding is far from that (the test can fail)
     rng = np.random.default_rng(0)
     from fastw2v.vectors import Vectors
 
     random_vectors = Vectors(model.vectors.words, rng.normal(size=model.vectors.vectors.shape))
-    assert _group_purity(random_vectors, words, per_group) < 0.5
+    assert group_purity(random_vectors, words) < 0.5
 
 
 def test_one_thread_is_bit_for_bit_repeatable():
-    corpus, _, _ = _planted_corpus(seed=1, sentences=400)
+    corpus, _ = planted_corpus(seed=1, sentences=400)
     kw = dict(dim=12, window=3, negative=3, sample=1e-3, min_count=1, epochs=2, seed=5, threads=1)
     a = Word2Vec(**kw).fit(corpus)
     b = Word2Vec(**kw).fit(corpus)
@@ -154,7 +138,7 @@ def test_one_thread_is_bit_for_bit_repeatable():
 
 
 def test_loss_is_reported_per_epoch_and_decreases():
-    corpus, _, _ = _planted_corpus(seed=2)
+    corpus, _ = planted_corpus(seed=2)
     m = Word2Vec(dim=16, window=3, negative=5, sample=0, min_count=1, epochs=4, seed=1).fit(corpus)
     losses = [h["loss"] for h in m.state.history]
     assert len(losses) == 4 and all(np.isfinite(losses))
@@ -163,7 +147,7 @@ def test_loss_is_reported_per_epoch_and_decreases():
 
 
 def test_divergence_is_detected():
-    corpus, _, _ = _planted_corpus(seed=3, sentences=300)
+    corpus, _ = planted_corpus(seed=3, sentences=300)
     with pytest.raises(TrainingDiverged, match="alpha"):
         Word2Vec(dim=8, min_count=1, epochs=2, alpha=1e30, exact_sigmoid=True, threads=1).fit(corpus)
 

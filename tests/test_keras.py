@@ -12,20 +12,11 @@ import pytest
 tf = pytest.importorskip("tensorflow", reason="TensorFlow is not installed (the 'tf' extra)")
 
 import naive  # noqa: E402
+from helpers import group_purity, planted_corpus  # noqa: E402
 from fastw2v import EncodedCorpus, Vocab, Word2VecConfig  # noqa: E402
 from fastw2v.keras_models import SparseRMSprop, WordDecay, build_sgns, build_tutorial, input_embeddings  # noqa: E402
 from fastw2v.keras_train import KerasTrainer, SimilarityMonitor, make_dataset  # noqa: E402
 from fastw2v.pairs import PairGenerator  # noqa: E402
-
-
-def _planted(seed, groups=6, per_group=8, sentences=1500, length=12):
-    rng = np.random.default_rng(seed)
-    words = [f"g{g}w{i}" for g in range(groups) for i in range(per_group)]
-    corpus = []
-    for _ in range(sentences):
-        g = rng.integers(groups)
-        corpus.append([words[g * per_group + i] for i in rng.integers(per_group, size=length)])
-    return corpus, words
 
 
 def test_sgns_logits_are_dot_products():
@@ -42,8 +33,8 @@ def test_sgns_logits_are_dot_products():
 
 
 def test_sgns_step_is_word2vec_update_and_sparse():
-    """One row: the Keras SGD step equals the reference SGNS step (alpha per pair,
-    summed loss), and rows the batch did not look up do not change."""
+    """One row (each word once): the Keras step equals the reference SGNS step
+    (alpha per pair), and rows the batch did not look up do not change."""
     V, dim, k = 30, 6, 3
     model = build_sgns(V, dim, negative=k, alpha=0.1, min_alpha=0.1, words_per_step=1, total_words=1e9)
     rng = np.random.default_rng(1)
@@ -59,6 +50,27 @@ def test_sgns_step_is_word2vec_update_and_sparse():
     np.testing.assert_allclose(w_out1, W, atol=1e-5)
     others = np.setdiff1d(np.arange(V), [4])
     assert np.array_equal(w_in1[others], w_in0[others])
+
+
+@pytest.mark.parametrize("mode, divisor", [("sum", 1.0), ("sqrt", np.sqrt(3.0)), ("mean", 3.0)])
+def test_duplicate_rows_combine_as_configured(mode, divisor):
+    """A row looked up n=3 times moves by alpha * (sum of its gradients) / {1, sqrt(n), n}."""
+    from fastw2v.keras_models import SparseSGD
+
+    var = tf.Variable(np.zeros((6, 2), np.float32))
+    opt = SparseSGD(learning_rate=0.5, duplicates=mode)
+    opt.build([var])
+    g = tf.IndexedSlices(tf.constant([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0], [1.0, 1.0]]), tf.constant([1, 1, 1, 4]),
+                         tf.constant([6, 2]))
+    opt.apply_gradients([(g, var)])
+    expect = np.zeros((6, 2), np.float32)
+    expect[1] = -0.5 * np.array([9.0, 12.0]) / divisor
+    expect[4] = -0.5 * np.array([1.0, 1.0])  # seen once: a plain step in every mode
+    np.testing.assert_allclose(var.numpy(), expect, rtol=1e-6)
+    untouched = [0, 2, 3, 5]
+    assert np.all(var.numpy()[untouched] == 0)
+    with pytest.raises(ValueError, match="duplicates"):
+        SparseSGD(duplicates="max")
 
 
 def test_embedding_gradient_is_indexed_slices():
@@ -98,7 +110,7 @@ def test_word_decay_schedule():
 
 
 def test_dataset_streams_epochs_with_resubsampling():
-    corpus, _ = _planted(0, sentences=200)
+    corpus, _ = planted_corpus(0, sentences=200)
     vocab = Vocab.build(corpus, min_count=1)
     from fastw2v.dataset import encode
 
@@ -117,7 +129,7 @@ def test_dataset_streams_epochs_with_resubsampling():
 
 
 def test_similarity_monitor_output():
-    corpus, words = _planted(1, sentences=300)
+    corpus, words = planted_corpus(1, sentences=300)
     vocab = Vocab.build(corpus, min_count=1)
     model = build_sgns(len(vocab), 8, negative=2)
     import io
@@ -131,16 +143,11 @@ def test_similarity_monitor_output():
     assert len(mon.last["g0w0"]) == 3 and "g0w0" not in mon.last["g0w0"]
 
 
-def _purity(vectors, words, topn=5):
-    near = vectors.most_similar_batch(words, topn=topn)
-    return float(np.mean([sum(n.split("w")[0] == w.split("w")[0] for n in near[w]) / topn for w in words]))
-
-
 @pytest.mark.parametrize("kind", ["sgns", "tutorial"])
 def test_end_to_end_planted_groups(kind):
     """Measured over 10 corpus/model seeds: purity 1.0 for both models every time;
     the 0.85 threshold leaves a margin (no chance failure seen in 10 runs)."""
-    corpus, words = _planted(2)
+    corpus, words = planted_corpus(2)
     vocab = Vocab.build(corpus, min_count=1)
     from fastw2v.dataset import encode
 
@@ -156,11 +163,11 @@ def test_end_to_end_planted_groups(kind):
     trainer.fit(enc)
     assert len(trainer.history) == 5 and all(np.isfinite(h["loss"]) for h in trainer.history)
     assert trainer.history[-1]["loss"] < trainer.history[0]["loss"]
-    assert _purity(trainer.vectors, words) >= 0.85
+    assert group_purity(trainer.vectors, words) >= 0.85
 
 
 def test_cli_keras_backend(tmp_path):
-    corpus, _ = _planted(3, sentences=400)
+    corpus, _ = planted_corpus(3, sentences=400)
     path = tmp_path / "c.txt"
     path.write_text("\n".join(" ".join(s) for s in corpus))
     out, report, tb = tmp_path / "v.txt", tmp_path / "r.json", tmp_path / "tb"
@@ -221,3 +228,50 @@ def test_import_fastw2v_does_not_import_tensorflow():
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "False False"
+
+
+def test_interrupt_checkpoint_resume_keeps_the_schedule(tmp_path):
+    import keras
+
+    from fastw2v import checkpoint as ckpt
+    from fastw2v.dataset import encode
+    from fastw2v.model import TrainingInterrupted
+
+    corpus, _ = planted_corpus(4, sentences=600)
+    vocab = Vocab.build(corpus, min_count=1)
+    enc = encode(corpus, vocab)
+    cfg = Word2VecConfig(dim=8, window=3, negative=3, sample=0, min_count=1, epochs=2, batch_size=256, seed=2)
+
+    full = KerasTrainer(cfg, vocab, "sgns").fit(enc)
+    full_steps = int(full.model.optimizer.iterations.numpy())
+    steps0 = -(-full.gen.rows_in_epoch(enc, 0) // cfg.batch_size)
+    assert 0 < steps0 < full_steps
+
+    class StopAfter(keras.callbacks.Callback):
+        def __init__(self, trainer, n):
+            super().__init__()
+            self.trainer, self.n, self.seen = trainer, n, 0
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.seen += 1
+            if self.seen == self.n:
+                self.trainer.stop_event.set()
+
+    first = KerasTrainer(cfg, vocab, "sgns")
+    with pytest.raises(TrainingInterrupted, match="epoch 2 after 3 batches"):
+        first.fit(enc, callbacks=[StopAfter(first, steps0 + 3)])
+    assert first.epoch == 1 and first.skip_batches == 3
+    first.save_checkpoint(tmp_path, ckpt.corpus_fingerprint(vocab, enc), 0)
+
+    meta, arrays = ckpt.load(tmp_path)
+    ckpt.check_compatible(meta, cfg.to_dict(), ckpt.corpus_fingerprint(vocab, enc), "keras-sgns")
+    second = KerasTrainer(cfg, vocab, "sgns").build(enc)
+    second.load_state(arrays)
+    second.epoch, second.skip_batches = meta["state"]["epoch"], meta["state"]["skip_batches"]
+    second.history = meta["state"]["history"]
+    assert int(second.model.optimizer.iterations.numpy()) == steps0 + 3
+    second.fit(enc)
+    assert [h["epoch"] for h in second.history] == [1, 2]
+    assert int(second.model.optimizer.iterations.numpy()) == full_steps
+    with pytest.raises(ckpt.CheckpointError, match="dim: checkpoint 8, now 9"):
+        ckpt.check_compatible(meta, cfg.replace(dim=9).to_dict(), ckpt.corpus_fingerprint(vocab, enc), "keras-sgns")

@@ -1,0 +1,120 @@
+"""Scale: wiki8 (17M words) against wiki70m (70M words), both backends, one run.
+
+    python benchmarks/bench_scale.py [--small PATH] [--large PATH] [--keras-steps N]
+
+Each measurement runs in its own process, which reports its own peak RSS
+(``ru_maxrss``, what ``/usr/bin/time -v`` calls "Maximum resident set size"):
+
+* vocabulary + encoding from the compressed text into a cold cache (wall time);
+* Hogwild end to end (``python -m fastw2v.train --backend hogwild``, cold cache,
+  1 epoch, dim 100, min_count 5): peak RSS and training words/s;
+* Keras sgns: the first ``--keras-steps`` steps of an epoch from the warm cache
+  (a full wiki70m epoch takes too long here): peak RSS and words/s.
+
+Writes benchmarks/results/scale.{json,md,png}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import textwrap
+from pathlib import Path
+
+from _common import ROOT, SHARED_DATA, bar_chart, write_results
+
+PREP = textwrap.dedent("""
+    import json, resource, sys, time
+    from fastw2v import load_corpus
+    t0 = time.perf_counter()
+    vocab, corpus = load_corpus(sys.argv[1], min_count=5, cache_dir=sys.argv[2])
+    print(json.dumps({"seconds": time.perf_counter() - t0, "raw_words": corpus.raw_words, "vocab_size": len(vocab),
+                      "maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+""")
+
+HOGWILD = textwrap.dedent("""
+    import json, resource, sys
+    from fastw2v.train import main
+    rc = main(["--corpus", sys.argv[1], "--cache-dir", sys.argv[2], "--backend", "hogwild", "--epochs", "1",
+               "--threads", "2", "--report", sys.argv[3], "--quiet", "--validate", ""])
+    r = json.load(open(sys.argv[3]))
+    print(json.dumps({"rc": rc, "words_per_sec": r["words_per_sec"], "prep_seconds": r["prep_seconds"],
+                      "train_seconds": r["train_seconds"],
+                      "maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+""")
+
+KERAS = textwrap.dedent("""
+    import json, resource, sys
+    from fastw2v import Word2VecConfig, load_corpus
+    from fastw2v.keras_train import KerasTrainer
+    vocab, corpus = load_corpus(sys.argv[1], min_count=5, cache_dir=sys.argv[2])
+    cfg = Word2VecConfig(epochs=1, batch_size=16384, seed=1)
+    tr = KerasTrainer(cfg, vocab, "sgns").build(corpus)
+    tr.fit(corpus, max_steps=int(sys.argv[3]))
+    print(json.dumps({"words_per_sec": tr.words_trained / tr.seconds, "pairs_per_sec": tr.pairs_trained / tr.seconds,
+                      "maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+""")
+
+
+def child(code: str, *args) -> dict:
+    r = subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True, cwd=ROOT)
+    if r.returncode != 0:
+        raise SystemExit(f"measurement failed:\n{r.stderr[-3000:]}")
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--small", default=str(SHARED_DATA / "wiki8.txt.xz"))
+    ap.add_argument("--large", default=str(SHARED_DATA / "wiki70m.txt.xz"))
+    ap.add_argument("--keras-steps", type=int, default=300)
+    ap.add_argument("--quick", action="store_true", help="100 Keras steps")
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.keras_steps = 100
+    results = {}
+    for name, path in (("small", args.small), ("large", args.large)):
+        if not Path(path).exists():
+            raise SystemExit(f"corpus not found: {path}")
+        with tempfile.TemporaryDirectory() as cold, tempfile.TemporaryDirectory() as cold2:
+            prep = child(PREP, path, cold)
+            hog = child(HOGWILD, path, cold2, Path(cold2) / "report.json")
+            ker = child(KERAS, path, cold, args.keras_steps)
+        results[name] = {"corpus": path, "prep": prep, "hogwild": hog, "keras_sgns": ker}
+        print(name, json.dumps(results[name]), flush=True)
+    s, l = results["small"], results["large"]
+    words_ratio = l["prep"]["raw_words"] / s["prep"]["raw_words"]
+    results["checks"] = {
+        "hogwild_peak_rss_large_mib": l["hogwild"]["maxrss_mib"],
+        "hogwild_rss_ratio": l["hogwild"]["maxrss_mib"] / s["hogwild"]["maxrss_mib"],
+        "hogwild_speed_ratio": l["hogwild"]["words_per_sec"] / s["hogwild"]["words_per_sec"],
+        "keras_speed_ratio": l["keras_sgns"]["words_per_sec"] / s["keras_sgns"]["words_per_sec"],
+        "keras_rss_ratio": l["keras_sgns"]["maxrss_mib"] / s["keras_sgns"]["maxrss_mib"],
+        "words_ratio": words_ratio,
+        "prep_seconds_per_mword_small": s["prep"]["seconds"] / s["prep"]["raw_words"] * 1e6,
+        "prep_seconds_per_mword_large": l["prep"]["seconds"] / l["prep"]["raw_words"] * 1e6,
+    }
+    c = results["checks"]
+    md = ["| corpus | words | vocab | vocab+encode | Hogwild peak RSS | Hogwild words/s | Keras sgns peak RSS | Keras sgns words/s |",
+          "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, r in (("wiki8", s), ("wiki70m", l)):
+        md.append(f"| {name} | {r['prep']['raw_words'] / 1e6:.1f}M | {r['prep']['vocab_size']:,} | "
+                  f"{r['prep']['seconds']:.1f} s ({r['prep']['seconds'] / r['prep']['raw_words'] * 1e6:.2f} s/Mword) | "
+                  f"{r['hogwild']['maxrss_mib']:.0f} MiB | {r['hogwild']['words_per_sec'] / 1e3:.0f}k | "
+                  f"{r['keras_sgns']['maxrss_mib']:.0f} MiB | {r['keras_sgns']['words_per_sec'] / 1e3:.0f}k |")
+    md.append("")
+    md.append(f"wiki70m / wiki8: {words_ratio:.2f}x the words; Hogwild peak RSS {c['hogwild_rss_ratio']:.2f}x, "
+              f"training speed {c['hogwild_speed_ratio']:.2f}x; Keras sgns peak RSS {c['keras_rss_ratio']:.2f}x, "
+              f"speed {c['keras_speed_ratio']:.2f}x; vocabulary+encoding time per million words "
+              f"{c['prep_seconds_per_mword_small']:.2f} s vs {c['prep_seconds_per_mword_large']:.2f} s.")
+    write_results("scale", results, "\n".join(md))
+    bar_chart("scale", ["wiki8 hogwild", "wiki70m hogwild", "wiki8 keras", "wiki70m keras"],
+              [s["hogwild"]["maxrss_mib"], l["hogwild"]["maxrss_mib"], s["keras_sgns"]["maxrss_mib"],
+               l["keras_sgns"]["maxrss_mib"]], "peak RSS (MiB)", "Peak memory, same run", log=False)
+
+
+if __name__ == "__main__":
+    main()

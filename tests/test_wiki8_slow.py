@@ -1,0 +1,31 @@
+"""Opt-in checks on the real corpus: FASTW2V_SLOW=1, with ../shared/data/wiki8.txt.xz or $FASTW2V_WIKI8."""
+
+import os
+
+import numpy as np
+import pytest
+
+from conftest import wiki8_path
+
+pytestmark = pytest.mark.slow
+
+if not os.environ.get("FASTW2V_SLOW"):
+    pytest.skip("slow tests are opt-in: set FASTW2V_SLOW=1", allow_module_level=True)
+if wiki8_path() is None or not wiki8_path().exists():
+    pytest.skip("wiki8.txt.xz not found (set FASTW2V_WIKI8)", allow_module_level=True)
+
+
+def test_wiki8_vocabulary_matches_published_figures(cache_dir):
+    from fastw2v import PairGenerator, load_corpus
+
+    vocab, corpus = load_corpus(wiki8_path(), min_count=5, cache_dir=cache_dir)
+    # figures from the corpus's README
+    assert corpus.raw_words == 16_938_158
+    assert len(vocab) == 67_889
+    assert vocab.words[:3] == ["the", "of", "and"]
+    assert corpus.n_sentences == -(-16_938_158 // 10_000)  # text8-style: one line, cut every 10,000 words
+    gen = PairGenerator(vocab, window=5, negative=5, sample=1e-3, seed=1)
+    rows = gen.rows_in_epoch(corpus, 0)
+    # each kept token has 2 E[b] = window + 1 kept contexts on average (fewer at the 1,694 sentence edges)
+    kept = float(np.dot(gen.keep_prob, vocab.counts))
+    assert 0.99 * kept * (gen.window + 1) < rows < 1.005 * kept * (gen.window + 1)
