@@ -88,6 +88,9 @@ def bar_chart(name: str, labels, values, ylabel: str, title: str, log: bool = Tr
     ax.set_xticklabels(labels, rotation=15, ha="right", fontsize=9)
     if log:
         ax.set_yscale("log")
+        ax.set_ylim(top=max(values) * 8)
+    else:
+        ax.set_ylim(0, max(values) * 1.2)  # room for the labels
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
     for bar, text in zip(bars, annotate or [f"{v:.3g}" for v in values]):

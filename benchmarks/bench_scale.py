@@ -3,7 +3,7 @@
     python benchmarks/bench_scale.py [--small PATH] [--large PATH] [--keras-steps N]
 
 Each measurement runs in its own process, which reports its own peak RSS
-(``ru_maxrss``, what ``/usr/bin/time -v`` calls "Maximum resident set size"):
+(``VmHWM`` from ``/proc/self/status``: the peak resident set size of that process):
 
 * vocabulary + encoding from the compressed text into a cold cache (wall time);
 * Hogwild end to end (``python -m fastw2v.train --backend hogwild``, cold cache,
@@ -26,16 +26,25 @@ from pathlib import Path
 
 from _common import ROOT, SHARED_DATA, bar_chart, write_results
 
-PREP = textwrap.dedent("""
+# VmHWM (peak resident set of this address space), not ru_maxrss: Linux carries
+# ru_maxrss across exec, so a child would report its forking parent's peak.
+_PEAK = """
+def peak_rss_mib():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM"):
+            return int(line.split()[1]) / 1024
+"""
+
+PREP = _PEAK + textwrap.dedent("""
     import json, resource, sys, time
     from fastw2v import load_corpus
     t0 = time.perf_counter()
     vocab, corpus = load_corpus(sys.argv[1], min_count=5, cache_dir=sys.argv[2])
     print(json.dumps({"seconds": time.perf_counter() - t0, "raw_words": corpus.raw_words, "vocab_size": len(vocab),
-                      "maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                      "maxrss_mib": peak_rss_mib()}))
 """)
 
-HOGWILD = textwrap.dedent("""
+HOGWILD = _PEAK + textwrap.dedent("""
     import json, resource, sys
     from fastw2v.train import main
     rc = main(["--corpus", sys.argv[1], "--cache-dir", sys.argv[2], "--backend", "hogwild", "--epochs", "1",
@@ -43,19 +52,20 @@ HOGWILD = textwrap.dedent("""
     r = json.load(open(sys.argv[3]))
     print(json.dumps({"rc": rc, "words_per_sec": r["words_per_sec"], "prep_seconds": r["prep_seconds"],
                       "train_seconds": r["train_seconds"],
-                      "maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                      "maxrss_mib": peak_rss_mib()}))
 """)
 
-KERAS = textwrap.dedent("""
+KERAS = _PEAK + textwrap.dedent("""
     import json, resource, sys
     from fastw2v import Word2VecConfig, load_corpus
     from fastw2v.keras_train import KerasTrainer
     vocab, corpus = load_corpus(sys.argv[1], min_count=5, cache_dir=sys.argv[2])
-    cfg = Word2VecConfig(epochs=1, batch_size=16384, seed=1)
+    from fastw2v.constants import KERAS_BATCH_SIZE
+    cfg = Word2VecConfig(epochs=1, batch_size=KERAS_BATCH_SIZE["sgns"], seed=1)
     tr = KerasTrainer(cfg, vocab, "sgns").build(corpus)
     tr.fit(corpus, max_steps=int(sys.argv[3]))
     print(json.dumps({"words_per_sec": tr.words_trained / tr.seconds, "pairs_per_sec": tr.pairs_trained / tr.seconds,
-                      "maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                      "maxrss_mib": peak_rss_mib()}))
 """)
 
 
