@@ -8,6 +8,8 @@ import os
 from dataclasses import dataclass
 from typing import Optional
 
+from .constants import KERAS_BATCH_SIZE
+
 
 def default_threads() -> int:
     """Number of worker threads to use when the user does not say."""
@@ -35,7 +37,7 @@ class Word2VecConfig:
     threads: Optional[int] = None  # None means every available core
     seed: int = 1
     ns_power: float = 0.75
-    batch_size: int = 16_384
+    batch_size: int = KERAS_BATCH_SIZE["sgns"]  # 16,384 summed rows diverged on wiki8
     exact_sigmoid: bool = False
 
     def __post_init__(self) -> None:

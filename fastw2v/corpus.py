@@ -21,7 +21,7 @@ import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator, List, Union
+from typing import Iterator, List, Union
 
 import numpy as np
 

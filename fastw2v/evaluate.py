@@ -39,24 +39,29 @@ def _lowercase_index(vectors: Vectors, restrict_vocab: Optional[int]) -> Dict[st
     return index
 
 
+def _data_lines(path):
+    """``(lineno, stripped line)`` for each line that is neither blank nor a ``#`` comment."""
+    with open(path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            line = line.strip()
+            if line and not line.startswith("#"):
+                yield lineno, line
+
+
 def read_analogies(path) -> List[tuple]:
     """``[(section, a, b, c, d), ...]``; errors name the line."""
     section = None
     out = []
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            line = line.strip()
-            if not line or line.startswith("#"):
-                continue
-            if line.startswith(":"):
-                section = line[1:].strip()
-                continue
-            parts = line.split()
-            if len(parts) != 4:
-                raise ValueError(f"{path}:{lineno}: an analogy needs 4 words, got {len(parts)}")
-            if section is None:
-                raise ValueError(f"{path}:{lineno}: question before the first ': section' line")
-            out.append((section, *parts))
+    for lineno, line in _data_lines(path):
+        if line.startswith(":"):
+            section = line[1:].strip()
+            continue
+        parts = line.split()
+        if len(parts) != 4:
+            raise ValueError(f"{path}:{lineno}: an analogy needs 4 words, got {len(parts)}")
+        if section is None:
+            raise ValueError(f"{path}:{lineno}: question before the first ': section' line")
+        out.append((section, *parts))
     return out
 
 
@@ -113,19 +118,15 @@ def evaluate_analogies(vectors: Vectors, path, restrict_vocab: Optional[int] = A
 def read_word_pairs(path) -> List[tuple]:
     """``[(w1, w2, score), ...]``; ``#`` lines are comments; errors name the line."""
     out = []
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            line = line.strip()
-            if not line or line.startswith("#"):
-                continue
-            parts = line.split("\t") if "\t" in line else line.split()
-            if len(parts) != 3:
-                raise ValueError(f"{path}:{lineno}: expected 'word1 word2 score', got {line[:60]!r}")
-            try:
-                score = float(parts[2])
-            except ValueError:
-                raise ValueError(f"{path}:{lineno}: score {parts[2]!r} is not a number") from None
-            out.append((parts[0].strip(), parts[1].strip(), score))
+    for lineno, line in _data_lines(path):
+        parts = line.split("\t") if "\t" in line else line.split()
+        if len(parts) != 3:
+            raise ValueError(f"{path}:{lineno}: expected 'word1 word2 score', got {line[:60]!r}")
+        try:
+            score = float(parts[2])
+        except ValueError:
+            raise ValueError(f"{path}:{lineno}: score {parts[2]!r} is not a number") from None
+        out.append((parts[0].strip(), parts[1].strip(), score))
     return out
 
 

@@ -9,9 +9,7 @@ resubsamples. Memory stays flat: only a few blocks of pairs exist at a time.
 
 from __future__ import annotations
 
-import json
 import math
-import os
 import signal
 import sys
 import threading

@@ -14,7 +14,7 @@ from typing import Callable, List, Optional
 import numpy as np
 
 from .config import Word2VecConfig
-from .corpus import EncodedCorpus, as_encoded, is_path
+from .corpus import EncodedCorpus, as_encoded
 from .dataset import load_corpus
 from .hogwild import init_weights, sigmoid_tables, train_job
 from .memory import release_pages

@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 import queue
 import threading
-from typing import Iterator, Optional, Tuple
+from typing import Iterator, Optional
 
 import numba
 import numpy as np
@@ -29,7 +29,7 @@ from numba import njit, prange
 
 from . import memory
 from .constants import BLOCK_TOKENS, CHUNK_TOKENS
-from .corpus import CorpusError, EncodedCorpus, as_encoded, check_ids
+from .corpus import EncodedCorpus, as_encoded, check_ids
 from .sampling import (
     alias_draw,
     alias_probabilities,

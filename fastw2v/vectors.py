@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from .atomic import atomic_open
+from .vocab import word_index
 
 
 class VectorsFormatError(ValueError):
@@ -33,16 +34,12 @@ class Vectors:
         words = list(words)
         if vectors.ndim != 2 or vectors.shape[0] != len(words):
             raise ValueError(f"{len(words)} words but vectors have shape {vectors.shape}")
-        index: Dict[str, int] = {}
         for i, w in enumerate(words):
             if not isinstance(w, str) or not w:
                 raise ValueError(f"word {i} is not a non-empty str: {w!r}")
-            if w in index:
-                raise ValueError(f"duplicate word {w!r} (rows {index[w]} and {i})")
-            index[w] = i
         self.words = words
         self.vectors = vectors
-        self.index = index
+        self.index = word_index(words, "row")
         self.counts = None if counts is None else np.asarray(counts, dtype=np.int64)
         self._unit: Optional[np.ndarray] = None
 

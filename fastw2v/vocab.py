@@ -11,6 +11,16 @@ from .atomic import atomic_open
 from .corpus import CorpusError, ReadStats, is_path, iter_sentences
 
 
+def word_index(words: Sequence[str], what: str = "word") -> Dict[str, int]:
+    """``{word: position}``; a repeated word raises ValueError naming both positions."""
+    index: Dict[str, int] = {}
+    for i, w in enumerate(words):
+        if w in index:
+            raise ValueError(f"duplicate word {w!r} ({what}s {index[w]} and {i})")
+        index[w] = i
+    return index
+
+
 class Vocab:
     """Words with ids ``0..V-1`` in descending frequency (ties: first occurrence first).
 
@@ -30,14 +40,9 @@ class Vocab:
             raise CorpusError("the vocabulary is empty")
         if np.any(counts < 1):
             raise ValueError("every vocabulary count must be >= 1")
-        index: Dict[str, int] = {}
-        for i, w in enumerate(words):
-            if w in index:
-                raise ValueError(f"duplicate word in vocabulary: {w!r} (ids {index[w]} and {i})")
-            index[w] = i
         self.words = words
         self.counts = counts
-        self.index = index
+        self.index = word_index(words, "id")
         self.min_count: Optional[int] = None
         self.max_vocab: Optional[int] = None
 
