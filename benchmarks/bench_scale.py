@@ -9,7 +9,8 @@ Each measurement runs in its own process, which reports its own peak RSS
 * Hogwild end to end (``python -m fastw2v.train --backend hogwild``, cold cache,
   1 epoch, dim 100, min_count 5): peak RSS and training words/s;
 * Keras sgns: the first ``--keras-steps`` steps of an epoch from the warm cache
-  (a full wiki70m epoch takes too long here): peak RSS and words/s.
+  (a full wiki70m epoch takes too long here): peak RSS, and words/s over the steps
+  after the first ``--keras-warmup`` (XLA compile and pipeline fill are left out).
 
 Writes benchmarks/results/scale.{json,md,png}.
 """
@@ -56,15 +57,32 @@ HOGWILD = _PEAK + textwrap.dedent("""
 """)
 
 KERAS = _PEAK + textwrap.dedent("""
-    import json, resource, sys
+    import json, sys, time
+    import keras
     from fastw2v import Word2VecConfig, load_corpus
+    from fastw2v.constants import KERAS_BATCH_SIZE
     from fastw2v.keras_train import KerasTrainer
     vocab, corpus = load_corpus(sys.argv[1], min_count=5, cache_dir=sys.argv[2])
-    from fastw2v.constants import KERAS_BATCH_SIZE
+    steps, warmup = int(sys.argv[3]), int(sys.argv[4])
+
+    class Clock(keras.callbacks.Callback):  # a timestamp at the end of every step
+        def __init__(self):
+            super().__init__()
+            self.t = []
+        def on_train_batch_end(self, batch, logs=None):
+            self.t.append(time.perf_counter())
+
     cfg = Word2VecConfig(epochs=1, batch_size=KERAS_BATCH_SIZE["sgns"], seed=1)
     tr = KerasTrainer(cfg, vocab, "sgns").build(corpus)
-    tr.fit(corpus, max_steps=int(sys.argv[3]))
-    print(json.dumps({"words_per_sec": tr.words_trained / tr.seconds, "pairs_per_sec": tr.pairs_trained / tr.seconds,
+    clock = Clock()
+    tr.fit(corpus, max_steps=steps, callbacks=[clock])
+    # time only the steps after the warm-up (XLA compile, pipeline fill)
+    timed = len(clock.t) - warmup
+    seconds = clock.t[-1] - clock.t[warmup - 1]
+    rows = timed * cfg.batch_size
+    print(json.dumps({"words_per_sec": rows * tr.words_per_row / seconds,
+                      "pairs_per_sec": rows * (cfg.negative + 1) / seconds,
+                      "timed_steps": timed, "warmup_steps": warmup, "timed_seconds": seconds,
                       "maxrss_mib": peak_rss_mib()}))
 """)
 
@@ -80,11 +98,13 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--small", default=str(SHARED_DATA / "wiki8.txt.xz"))
     ap.add_argument("--large", default=str(SHARED_DATA / "wiki70m.txt.xz"))
-    ap.add_argument("--keras-steps", type=int, default=300)
-    ap.add_argument("--quick", action="store_true", help="100 Keras steps")
+    ap.add_argument("--keras-steps", type=int, default=1500, help="Keras steps per corpus (default 1500)")
+    ap.add_argument("--keras-warmup", type=int, default=100,
+                    help="leading Keras steps left out of the timing: XLA compile, pipeline fill (default 100)")
+    ap.add_argument("--quick", action="store_true", help="300 Keras steps")
     args = ap.parse_args(argv)
     if args.quick:
-        args.keras_steps = 100
+        args.keras_steps = 300
     results = {}
     for name, path in (("small", args.small), ("large", args.large)):
         if not Path(path).exists():
@@ -92,7 +112,7 @@ def main(argv=None):
         with tempfile.TemporaryDirectory() as cold, tempfile.TemporaryDirectory() as cold2:
             prep = child(PREP, path, cold)
             hog = child(HOGWILD, path, cold2, Path(cold2) / "report.json")
-            ker = child(KERAS, path, cold, args.keras_steps)
+            ker = child(KERAS, path, cold, args.keras_steps, args.keras_warmup)
         results[name] = {"corpus": path, "prep": prep, "hogwild": hog, "keras_sgns": ker}
         print(name, json.dumps(results[name]), flush=True)
     s, l = results["small"], results["large"]

@@ -26,6 +26,7 @@ from typing import Iterator, List, Union
 import numpy as np
 
 from .constants import MAX_SENTENCE_LEN, READ_CHUNK_BYTES
+from .memory import is_mapped, release_pages
 
 
 class CorpusError(ValueError):
@@ -269,8 +270,7 @@ def check_ids(ids, vocab_size: int | None = None, name: str = "ids") -> np.ndarr
         raise ValueError(f"{name} must be one-dimensional, got shape {arr.shape}")
     if arr.size == 0:
         raise CorpusError(f"{name} is empty: the corpus has no words")
-    lo = int(arr.min())
-    hi = int(arr.max())
+    lo, hi = id_range(arr)
     if lo < 0:
         raise ValueError(f"{name} holds a negative id ({lo}); ids must be in [0, vocab_size)")
     if vocab_size is not None and hi >= vocab_size:
@@ -280,6 +280,29 @@ def check_ids(ids, vocab_size: int | None = None, name: str = "ids") -> np.ndarr
     if arr.dtype != np.int32:
         arr = arr.astype(np.int32)
     return arr
+
+
+#: elements per block when scanning a memory-mapped id array
+_SCAN_BLOCK = 1 << 22
+
+
+def id_range(arr: np.ndarray):
+    """``(min, max)`` of a non-empty integer array.
+
+    A memory-mapped array is scanned block by block and each block's pages are
+    released behind the scan, so validating a corpus larger than memory does not
+    pull all of it into the resident set.
+    """
+    if not is_mapped(arr) or arr.shape[0] <= _SCAN_BLOCK:
+        return int(arr.min()), int(arr.max())
+    lo, hi = None, None
+    for s in range(0, arr.shape[0], _SCAN_BLOCK):
+        block = arr[s : s + _SCAN_BLOCK]
+        b_lo, b_hi = int(block.min()), int(block.max())
+        lo = b_lo if lo is None else min(lo, b_lo)
+        hi = b_hi if hi is None else max(hi, b_hi)
+        release_pages(arr, 0, s + block.shape[0])  # from 0: pages straddling block edges go too
+    return lo, hi
 
 
 def as_encoded(corpus, vocab_size: int) -> EncodedCorpus:

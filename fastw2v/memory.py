@@ -42,7 +42,7 @@ def release_pages(arr: np.ndarray, start: int, stop: int) -> None:
     than memory keeps the resident set flat. Only whole pages inside the range are
     released; for arrays that are not memory maps this does nothing.
     """
-    if not _is_mapped(arr):
+    if not is_mapped(arr):
         return
     advice = getattr(mmap, "MADV_DONTNEED", None)
     if advice is None or stop <= start:
@@ -64,7 +64,7 @@ def release_pages(arr: np.ndarray, start: int, stop: int) -> None:
 _LIBC = []
 
 
-def _is_mapped(arr) -> bool:
+def is_mapped(arr) -> bool:
     """True if the array's memory comes from a memory map (np.memmap or mmap.mmap)."""
     obj = arr
     while obj is not None:

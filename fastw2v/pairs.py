@@ -392,6 +392,7 @@ class PairGenerator:
         for b in range(bounds.shape[0] - 1):
             row_offsets = self._compact_block(corpus.ids, starts, int(bounds[b]), int(bounds[b + 1]), key)[-1]
             total += int(row_offsets[-1])
+            memory.release_pages(corpus.ids, 0, int(bounds[b + 1]))
         return total
 
     def block_bounds(self, corpus: EncodedCorpus) -> np.ndarray:

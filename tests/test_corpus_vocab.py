@@ -2,6 +2,7 @@ import bz2
 import gzip
 import lzma
 import os
+import sys
 import time
 import warnings
 
@@ -10,7 +11,7 @@ import pytest
 
 from fastw2v import CorpusError, CorpusNotFoundError, EncodedCorpus, PairGenerator, Vocab, iter_sentences, load_corpus
 from fastw2v.constants import MAX_SENTENCE_LEN
-from fastw2v.corpus import ReadStats
+from fastw2v.corpus import ReadStats, check_ids
 
 
 WORDS = "the cat sat on the mat the dog ate the cat food".split()
@@ -207,3 +208,46 @@ def test_generator_rejects_bad_batch_and_counts():
         PairGenerator(np.array([5]), negative=1)
     with pytest.raises(ValueError, match="sentence_starts"):
         next(gen.batches((np.array([0, 1, 2]), np.array([0, 5])), 4))
+
+
+def _resident_kib(arr):
+    """Resident KiB of the mapping that holds ``arr`` (from /proc/self/smaps)."""
+    addr = arr.ctypes.data
+    inside = False
+    with open("/proc/self/smaps") as fh:
+        for line in fh:
+            head = line.split()[0]
+            if "-" in head and not head.endswith(":"):
+                lo, hi = (int(x, 16) for x in head.split("-"))
+                inside = lo <= addr < hi
+            elif inside and head == "Rss:":
+                return int(line.split()[1])
+    return None
+
+
+@pytest.mark.parametrize("where", ["first", "middle", "last"])
+def test_check_ids_scans_memory_maps_blockwise(tmp_path, monkeypatch, where):
+    """Validating a memory-mapped corpus finds the range in any block and leaves the pages released."""
+    import fastw2v.corpus as corpus_mod
+
+    monkeypatch.setattr(corpus_mod, "_SCAN_BLOCK", 1 << 12)
+    n = (1 << 12) * 40 + 7  # 41 blocks, 640 KiB
+    arr = np.lib.format.open_memmap(tmp_path / "ids.npy", mode="w+", dtype=np.int32, shape=(n,))
+    arr[:] = np.arange(n) % 50 + 3
+    pos = {"first": 5, "middle": n // 2, "last": n - 1}[where]
+    arr[pos] = 77
+    arr.flush()
+    del arr
+    ids = np.load(tmp_path / "ids.npy", mmap_mode="r")
+    assert corpus_mod.id_range(ids) == (3, 77)
+    with pytest.raises(ValueError, match="id 77, out of range"):
+        check_ids(ids, 60)
+    if sys.platform.startswith("linux"):
+        # at most the partial pages at either end of the array stay resident
+        resident = _resident_kib(ids)
+        assert resident is not None and resident <= 4 * 4
+    bad = np.array(np.load(tmp_path / "ids.npy"))
+    bad[pos] = -2
+    np.save(tmp_path / "bad.npy", bad)
+    with pytest.raises(ValueError, match="negative id"):
+        check_ids(np.load(tmp_path / "bad.npy", mmap_mode="r"), 100)
