@@ -7,7 +7,9 @@
 from .config import Word2VecConfig
 from .corpus import CorpusError, CorpusNotFoundError, EncodedCorpus, iter_sentences
 from .dataset import encode, load_corpus
+from .model import TrainingDiverged, TrainingInterrupted, Word2Vec
 from .pairs import PairGenerator, make_sampling_table, skipgrams
+from .vectors import Vectors
 from .vocab import Vocab
 
 __version__ = "0.1.0"
@@ -17,7 +19,11 @@ __all__ = [
     "CorpusNotFoundError",
     "EncodedCorpus",
     "PairGenerator",
+    "TrainingDiverged",
+    "TrainingInterrupted",
+    "Vectors",
     "Vocab",
+    "Word2Vec",
     "Word2VecConfig",
     "encode",
     "iter_sentences",

@@ -28,7 +28,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 from .constants import MAX_EXP, SIGMOID_TABLE_SIZE
 from .pairs import _draw_negative
@@ -85,6 +88,44 @@ def _grad_and_loss(f, label, exact, sig_table, log_sig_table):
     return np.float32(label - s), loss
 
 
+@intrinsic
+def _prefetch(typingctx, arr, row, col):
+    """Hint the CPU to bring the cache line holding ``arr[row, col]`` into L1 for writing.
+
+    LLVM's ``llvm.prefetch``: a hint only, which never faults and never changes a
+    result (targets without a prefetch instruction drop it).
+    """
+    if not (isinstance(arr, types.Array) and arr.ndim == 2 and isinstance(row, types.Integer)
+            and isinstance(col, types.Integer)):
+        return None
+    sig = types.void(arr, row, col)
+
+    def codegen(context, builder, signature, args):
+        aryty = signature.args[0]
+        ary = context.make_array(aryty)(context, builder, args[0])
+        r = context.cast(builder, args[1], signature.args[1], types.intp)
+        c = context.cast(builder, args[2], signature.args[2], types.intp)
+        ptr = cgutils.get_item_pointer(context, builder, aryty, ary, [r, c], wraparound=False)
+        i8p = ir.IntType(8).as_pointer()
+        i32 = ir.IntType(32)
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]),
+                                            "llvm.prefetch.p0")
+        # rw=1 (we will write the row), locality=3 (keep in all cache levels), cache type 1 (data)
+        builder.call(fn, [builder.bitcast(ptr, i8p), i32(1), i32(3), i32(1)])
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@njit(inline="always", cache=True)
+def _prefetch_rows(W, outputs, first, last):
+    """Prefetch every cache line of the rows ``W[outputs[first:last]]``."""
+    step = max(1, 64 // W.itemsize)
+    for n in range(first, last):
+        for d in range(0, W.shape[1], step):
+            _prefetch(W, outputs[n], d)
+
+
 @njit(inline="always", fastmath=FASTMATH, cache=True)
 def sgns_update(W_in, W_out, t, outputs, n_out, lr, neu1e, exact, sig_table, log_sig_table):
     """One SGNS step for input word ``t`` against ``outputs[0]`` (label 1) and
@@ -132,8 +173,8 @@ def train_job(ids, sent_starts, sent_lo, sent_hi, keep_thresh, key, neg_key, win
         ``total_positions``; position = ``pos_offset`` + corpus position.
     k_ids, k_win : int32[>= longest sentence], int64[...]
         Per-thread scratch for the kept tokens of one sentence.
-    neu1e : float32[dim]; outputs : int32[1 + negative]
-        Per-thread scratch.
+    neu1e : float32[dim]; outputs : int32[>= 2 * window * (1 + negative)]
+        Per-thread scratch: one centre word's contexts, each followed by its negatives.
 
     Returns
     -------
@@ -141,6 +182,9 @@ def train_job(ids, sent_starts, sent_lo, sent_hi, keep_thresh, key, neg_key, win
         Summed loss over every (positive or negative) output and the number of
         positive pairs trained.
     """
+    n_out = negative + 1
+    if outputs.shape[0] < 2 * window * n_out:
+        raise ValueError("train_job: outputs must hold 2 * window * (negative + 1) ids")
     state = stream_seed(neg_key, sent_starts[sent_lo])
     total_loss = 0.0
     n_pairs = 0
@@ -159,16 +203,27 @@ def train_job(ids, sent_starts, sent_lo, sent_hi, keep_thresh, key, neg_key, win
         for k in range(n_kept):
             b = k_win[k]
             t = k_ids[k]
+            # Draw the negatives of every context in the window first (the stream is
+            # consumed in the same order as pair by pair), so that the W_out rows of
+            # the next pair can be prefetched while this pair trains: those rows are
+            # random, mostly outside the caches, and waiting for them is most of the cost.
+            m = 0
             for j in range(max(0, k - b), min(n_kept, k + b + 1)):
                 if j == k:
                     continue
                 ctx = k_ids[j]
-                outputs[0] = ctx
-                for n in range(1, negative + 1):
+                outputs[m * n_out] = ctx
+                for n in range(1, n_out):
                     state, neg = _draw_negative(state, ctx, alias_table)
-                    outputs[n] = neg
-                total_loss += sgns_update(W_in, W_out, t, outputs, negative + 1, lr, neu1e, exact, sig_table,
-                                          log_sig_table)
+                    outputs[m * n_out + n] = neg
+                m += 1
+            if m > 0:
+                _prefetch_rows(W_out, outputs, 1, n_out)
+            for c in range(m):
+                if c + 1 < m:
+                    _prefetch_rows(W_out, outputs, (c + 1) * n_out + 1, (c + 2) * n_out)
+                total_loss += sgns_update(W_in, W_out, t, outputs[c * n_out:(c + 1) * n_out], n_out, lr, neu1e,
+                                          exact, sig_table, log_sig_table)
                 n_pairs += 1
     return total_loss, n_pairs
 

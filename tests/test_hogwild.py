@@ -84,7 +84,7 @@ def test_train_job_matches_reference_sequence():
     loss, pairs = train_job(ids, starts, 0, len(starts) - 1, gen.keep_thresh, key, neg_key, window, negative,
                             gen.alias_table, a, b, alpha, min_alpha, offset, total, True, SIG, LOG_SIG,
                             np.empty(len(ids), np.int32), np.empty(len(ids), np.int64), np.empty(dim, np.float32),
-                            np.empty(negative + 1, np.int32))
+                            np.empty(2 * window * (negative + 1), np.int32))
     steps = naive.job_pairs(ids, starts, 0, len(starts) - 1, gen.keep_thresh, gen.alias_thresh, gen.alias_index,
                             window, negative, seed, epoch, _NEG_SALT)
     assert pairs == len(steps) > 500
@@ -98,6 +98,12 @@ def test_train_job_matches_reference_sequence():
     np.testing.assert_allclose(a, u, atol=5e-5)
     np.testing.assert_allclose(b, W, atol=5e-5)
     assert loss == pytest.approx(ref_loss, rel=1e-4)
+    # the scratch for one centre word's window is checked, not overrun
+    with pytest.raises(ValueError, match="outputs must hold"):
+        train_job(ids, starts, 0, len(starts) - 1, gen.keep_thresh, key, neg_key, window, negative,
+                  gen.alias_table, a, b, alpha, min_alpha, offset, total, True, SIG, LOG_SIG,
+                  np.empty(len(ids), np.int32), np.empty(len(ids), np.int64), np.empty(dim, np.float32),
+                  np.empty(2 * window * (negative + 1) - 1, np.int32))
 
 
 def test_init_matches_word2vec_c():
