@@ -153,7 +153,7 @@ def sgns_loss(u, W_out, outputs):
 
 def job_pairs(ids, sent_starts, sent_lo, sent_hi, keep_thresh, alias_thresh, alias_index, window, negative, seed,
               epoch, neg_salt):
-    """The (sentence, target, outputs) steps one Hogwild job takes, in order."""
+    """The (sentence, input word, outputs) steps one Hogwild job takes, in order."""
     key = epoch_key(seed, epoch)
     rng = XorShift(stream_seed(mix64(key ^ neg_salt), int(sent_starts[sent_lo])))
     steps = []
@@ -168,12 +168,12 @@ def job_pairs(ids, sent_starts, sent_lo, sent_hi, keep_thresh, alias_thresh, ali
                 if j == k:
                     continue
                 ctx = kept[j][0]
-                outs = [ctx]
+                outs = [t]  # word2vec.c's roles: the context's input against the centre's output
                 for _ in range(negative):
                     while True:
                         d = alias_draw(rng.next(), alias_thresh, alias_index)
-                        if d != ctx:
+                        if d != t:
                             break
                     outs.append(d)
-                steps.append((s, t, outs))
+                steps.append((s, ctx, outs))
     return steps

@@ -1,15 +1,13 @@
 import bz2
 import gzip
 import lzma
-import os
 import sys
 import time
-import warnings
 
 import numpy as np
 import pytest
 
-from fastw2v import CorpusError, CorpusNotFoundError, EncodedCorpus, PairGenerator, Vocab, iter_sentences, load_corpus
+from fastw2v import CorpusError, CorpusNotFoundError, PairGenerator, Vocab, iter_sentences, load_corpus
 from fastw2v.constants import MAX_SENTENCE_LEN
 from fastw2v.corpus import ReadStats, check_ids
 

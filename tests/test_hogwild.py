@@ -3,7 +3,7 @@ import pytest
 
 import naive
 from helpers import group_purity, planted_corpus
-from fastw2v import EncodedCorpus, Vocab, Word2VecConfig
+from fastw2v import Word2VecConfig
 from fastw2v.hogwild import init_weights, sgns_update, sigmoid_tables, train_job
 from fastw2v.model import TrainingDiverged, Word2Vec
 from fastw2v.pairs import _NEG_SALT, PairGenerator

@@ -13,8 +13,8 @@ tf = pytest.importorskip("tensorflow", reason="TensorFlow is not installed (the 
 
 import naive  # noqa: E402
 from helpers import group_purity, planted_corpus  # noqa: E402
-from fastw2v import EncodedCorpus, Vocab, Word2VecConfig  # noqa: E402
-from fastw2v.keras_models import SparseRMSprop, WordDecay, build_sgns, build_tutorial, input_embeddings  # noqa: E402
+from fastw2v import Vocab, Word2VecConfig  # noqa: E402
+from fastw2v.keras_models import SparseRMSprop, WordDecay, build_sgns, input_embeddings  # noqa: E402
 from fastw2v.keras_train import KerasTrainer, SimilarityMonitor, make_dataset  # noqa: E402
 from fastw2v.pairs import PairGenerator  # noqa: E402
 

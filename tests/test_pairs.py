@@ -117,7 +117,6 @@ def test_batches_sizes_and_content():
 def test_batches_does_not_copy_corpus():
     rng = np.random.default_rng(3)
     counts, corpus = _tiny_corpus(rng, n=5000)
-    gen = PairGenerator(counts)
     from fastw2v.corpus import as_encoded
 
     assert as_encoded(corpus, len(counts)).ids is corpus.ids

@@ -71,7 +71,7 @@ def test_binary_layout_follows_spec(tmp_path):
 
 
 def test_gensim_interop_both_ways(tmp_path):
-    gensim = pytest.importorskip("gensim")
+    pytest.importorskip("gensim")
     from gensim.models import KeyedVectors
 
     rng = np.random.default_rng(1)
