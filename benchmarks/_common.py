@@ -67,9 +67,23 @@ def timed(fn, repeats: int):
     return statistics.median(times), times, result
 
 
+def git_commit():
+    """The checked-out commit (with ``+dirty`` for local changes), or None outside git."""
+    import subprocess
+
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                              check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                               capture_output=True, text=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return head + ("+dirty" if dirty else "")
+
+
 def write_results(name: str, payload: dict, markdown: str) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
-    payload = dict(payload, machine=machine(), date=time.strftime("%Y-%m-%d %H:%M:%S"))
+    payload = dict(payload, machine=machine(), date=time.strftime("%Y-%m-%d %H:%M:%S"), commit=git_commit())
     (RESULTS / f"{name}.json").write_text(json.dumps(payload, indent=1) + "\n")
     (RESULTS / f"{name}.md").write_text(markdown.rstrip() + "\n")
     print(markdown)

@@ -14,11 +14,12 @@ seed to seed, as much as the gap being measured. Speed is the median ratio of
 from __future__ import annotations
 
 import argparse
+import json
 import time
 
 import numpy as np
 
-from _common import bar_chart, default_corpus, eval_files, write_results
+from _common import RESULTS, bar_chart, default_corpus, eval_files, write_results
 
 from fastw2v import Word2VecConfig, iter_sentences, load_corpus
 from fastw2v.evaluate import evaluate_analogies, evaluate_word_pairs
@@ -87,6 +88,10 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=5, help="back-to-back 1-epoch timings for the speed ratio (default 5)")
     ap.add_argument("--seeds", default="1,2", help="comma-separated seeds for the quality runs (default 1,2)")
+    ap.add_argument("--speed-only", action="store_true",
+                    help="re-measure only the speed ratio and keep the quality runs of benchmarks/results/train.json "
+                         "(same config, epochs and seeds). Only for kernel changes that cannot alter results, such "
+                         "as a prefetch: threads=1 output is then bit-identical (tests/test_hogwild.py)")
     ap.add_argument("--quick", action="store_true", help="1 epoch, 1 seed, 1 speed repeat")
     ap.add_argument("--exact-sigmoid", action="store_true", help="fastw2v: exact sigmoid instead of the table")
     args = ap.parse_args(argv)
@@ -99,15 +104,27 @@ def main(argv=None):
     cfg = Word2VecConfig(dim=100, window=5, negative=5, sample=1e-3, min_count=5, alpha=0.025, epochs=args.epochs,
                          threads=args.threads, seed=1, exact_sigmoid=args.exact_sigmoid)
     per_seed = []
+    quality_from = None
+    if args.speed_only:
+        prev = json.loads((RESULTS / "train.json").read_text())
+        if prev.get("config") != cfg.to_dict() or prev.get("epochs") != args.epochs or prev.get("seeds") != seeds:
+            raise SystemExit("--speed-only: benchmarks/results/train.json has another config, epoch count or seeds")
+        fw, gs = prev["fastw2v_hogwild"], prev["gensim"]
+        quality_from = prev.get("quality_from") or {"date": prev.get("date"), "commit": prev.get("commit")}
+        seeds = []
     for seed in seeds:
         f = run_fastw2v(path, cfg.replace(seed=seed))
         g = run_gensim(path, cfg.replace(seed=seed), args.threads)
         per_seed.append((seed, f, g))
         print(f"seed {seed}: fastw2v {f.get('analogy_accuracy')} / {f.get('wordsim353_spearman')}, "
               f"gensim {g.get('analogy_accuracy')} / {g.get('wordsim353_spearman')}", flush=True)
-    fw, gs = dict(per_seed[0][1]), dict(per_seed[0][2])  # the first seed's runs: speeds and neighbours
+    if per_seed:
+        fw, gs = dict(per_seed[0][1]), dict(per_seed[0][2])  # the first seed's runs: speeds and neighbours
+        seeds_used = seeds
+    else:
+        seeds_used = prev["seeds"]
     for key in ("analogy_accuracy", "wordsim353_spearman"):  # quality: the mean over seeds
-        for name, run in (("fastw2v", fw), ("gensim", gs)):
+        for name, run in (("fastw2v", fw), ("gensim", gs)) if per_seed else ():
             vals = [(f if name == "fastw2v" else g).get(key) for _, f, g in per_seed]
             if None not in vals:
                 run[key] = float(np.mean(vals))
@@ -122,7 +139,7 @@ def main(argv=None):
     ratios = [f / g for f, g in pairs]
     ratio = float(np.median(ratios)) if ratios else fw["words_per_sec"] / gs["words_per_sec"]
     results = {"corpus": str(path), "epochs": args.epochs, "threads": args.threads, "config": cfg.to_dict(),
-               "seeds": seeds,
+               "seeds": seeds_used, "quality_from": quality_from,
                "gensim": gs, "fastw2v_hogwild": fw, "speed_ratio": ratio,
                "speed_repeats": [{"fastw2v_words_per_sec": f, "gensim_words_per_sec": g, "ratio": f / g}
                                  for f, g in pairs],
@@ -131,7 +148,7 @@ def main(argv=None):
     med_g = float(np.median([g for _, g in pairs])) if pairs else gs["words_per_sec"]
     md = [
         f"| {args.threads} threads | raw words/s (median of {len(pairs)} x 1 epoch) | "
-        f"analogy acc. ({args.epochs} epochs, mean of {len(seeds)} seeds) | WordSim-353 (same) |",
+        f"analogy acc. ({args.epochs} epochs, mean of {len(seeds_used)} seeds) | WordSim-353 (same) |",
         "|---|---:|---:|---:|",
     ]
     for name, r, speed in (("gensim 4.4.0", gs, med_g), ("fastw2v hogwild", fw, med_f)):
@@ -143,13 +160,17 @@ def main(argv=None):
     md.append("")
     for name, r in (("gensim", gs), ("fastw2v", fw)):
         if "analogy_accuracy_by_seed" in r:
-            md.append(f"{name} by seed {', '.join(map(str, seeds))}: analogy "
+            md.append(f"{name} by seed {', '.join(map(str, seeds_used))}: analogy "
                       f"{', '.join(f'{100 * x:.1f}%' for x in r['analogy_accuracy_by_seed'])}; WordSim-353 "
                       f"{', '.join(f'{x:.3f}' for x in r.get('wordsim353_spearman_by_seed', []))}.  ")
     md.append(f"Over the first seed's {args.epochs}-epoch runs themselves: gensim {gs['words_per_sec'] / 1e3:.0f}k, fastw2v "
               f"{fw['words_per_sec'] / 1e3:.0f}k raw words/s ({fw['words_per_sec'] / gs['words_per_sec']:.2f}x).")
     md.append("")
-    md.append(f"Nearest neighbours (8, seed {seeds[0]}), gensim | fastw2v:")
+    if quality_from:
+        md.append(f"Quality runs from {quality_from.get('date')} (commit {quality_from.get('commit') or 'see git log'}); "
+                  "speed re-measured with `--speed-only` after a kernel change that cannot alter results.")
+        md.append("")
+    md.append(f"Nearest neighbours (8, seed {seeds_used[0]}), gensim | fastw2v:")
     md.append("")
     md.append("| word | gensim | fastw2v hogwild |")
     md.append("|---|---|---|")

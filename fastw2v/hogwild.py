@@ -208,6 +208,12 @@ def train_job(ids, sent_starts, sent_lo, sent_hi, keep_thresh, key, neg_key, win
             t = k_ids[k]
             j_lo = max(0, k - b)
             j_hi = min(n_kept, k + b + 1)
+            # rows first touched one centre from now: the next centre's output row and
+            # the next word to enter a window as an input (the others are in cache)
+            if k + 1 < n_kept:
+                _prefetch_rows(W_out, k_ids, k + 1, k + 2)
+            if k + window + 1 < n_kept:
+                _prefetch_rows(W_in, k_ids, k + window + 1, k + window + 2)
             # word2vec.c's roles: each context word's input vector is trained against
             # the centre word's output vector (label 1) and `negative` noise words.
             # Draw the negatives of every context in the window first (the stream is
