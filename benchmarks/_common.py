@@ -67,6 +67,34 @@ def timed(fn, repeats: int):
     return statistics.median(times), times, result
 
 
+def quality(vectors) -> dict:
+    """Analogy accuracy and WordSim-353 Spearman on the shared evaluation files, where present."""
+    from fastw2v.evaluate import evaluate_analogies, evaluate_word_pairs
+
+    q, w = eval_files()
+    out = {}
+    if q:
+        r = evaluate_analogies(vectors, q)
+        out["analogy_accuracy"] = r["accuracy"]
+        out["analogy_questions"] = r["total"]
+    if w:
+        r = evaluate_word_pairs(vectors, w)
+        out["wordsim353_spearman"] = r["spearman"]
+        out["wordsim353_coverage"] = r["coverage"]
+    return out
+
+
+def train_hogwild(cfg, corpus, vocab):
+    """Fit fastw2v Hogwild, after an untimed short fit that compiles the kernels; returns (model, seconds)."""
+    from fastw2v.model import Word2Vec
+
+    n = min(20000, corpus.n_words)
+    Word2Vec(cfg.replace(epochs=1)).fit((corpus.ids[:n], [0, n]), vocab=vocab)
+    t0 = time.perf_counter()
+    model = Word2Vec(cfg).fit(corpus, vocab=vocab)
+    return model, time.perf_counter() - t0
+
+
 def git_commit():
     """The checked-out commit (with ``+dirty`` for local changes), or None outside git."""
     import subprocess

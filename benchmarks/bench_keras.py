@@ -20,21 +20,9 @@ import argparse
 import time
 
 import numpy as np
-from _common import bar_chart, default_corpus, eval_files, fmt_rate, write_results
+from _common import bar_chart, default_corpus, fmt_rate, quality, train_hogwild, write_results
 
 from fastw2v import Word2VecConfig, load_corpus
-from fastw2v.evaluate import evaluate_analogies, evaluate_word_pairs
-from fastw2v.model import Word2Vec
-
-
-def quality(vectors) -> dict:
-    q, w = eval_files()
-    out = {}
-    if q:
-        out["analogy_accuracy"] = evaluate_analogies(vectors, q)["accuracy"]
-    if w:
-        out["wordsim353_spearman"] = evaluate_word_pairs(vectors, w)["spearman"]
-    return out
 
 
 def tutorial_as_written(corpus, vocab, steps: int, dim: int) -> dict:
@@ -184,10 +172,7 @@ def main(argv=None):
                                     "loss": [h["loss"] for h in trainer.history], **quality(trainer.vectors)}
 
     cfg = Word2VecConfig(epochs=args.epochs, threads=2, seed=1)
-    Word2Vec(cfg.replace(epochs=1)).fit((corpus.ids[:20000], [0, 20000]), vocab=vocab)  # compile, untimed
-    t0 = time.perf_counter()
-    model = Word2Vec(cfg).fit(corpus, vocab=vocab)
-    seconds = time.perf_counter() - t0
+    model, seconds = train_hogwild(cfg, corpus, vocab)
     results["hogwild"] = {"pairs_per_sec": model.state.pairs_done * 6 / seconds,
                           "words_per_sec": corpus.raw_words * args.epochs / seconds, "train_seconds": seconds,
                           **quality(model.vectors)}

@@ -9,13 +9,10 @@ differs. Writes benchmarks/results/sigmoid.{json,md,png}.
 from __future__ import annotations
 
 import argparse
-import time
 
-from _common import bar_chart, default_corpus, eval_files, write_results
+from _common import bar_chart, default_corpus, quality, train_hogwild, write_results
 
 from fastw2v import Word2VecConfig, load_corpus
-from fastw2v.evaluate import evaluate_analogies, evaluate_word_pairs
-from fastw2v.model import Word2Vec
 
 
 def main(argv=None):
@@ -28,19 +25,12 @@ def main(argv=None):
         args.epochs = 1
     path = args.corpus or default_corpus()
     vocab, corpus = load_corpus(path, min_count=5)
-    q, w = eval_files()
     results = {"corpus": str(path), "epochs": args.epochs}
     for exact in (False, True):
         cfg = Word2VecConfig(epochs=args.epochs, threads=2, seed=1, exact_sigmoid=exact)
-        Word2Vec(cfg.replace(epochs=1)).fit((corpus.ids[:20000], [0, 20000]), vocab=vocab)  # compile
-        t0 = time.perf_counter()
-        m = Word2Vec(cfg).fit(corpus, vocab=vocab)
-        secs = time.perf_counter() - t0
-        r = {"words_per_sec": corpus.raw_words * args.epochs / secs, "final_loss": m.state.history[-1]["loss"]}
-        if q:
-            r["analogy_accuracy"] = evaluate_analogies(m.vectors, q)["accuracy"]
-        if w:
-            r["wordsim353_spearman"] = evaluate_word_pairs(m.vectors, w)["spearman"]
+        m, secs = train_hogwild(cfg, corpus, vocab)
+        r = {"words_per_sec": corpus.raw_words * args.epochs / secs, "final_loss": m.state.history[-1]["loss"],
+             **quality(m.vectors)}
         results["exact" if exact else "table"] = r
     md = [f"| sigmoid ({args.epochs} epochs) | raw words/s | analogy acc. | WordSim-353 | final loss |",
           "|---|---:|---:|---:|---:|"]

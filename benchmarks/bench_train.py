@@ -19,31 +19,18 @@ import time
 
 import numpy as np
 
-from _common import RESULTS, bar_chart, default_corpus, eval_files, write_results
+from _common import RESULTS, bar_chart, default_corpus, quality, train_hogwild, write_results
 
 from fastw2v import Word2VecConfig, iter_sentences, load_corpus
-from fastw2v.evaluate import evaluate_analogies, evaluate_word_pairs
-from fastw2v.model import Word2Vec
 from fastw2v.vectors import Vectors
 
 PROBES = ["eight", "france", "king", "computer", "running", "blue", "war", "music", "paris", "water", "german",
           "science"]
 
 
-def quality(vectors: Vectors) -> dict:
-    q, w = eval_files()
-    out = {}
-    if q:
-        r = evaluate_analogies(vectors, q)
-        out["analogy_accuracy"] = r["accuracy"]
-        out["analogy_questions"] = r["total"]
-    if w:
-        r = evaluate_word_pairs(vectors, w)
-        out["wordsim353_spearman"] = r["spearman"]
-        out["wordsim353_coverage"] = r["coverage"]
+def quality_and_neighbours(vectors: Vectors) -> dict:
     probes = [p for p in PROBES if p in vectors]
-    out["neighbours"] = vectors.most_similar_batch(probes, topn=8)
-    return out
+    return dict(quality(vectors), neighbours=vectors.most_similar_batch(probes, topn=8))
 
 
 def run_gensim(path, cfg: Word2VecConfig, threads: int, evaluate: bool = True) -> dict:
@@ -63,22 +50,38 @@ def run_gensim(path, cfg: Word2VecConfig, threads: int, evaluate: bool = True) -
     vectors = Vectors(list(wv.index_to_key), wv.vectors)
     return {"train_seconds": seconds, "vocab_seconds": vocab_seconds, "raw_words": raw_words,
             "words_per_sec": raw_words * cfg.epochs / seconds, "vocab_size": len(wv),
-            **(quality(vectors) if evaluate else {})}
+            **(quality_and_neighbours(vectors) if evaluate else {})}
 
 
 def run_fastw2v(path, cfg: Word2VecConfig, evaluate: bool = True) -> dict:
     t0 = time.perf_counter()
     vocab, corpus = load_corpus(path, cfg.min_count, cfg.max_vocab)
     prep = time.perf_counter() - t0
-    Word2Vec(cfg.replace(epochs=1)).fit((corpus.ids[:20000], [0, 20000]), vocab=vocab)  # compile once, untimed
-    t0 = time.perf_counter()
-    model = Word2Vec(cfg).fit(corpus, vocab=vocab)
-    seconds = time.perf_counter() - t0
+    model, seconds = train_hogwild(cfg, corpus, vocab)
     return {"train_seconds": seconds, "prep_seconds": prep, "raw_words": corpus.raw_words,
             "words_per_sec": corpus.raw_words * cfg.epochs / seconds, "vocab_size": len(vocab),
             "pairs_per_sec": model.state.pairs_done * (cfg.negative + 1) / seconds,
             "loss_per_epoch": [h["loss"] for h in model.state.history],
-            **(quality(model.vectors) if evaluate else {})}
+            **(quality_and_neighbours(model.vectors) if evaluate else {})}
+
+
+def quality_over_seeds(path, cfg: Word2VecConfig, seeds, threads: int):
+    """Train both once per seed; return the first seed's runs (speeds, neighbours) with quality averaged over seeds."""
+    per_seed = []
+    for seed in seeds:
+        f = run_fastw2v(path, cfg.replace(seed=seed))
+        g = run_gensim(path, cfg.replace(seed=seed), threads)
+        per_seed.append((f, g))
+        print(f"seed {seed}: fastw2v {f.get('analogy_accuracy')} / {f.get('wordsim353_spearman')}, "
+              f"gensim {g.get('analogy_accuracy')} / {g.get('wordsim353_spearman')}", flush=True)
+    fw, gs = dict(per_seed[0][0]), dict(per_seed[0][1])
+    for key in ("analogy_accuracy", "wordsim353_spearman"):
+        for side, run in enumerate((fw, gs)):
+            vals = [pair[side].get(key) for pair in per_seed]
+            if None not in vals:
+                run[key] = float(np.mean(vals))
+                run[key + "_by_seed"] = vals
+    return fw, gs
 
 
 def main(argv=None):
@@ -103,7 +106,6 @@ def main(argv=None):
     path = args.corpus or default_corpus()
     cfg = Word2VecConfig(dim=100, window=5, negative=5, sample=1e-3, min_count=5, alpha=0.025, epochs=args.epochs,
                          threads=args.threads, seed=1, exact_sigmoid=args.exact_sigmoid)
-    per_seed = []
     quality_from = None
     if args.speed_only:
         prev = json.loads((RESULTS / "train.json").read_text())
@@ -111,24 +113,8 @@ def main(argv=None):
             raise SystemExit("--speed-only: benchmarks/results/train.json has another config, epoch count or seeds")
         fw, gs = prev["fastw2v_hogwild"], prev["gensim"]
         quality_from = prev.get("quality_from") or {"date": prev.get("date"), "commit": prev.get("commit")}
-        seeds = []
-    for seed in seeds:
-        f = run_fastw2v(path, cfg.replace(seed=seed))
-        g = run_gensim(path, cfg.replace(seed=seed), args.threads)
-        per_seed.append((seed, f, g))
-        print(f"seed {seed}: fastw2v {f.get('analogy_accuracy')} / {f.get('wordsim353_spearman')}, "
-              f"gensim {g.get('analogy_accuracy')} / {g.get('wordsim353_spearman')}", flush=True)
-    if per_seed:
-        fw, gs = dict(per_seed[0][1]), dict(per_seed[0][2])  # the first seed's runs: speeds and neighbours
-        seeds_used = seeds
     else:
-        seeds_used = prev["seeds"]
-    for key in ("analogy_accuracy", "wordsim353_spearman"):  # quality: the mean over seeds
-        for name, run in (("fastw2v", fw), ("gensim", gs)) if per_seed else ():
-            vals = [(f if name == "fastw2v" else g).get(key) for _, f, g in per_seed]
-            if None not in vals:
-                run[key] = float(np.mean(vals))
-                run[key + "_by_seed"] = vals
+        fw, gs = quality_over_seeds(path, cfg, seeds, args.threads)
     # Speed: this machine is shared and drifts, so besides the long runs above, time
     # both for one epoch back to back, `--repeats` times, and report the median ratio.
     pairs = []
@@ -139,7 +125,7 @@ def main(argv=None):
     ratios = [f / g for f, g in pairs]
     ratio = float(np.median(ratios)) if ratios else fw["words_per_sec"] / gs["words_per_sec"]
     results = {"corpus": str(path), "epochs": args.epochs, "threads": args.threads, "config": cfg.to_dict(),
-               "seeds": seeds_used, "quality_from": quality_from,
+               "seeds": seeds, "quality_from": quality_from,
                "gensim": gs, "fastw2v_hogwild": fw, "speed_ratio": ratio,
                "speed_repeats": [{"fastw2v_words_per_sec": f, "gensim_words_per_sec": g, "ratio": f / g}
                                  for f, g in pairs],
@@ -148,7 +134,7 @@ def main(argv=None):
     med_g = float(np.median([g for _, g in pairs])) if pairs else gs["words_per_sec"]
     md = [
         f"| {args.threads} threads | raw words/s (median of {len(pairs)} x 1 epoch) | "
-        f"analogy acc. ({args.epochs} epochs, mean of {len(seeds_used)} seeds) | WordSim-353 (same) |",
+        f"analogy acc. ({args.epochs} epochs, mean of {len(seeds)} seeds) | WordSim-353 (same) |",
         "|---|---:|---:|---:|",
     ]
     for name, r, speed in (("gensim 4.4.0", gs, med_g), ("fastw2v hogwild", fw, med_f)):
@@ -160,7 +146,7 @@ def main(argv=None):
     md.append("")
     for name, r in (("gensim", gs), ("fastw2v", fw)):
         if "analogy_accuracy_by_seed" in r:
-            md.append(f"{name} by seed {', '.join(map(str, seeds_used))}: analogy "
+            md.append(f"{name} by seed {', '.join(map(str, seeds))}: analogy "
                       f"{', '.join(f'{100 * x:.1f}%' for x in r['analogy_accuracy_by_seed'])}; WordSim-353 "
                       f"{', '.join(f'{x:.3f}' for x in r.get('wordsim353_spearman_by_seed', []))}.  ")
     md.append(f"Over the first seed's {args.epochs}-epoch runs themselves: gensim {gs['words_per_sec'] / 1e3:.0f}k, fastw2v "
@@ -170,7 +156,7 @@ def main(argv=None):
         md.append(f"Quality runs from {quality_from.get('date')} (commit {quality_from.get('commit') or 'see git log'}); "
                   "speed re-measured with `--speed-only` after a kernel change that cannot alter results.")
         md.append("")
-    md.append(f"Nearest neighbours (8, seed {seeds_used[0]}), gensim | fastw2v:")
+    md.append(f"Nearest neighbours (8, seed {seeds[0]}), gensim | fastw2v:")
     md.append("")
     md.append("| word | gensim | fastw2v hogwild |")
     md.append("|---|---|---|")
