@@ -174,7 +174,7 @@ class Word2Vec:
             def worker():
                 k_ids = np.empty(max_sentence, dtype=np.int32)
                 k_win = np.empty(max_sentence, dtype=np.int64)
-                neu1e = np.empty(cfg.dim, dtype=np.float32)
+                neu1e = np.empty(cfg.dim + cfg.negative + 1, dtype=np.float32)
                 outputs = np.empty(2 * cfg.window * (cfg.negative + 1), dtype=np.int32)
                 try:
                     while not self._stop.is_set():

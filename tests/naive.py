@@ -120,18 +120,19 @@ def keras_positive_pairs(sequence, window_size):
 def sgns_step(w_in, W_out, outputs, lr):
     """Reference SGNS step in float64: returns (new w_in, new W_out, loss).
 
-    Loss ``-log s(u.v_c) - sum_n log s(-u.v_n)``; W_out rows are updated in turn,
-    each with the input vector from before the step; the input vector once at the end.
+    Loss ``-log s(u.v_c) - sum_n log s(-u.v_n)``. Every logit is taken from the weights
+    before the step; then the W_out rows are updated in turn (a row listed twice gets
+    both updates) and the input vector once at the end.
     """
     import numpy as np
 
     u = np.asarray(w_in, dtype=np.float64).copy()
     W = np.asarray(W_out, dtype=np.float64).copy()
+    logits = [float(u @ W[o]) for o in outputs]
     neu1e = np.zeros_like(u)
     loss = 0.0
-    for n, o in enumerate(outputs):
+    for n, (o, f) in enumerate(zip(outputs, logits)):
         label = 1.0 if n == 0 else 0.0
-        f = float(u @ W[o])
         s = 1.0 / (1.0 + math.exp(-f))
         loss += -math.log(s) if label else -math.log(1.0 - s)
         g = (label - s) * lr

@@ -20,10 +20,10 @@ def _weights(rng, V, dim):
 def test_single_update_matches_reference(exact):
     rng = np.random.default_rng(0)
     W_in, W_out = _weights(rng, 20, 16)
-    outputs = np.array([3, 7, 11, 3 + 1], dtype=np.int32)
+    outputs = np.array([3, 7, 11, 7], dtype=np.int32)  # a noise word drawn twice gets both updates
     ref_u, ref_W, ref_loss = naive.sgns_step(W_in[5], W_out, outputs, lr=0.1)
     a, b = W_in.copy(), W_out.copy()
-    loss = sgns_update(a, b, 5, outputs, 4, np.float32(0.1), np.empty(16, np.float32), exact, SIG, LOG_SIG)
+    loss = sgns_update(a, b, 5, outputs, 4, np.float32(0.1), np.empty(16 + 4, np.float32), exact, SIG, LOG_SIG)
     # exact up to float32 rounding (the kernel sums dot products in reassociated order)
     tol = 1e-6 if exact else 2e-3  # the table sigmoid has 0.012-wide bins
     np.testing.assert_allclose(a[5], ref_u, atol=tol, rtol=0)
@@ -41,7 +41,7 @@ def test_update_is_a_gradient_step_finite_differences():
     outputs = np.array([2, 4, 6], dtype=np.int32)
     lr = 1e-3
     a, b = W_in.copy(), W_out.copy()
-    sgns_update(a, b, 1, outputs, 3, np.float32(lr), np.empty(6, np.float32), True, SIG, LOG_SIG)
+    sgns_update(a, b, 1, outputs, 3, np.float32(lr), np.empty(6 + 3, np.float32), True, SIG, LOG_SIG)
     eps = 1e-6
     grad_u = np.zeros(6)
     for d in range(6):
@@ -83,7 +83,7 @@ def test_train_job_matches_reference_sequence():
     a, b = W_in.copy(), W_out.copy()
     loss, pairs = train_job(ids, starts, 0, len(starts) - 1, gen.keep_thresh, key, neg_key, window, negative,
                             gen.alias_table, a, b, alpha, min_alpha, offset, total, True, SIG, LOG_SIG,
-                            np.empty(len(ids), np.int32), np.empty(len(ids), np.int64), np.empty(dim, np.float32),
+                            np.empty(len(ids), np.int32), np.empty(len(ids), np.int64), np.empty(dim + negative + 1, np.float32),
                             np.empty(2 * window * (negative + 1), np.int32))
     steps = naive.job_pairs(ids, starts, 0, len(starts) - 1, gen.keep_thresh, gen.alias_thresh, gen.alias_index,
                             window, negative, seed, epoch, _NEG_SALT)
@@ -102,8 +102,13 @@ def test_train_job_matches_reference_sequence():
     with pytest.raises(ValueError, match="outputs must hold"):
         train_job(ids, starts, 0, len(starts) - 1, gen.keep_thresh, key, neg_key, window, negative,
                   gen.alias_table, a, b, alpha, min_alpha, offset, total, True, SIG, LOG_SIG,
-                  np.empty(len(ids), np.int32), np.empty(len(ids), np.int64), np.empty(dim, np.float32),
+                  np.empty(len(ids), np.int32), np.empty(len(ids), np.int64), np.empty(dim + negative + 1, np.float32),
                   np.empty(2 * window * (negative + 1) - 1, np.int32))
+    with pytest.raises(ValueError, match="neu1e must hold"):
+        train_job(ids, starts, 0, len(starts) - 1, gen.keep_thresh, key, neg_key, window, negative,
+                  gen.alias_table, a, b, alpha, min_alpha, offset, total, True, SIG, LOG_SIG,
+                  np.empty(len(ids), np.int32), np.empty(len(ids), np.int64), np.empty(dim + negative, np.float32),
+                  np.empty(2 * window * (negative + 1), np.int32))
 
 
 def test_init_matches_word2vec_c():
