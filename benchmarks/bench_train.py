@@ -149,6 +149,8 @@ def main(argv=None):
             md.append(f"{name} by seed {', '.join(map(str, seeds))}: analogy "
                       f"{', '.join(f'{100 * x:.1f}%' for x in r['analogy_accuracy_by_seed'])}; WordSim-353 "
                       f"{', '.join(f'{x:.3f}' for x in r.get('wordsim353_spearman_by_seed', []))}.  ")
+    if pairs:
+        md.append(f"Speed ratio per repeat: {', '.join(f'{x:.2f}' for x in ratios)}.  ")
     md.append(f"Over the first seed's {args.epochs}-epoch runs themselves: gensim {gs['words_per_sec'] / 1e3:.0f}k, fastw2v "
               f"{fw['words_per_sec'] / 1e3:.0f}k raw words/s ({fw['words_per_sec'] / gs['words_per_sec']:.2f}x).")
     md.append("")
