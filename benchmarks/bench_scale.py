@@ -13,8 +13,9 @@ Each measurement runs in its own process, which reports its own peak RSS
   after the first ``--keras-warmup`` (XLA compile and pipeline fill are left out);
 * Hogwild speed ratio: ``--speed-repeats`` back-to-back pairs of runs from the warm
   caches, each 1 epoch over the first N words of its corpus (N = wiki8's size, so
-  both do the same work with their own vocabulary and matrices); the median of the
-  per-pair ratios is the figure, because this shared machine drifts over minutes.
+  both do the same work with their own vocabulary and matrices; wiki8 is wiki70m's
+  first 10^8 bytes, so the text is the same too), in alternating order; the median of
+  the per-pair ratios is the figure, because this shared machine drifts over minutes.
 
 Writes benchmarks/results/scale.{json,md,png}.
 """
@@ -121,8 +122,8 @@ def main(argv=None):
     ap.add_argument("--keras-steps", type=int, default=1500, help="Keras steps per corpus (default 1500)")
     ap.add_argument("--keras-warmup", type=int, default=100,
                     help="leading Keras steps left out of the timing: XLA compile, pipeline fill (default 100)")
-    ap.add_argument("--speed-repeats", type=int, default=3,
-                    help="back-to-back Hogwild speed runs per corpus for the speed ratio (default 3)")
+    ap.add_argument("--speed-repeats", type=int, default=5,
+                    help="back-to-back Hogwild speed runs per corpus for the speed ratio (default 5)")
     ap.add_argument("--quick", action="store_true", help="300 Keras steps, 1 speed repeat")
     args = ap.parse_args(argv)
     if args.quick:
@@ -142,14 +143,16 @@ def main(argv=None):
             results[name] = {"corpus": path, "prep": prep, "hogwild": hog, "keras_sgns": ker}
             print(name, json.dumps(results[name]), flush=True)
         # The machine is shared and its speed drifts over minutes, so the Hogwild speed
-        # ratio comes from back-to-back runs, small then large, repeated; the median ratio counts.
+        # ratio comes from back-to-back pairs of runs, repeated; the median ratio counts.
+        # The order alternates (small first, then large first), so that a drift in one
+        # direction does not always favour the same corpus.
         n_words = results["small"]["prep"]["raw_words"]
         repeats = []
-        for _ in range(args.speed_repeats):
-            small = child(HOGWILD_SPEED, *caches["small"], n_words)
-            large = child(HOGWILD_SPEED, *caches["large"], n_words)
-            repeats.append({"small_words_per_sec": small["words_per_sec"], "large_words_per_sec": large["words_per_sec"],
-                            "ratio": large["words_per_sec"] / small["words_per_sec"]})
+        for i in range(args.speed_repeats):
+            order = ("small", "large") if i % 2 == 0 else ("large", "small")
+            speed = {name: child(HOGWILD_SPEED, *caches[name], n_words)["words_per_sec"] for name in order}
+            repeats.append({"first": order[0], "small_words_per_sec": speed["small"],
+                            "large_words_per_sec": speed["large"], "ratio": speed["large"] / speed["small"]})
             print("speed repeat", json.dumps(repeats[-1]), flush=True)
     results["hogwild_speed_repeats"] = repeats
     s, l = results["small"], results["large"]
@@ -174,8 +177,10 @@ def main(argv=None):
                   f"{r['hogwild']['maxrss_mib']:.0f} MiB | {r['hogwild']['words_per_sec'] / 1e3:.0f}k | "
                   f"{r['keras_sgns']['maxrss_mib']:.0f} MiB | {r['keras_sgns']['words_per_sec'] / 1e3:.0f}k |")
     md.append("")
+    per_repeat = ", ".join(f"{r['ratio']:.2f}" for r in repeats)
     md.append(f"wiki70m / wiki8: {words_ratio:.2f}x the words; Hogwild peak RSS {c['hogwild_rss_ratio']:.2f}x, "
-              f"training speed {c['hogwild_speed_ratio']:.2f}x (median of back-to-back repeats; "
+              f"training speed {c['hogwild_speed_ratio']:.2f}x (median of {len(repeats)} back-to-back repeats: "
+              f"{per_repeat}; "
               f"{c['hogwild_speed_ratio_full_epoch']:.2f}x between the full-epoch runs above); Keras sgns peak RSS {c['keras_rss_ratio']:.2f}x, "
               f"speed {c['keras_speed_ratio']:.2f}x; vocabulary+encoding time per million words "
               f"{c['prep_seconds_per_mword_small']:.2f} s vs {c['prep_seconds_per_mword_large']:.2f} s.")
