@@ -16,7 +16,9 @@ Each measurement runs in its own process, which reports its own peak RSS
   both do the same work with their own vocabulary and matrices; wiki8 is wiki70m's
   first 10^8 bytes, so the text is the same too), in alternating order; the median of
   the per-pair ratios is the figure, because this shared machine drifts over minutes;
-* the same ratio with both corpora loaded in one process, runs alternating.
+* the same ratio with both corpora loaded in one process, runs alternating;
+* Keras speed ratio: ``--keras-repeats`` back-to-back pairs of Keras runs, in
+  alternating order; the median ratio.
 
 Writes benchmarks/results/scale.{json,md,png}.
 """
@@ -149,11 +151,14 @@ def main(argv=None):
                     help="leading Keras steps left out of the timing: XLA compile, pipeline fill (default 100)")
     ap.add_argument("--speed-repeats", type=int, default=5,
                     help="back-to-back Hogwild speed runs per corpus for the speed ratio (default 5)")
-    ap.add_argument("--quick", action="store_true", help="300 Keras steps, 1 speed repeat")
+    ap.add_argument("--keras-repeats", type=int, default=3,
+                    help="back-to-back pairs of Keras runs for the Keras speed ratio (default 3)")
+    ap.add_argument("--quick", action="store_true", help="300 Keras steps, 1 speed repeat, 1 Keras repeat")
     args = ap.parse_args(argv)
     if args.quick:
         args.keras_steps = 300
         args.speed_repeats = 1
+        args.keras_repeats = 1
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         caches = {}
@@ -179,10 +184,20 @@ def main(argv=None):
             repeats.append({"first": order[0], "small_words_per_sec": speed["small"],
                             "large_words_per_sec": speed["large"], "ratio": speed["large"] / speed["small"]})
             print("speed repeat", json.dumps(repeats[-1]), flush=True)
+        # Keras speed the same way: back-to-back pairs in alternating order, median ratio
+        keras_repeats = []
+        for i in range(args.keras_repeats):
+            order = ("small", "large") if i % 2 == 0 else ("large", "small")
+            speed = {name: child(KERAS, *caches[name], args.keras_steps, args.keras_warmup)["words_per_sec"]
+                     for name in order}
+            keras_repeats.append({"first": order[0], "small_words_per_sec": speed["small"],
+                                  "large_words_per_sec": speed["large"], "ratio": speed["large"] / speed["small"]})
+            print("keras speed repeat", json.dumps(keras_repeats[-1]), flush=True)
         shared = child(HOGWILD_SPEED_SHARED, *caches["small"], *caches["large"], n_words, args.speed_repeats)
         print("same process", json.dumps(shared), flush=True)
     results["hogwild_speed_repeats"] = repeats
     results["hogwild_speed_repeats_one_process"] = shared
+    results["keras_speed_repeats"] = keras_repeats
     s, l = results["small"], results["large"]
     words_ratio = l["prep"]["raw_words"] / s["prep"]["raw_words"]
     results["checks"] = {
@@ -191,7 +206,8 @@ def main(argv=None):
         "hogwild_speed_ratio": statistics.median(r["ratio"] for r in repeats),
         "hogwild_speed_ratio_one_process": statistics.median(r["ratio"] for r in shared),
         "hogwild_speed_ratio_full_epoch": l["hogwild"]["words_per_sec"] / s["hogwild"]["words_per_sec"],
-        "keras_speed_ratio": l["keras_sgns"]["words_per_sec"] / s["keras_sgns"]["words_per_sec"],
+        "keras_speed_ratio": statistics.median(r["ratio"] for r in keras_repeats),
+        "keras_speed_ratio_first_runs": l["keras_sgns"]["words_per_sec"] / s["keras_sgns"]["words_per_sec"],
         "keras_rss_ratio": l["keras_sgns"]["maxrss_mib"] / s["keras_sgns"]["maxrss_mib"],
         "words_ratio": words_ratio,
         "prep_seconds_per_mword_small": s["prep"]["seconds"] / s["prep"]["raw_words"] * 1e6,
@@ -208,12 +224,14 @@ def main(argv=None):
     md.append("")
     per_repeat = ", ".join(f"{r['ratio']:.2f}" for r in repeats)
     per_repeat_shared = ", ".join(f"{r['ratio']:.2f}" for r in shared)
+    per_repeat_keras = ", ".join(f"{r['ratio']:.2f}" for r in keras_repeats)
     md.append(f"wiki70m / wiki8: {words_ratio:.2f}x the words; Hogwild peak RSS {c['hogwild_rss_ratio']:.2f}x, "
               f"training speed {c['hogwild_speed_ratio']:.2f}x (median of {len(repeats)} back-to-back repeats: "
               f"{per_repeat}; {c['hogwild_speed_ratio_one_process']:.2f}x with both in one process: "
               f"{per_repeat_shared}; "
               f"{c['hogwild_speed_ratio_full_epoch']:.2f}x between the full-epoch runs above); Keras sgns peak RSS {c['keras_rss_ratio']:.2f}x, "
-              f"speed {c['keras_speed_ratio']:.2f}x; vocabulary+encoding time per million words "
+              f"speed {c['keras_speed_ratio']:.2f}x (median of {len(keras_repeats)} back-to-back repeats: {per_repeat_keras}; "
+              f"{c['keras_speed_ratio_first_runs']:.2f}x between the runs above); vocabulary+encoding time per million words "
               f"{c['prep_seconds_per_mword_small']:.2f} s vs {c['prep_seconds_per_mword_large']:.2f} s.")
     write_results("scale", results, "\n".join(md))
     bar_chart("scale", ["wiki8 hogwild", "wiki70m hogwild", "wiki8 keras", "wiki70m keras"],
