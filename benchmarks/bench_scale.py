@@ -142,6 +142,23 @@ def child(code: str, *args) -> dict:
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
+def alternating_pairs(label: str, repeats: int, words_per_sec) -> list:
+    """``repeats`` back-to-back pairs of ``words_per_sec("small")`` and ``("large")``,
+    small first in even pairs and large first in odd ones; one record per pair."""
+    out = []
+    for i in range(repeats):
+        order = ("small", "large") if i % 2 == 0 else ("large", "small")
+        speed = {name: words_per_sec(name) for name in order}
+        out.append({"first": order[0], "small_words_per_sec": speed["small"],
+                    "large_words_per_sec": speed["large"], "ratio": speed["large"] / speed["small"]})
+        print(label, json.dumps(out[-1]), flush=True)
+    return out
+
+
+def ratios_text(records) -> str:
+    return ", ".join(f"{r['ratio']:.2f}" for r in records)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--small", default=str(SHARED_DATA / "wiki8.txt.xz"))
@@ -177,22 +194,13 @@ def main(argv=None):
         # The order alternates (small first, then large first), so that a drift in one
         # direction does not always favour the same corpus.
         n_words = results["small"]["prep"]["raw_words"]
-        repeats = []
-        for i in range(args.speed_repeats):
-            order = ("small", "large") if i % 2 == 0 else ("large", "small")
-            speed = {name: child(HOGWILD_SPEED, *caches[name], n_words)["words_per_sec"] for name in order}
-            repeats.append({"first": order[0], "small_words_per_sec": speed["small"],
-                            "large_words_per_sec": speed["large"], "ratio": speed["large"] / speed["small"]})
-            print("speed repeat", json.dumps(repeats[-1]), flush=True)
+        repeats = alternating_pairs(
+            "speed repeat", args.speed_repeats,
+            lambda name: child(HOGWILD_SPEED, *caches[name], n_words)["words_per_sec"])
         # Keras speed the same way: back-to-back pairs in alternating order, median ratio
-        keras_repeats = []
-        for i in range(args.keras_repeats):
-            order = ("small", "large") if i % 2 == 0 else ("large", "small")
-            speed = {name: child(KERAS, *caches[name], args.keras_steps, args.keras_warmup)["words_per_sec"]
-                     for name in order}
-            keras_repeats.append({"first": order[0], "small_words_per_sec": speed["small"],
-                                  "large_words_per_sec": speed["large"], "ratio": speed["large"] / speed["small"]})
-            print("keras speed repeat", json.dumps(keras_repeats[-1]), flush=True)
+        keras_repeats = alternating_pairs(
+            "keras speed repeat", args.keras_repeats,
+            lambda name: child(KERAS, *caches[name], args.keras_steps, args.keras_warmup)["words_per_sec"])
         shared = child(HOGWILD_SPEED_SHARED, *caches["small"], *caches["large"], n_words, args.speed_repeats)
         print("same process", json.dumps(shared), flush=True)
     results["hogwild_speed_repeats"] = repeats
@@ -222,17 +230,14 @@ def main(argv=None):
                   f"{r['hogwild']['maxrss_mib']:.0f} MiB | {r['hogwild']['words_per_sec'] / 1e3:.0f}k | "
                   f"{r['keras_sgns']['maxrss_mib']:.0f} MiB | {r['keras_sgns']['words_per_sec'] / 1e3:.0f}k |")
     md.append("")
-    per_repeat = ", ".join(f"{r['ratio']:.2f}" for r in repeats)
-    per_repeat_shared = ", ".join(f"{r['ratio']:.2f}" for r in shared)
-    per_repeat_keras = ", ".join(f"{r['ratio']:.2f}" for r in keras_repeats)
     md.append(f"wiki70m / wiki8: {words_ratio:.2f}x the words; Hogwild peak RSS {c['hogwild_rss_ratio']:.2f}x, "
               f"training speed {c['hogwild_speed_ratio']:.2f}x (median of {len(repeats)} back-to-back repeats: "
-              f"{per_repeat}; {c['hogwild_speed_ratio_one_process']:.2f}x with both in one process: "
-              f"{per_repeat_shared}; "
-              f"{c['hogwild_speed_ratio_full_epoch']:.2f}x between the full-epoch runs above); Keras sgns peak RSS {c['keras_rss_ratio']:.2f}x, "
-              f"speed {c['keras_speed_ratio']:.2f}x (median of {len(keras_repeats)} back-to-back repeats: {per_repeat_keras}; "
-              f"{c['keras_speed_ratio_first_runs']:.2f}x between the runs above); vocabulary+encoding time per million words "
-              f"{c['prep_seconds_per_mword_small']:.2f} s vs {c['prep_seconds_per_mword_large']:.2f} s.")
+              f"{ratios_text(repeats)}; {c['hogwild_speed_ratio_one_process']:.2f}x with both in one process: "
+              f"{ratios_text(shared)}; {c['hogwild_speed_ratio_full_epoch']:.2f}x between the full-epoch runs "
+              f"above); Keras sgns peak RSS {c['keras_rss_ratio']:.2f}x, speed {c['keras_speed_ratio']:.2f}x "
+              f"(median of {len(keras_repeats)} back-to-back repeats: {ratios_text(keras_repeats)}; "
+              f"{c['keras_speed_ratio_first_runs']:.2f}x between the runs above); vocabulary+encoding time per "
+              f"million words {c['prep_seconds_per_mword_small']:.2f} s vs {c['prep_seconds_per_mword_large']:.2f} s.")
     write_results("scale", results, "\n".join(md))
     bar_chart("scale", ["wiki8 hogwild", "wiki70m hogwild", "wiki8 keras", "wiki70m keras"],
               [s["hogwild"]["maxrss_mib"], l["hogwild"]["maxrss_mib"], s["keras_sgns"]["maxrss_mib"],

@@ -155,7 +155,8 @@ def main(argv=None):
               f"{fw['words_per_sec'] / 1e3:.0f}k raw words/s ({fw['words_per_sec'] / gs['words_per_sec']:.2f}x).")
     md.append("")
     if quality_from:
-        md.append(f"Quality runs from {quality_from.get('date')} (commit {quality_from.get('commit') or 'see git log'}); "
+        commit = quality_from.get("commit") or "see git log"
+        md.append(f"Quality runs from {quality_from.get('date')} (commit {commit}); "
                   "speed re-measured with `--speed-only` after a kernel change that cannot alter results.")
         md.append("")
     md.append(f"Nearest neighbours (8, seed {seeds[0]}), gensim | fastw2v:")

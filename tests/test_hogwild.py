@@ -83,8 +83,8 @@ def test_train_job_matches_reference_sequence():
     a, b = W_in.copy(), W_out.copy()
     loss, pairs = train_job(ids, starts, 0, len(starts) - 1, gen.keep_thresh, key, neg_key, window, negative,
                             gen.alias_table, a, b, alpha, min_alpha, offset, total, True, SIG, LOG_SIG,
-                            np.empty(len(ids), np.int32), np.empty(len(ids), np.int64), np.empty(dim + negative + 1, np.float32),
-                            np.empty(2 * window * (negative + 1), np.int32))
+                            np.empty(len(ids), np.int32), np.empty(len(ids), np.int64),
+                            np.empty(dim + negative + 1, np.float32), np.empty(2 * window * (negative + 1), np.int32))
     steps = naive.job_pairs(ids, starts, 0, len(starts) - 1, gen.keep_thresh, gen.alias_thresh, gen.alias_index,
                             window, negative, seed, epoch, _NEG_SALT)
     assert pairs == len(steps) > 500
