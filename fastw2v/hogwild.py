@@ -139,7 +139,7 @@ def sgns_update(W_in, W_out, t, outputs, n_out, lr, neu1e, exact, sig_table, log
     interleaves the two, so a noise word drawn twice in one step sees its own first
     update there; otherwise the two orders give the same result. Taking the dot products
     first lets the CPU overlap them instead of waiting on each logit's sigmoid in turn
-    (about a fifth faster measured on wiki8).
+    (about a fifth faster, measured on a 4M-word slice of wiki8 with 2 threads).
 
     ``neu1e`` is float32 scratch of at least ``dim + n_out``: the input word's
     gradient accumulator, then the outputs' scaled gradients.
