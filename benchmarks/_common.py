@@ -86,7 +86,7 @@ def quality(vectors) -> dict:
 
 def train_hogwild(cfg, corpus, vocab):
     """Fit fastw2v Hogwild, after an untimed short fit that compiles the kernels; returns (model, seconds)."""
-    from fastw2v.model import Word2Vec
+    from fastw2v import Word2Vec
 
     n = min(20000, corpus.n_words)
     Word2Vec(cfg.replace(epochs=1)).fit((corpus.ids[:n], [0, n]), vocab=vocab)

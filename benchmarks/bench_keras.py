@@ -158,17 +158,19 @@ def main(argv=None):
 
     results["tutorial_as_written"] = tutorial_as_written(corpus, vocab, args.tutorial_steps, 100)
 
-    from fastw2v.keras_train import KerasTrainer
-    from fastw2v.constants import KERAS_BATCH_SIZE
+    from fastw2v import KerasOptions
+    from fastw2v.keras_trainer import KerasTrainer
 
     for kind in ("tutorial", "sgns"):
-        cfg = Word2VecConfig(epochs=args.epochs, batch_size=KERAS_BATCH_SIZE[kind], negative=5 if kind == "sgns" else 1,
-                             alpha=0.025 if kind == "sgns" else 0.001, seed=1)
-        trainer = KerasTrainer(cfg, vocab, kind, learning_rate=cfg.alpha if kind == "tutorial" else None)
+        cfg = Word2VecConfig.for_model(kind, epochs=args.epochs, seed=1)
+        opts = KerasOptions(kind)
+        trainer = KerasTrainer(cfg, vocab, opts)
+        t0 = time.perf_counter()
         trainer.fit(corpus)
-        results[f"keras_{kind}"] = {"pairs_per_sec": trainer.pairs_trained / trainer.seconds,
-                                    "words_per_sec": trainer.words_trained / trainer.seconds,
-                                    "train_seconds": trainer.seconds, "batch_size": cfg.batch_size,
+        seconds = time.perf_counter() - t0
+        results[f"keras_{kind}"] = {"pairs_per_sec": trainer.pairs_done / seconds,
+                                    "words_per_sec": trainer.words_done / seconds,
+                                    "train_seconds": seconds, "batch_size": opts.batch_size,
                                     "loss": [h["loss"] for h in trainer.history], **quality(trainer.vectors)}
 
     cfg = Word2VecConfig(epochs=args.epochs, threads=2, seed=1)
@@ -177,7 +179,7 @@ def main(argv=None):
                           "words_per_sec": corpus.raw_words * args.epochs / seconds, "train_seconds": seconds,
                           **quality(model.vectors)}
 
-    results["profile_sgns"] = profile_sgns(vocab, corpus, KERAS_BATCH_SIZE["sgns"])
+    results["profile_sgns"] = profile_sgns(vocab, corpus, KerasOptions().batch_size)
     base = results["tutorial_as_written"]["pairs_per_sec"]
     rows = [("tutorial as written (tf_keras, 1 pair/step)", results["tutorial_as_written"]),
             ("fastw2v keras `tutorial`", results["keras_tutorial"]),

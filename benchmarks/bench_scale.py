@@ -107,9 +107,8 @@ HOGWILD_SPEED_SHARED = textwrap.dedent("""
 KERAS = _PEAK + textwrap.dedent("""
     import json, sys, time
     import keras
-    from fastw2v import Word2VecConfig, load_corpus
-    from fastw2v.constants import KERAS_BATCH_SIZE
-    from fastw2v.keras_train import KerasTrainer
+    from fastw2v import KerasOptions, Word2VecConfig, load_corpus
+    from fastw2v.keras_trainer import KerasTrainer
     vocab, corpus = load_corpus(sys.argv[1], min_count=5, cache_dir=sys.argv[2])
     steps, warmup = int(sys.argv[3]), int(sys.argv[4])
 
@@ -120,14 +119,14 @@ KERAS = _PEAK + textwrap.dedent("""
         def on_train_batch_end(self, batch, logs=None):
             self.t.append(time.perf_counter())
 
-    cfg = Word2VecConfig(epochs=1, batch_size=KERAS_BATCH_SIZE["sgns"], seed=1)
-    tr = KerasTrainer(cfg, vocab, "sgns").build(corpus)
+    cfg = Word2VecConfig(epochs=1, seed=1)
+    tr = KerasTrainer(cfg, vocab, KerasOptions()).build(corpus)
     clock = Clock()
     tr.fit(corpus, max_steps=steps, callbacks=[clock])
     # time only the steps after the warm-up (XLA compile, pipeline fill)
     timed = len(clock.t) - warmup
     seconds = clock.t[-1] - clock.t[warmup - 1]
-    rows = timed * cfg.batch_size
+    rows = timed * tr.options.batch_size
     print(json.dumps({"words_per_sec": rows * tr.words_per_row / seconds,
                       "pairs_per_sec": rows * (cfg.negative + 1) / seconds,
                       "timed_steps": timed, "warmup_steps": warmup, "timed_seconds": seconds,

@@ -7,6 +7,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from .errors import Fastw2vError, OutputError
+
 
 @contextlib.contextmanager
 def atomic_path(path):
@@ -14,13 +16,18 @@ def atomic_path(path):
 
     The caller writes the temp file (any way it likes, e.g. ``np.save``). The file
     is fsynced and renamed over ``path`` only if the block finishes without an
-    exception; otherwise it is removed and any earlier ``path`` is left intact.
+    exception; otherwise it is removed and any earlier ``path`` is left intact. An
+    ``OSError`` on the way (a full disk, no permission) becomes an
+    :class:`~fastw2v.errors.OutputError` naming ``path``.
     """
     path = Path(path)
     directory = path.parent if str(path.parent) else Path(".")
     if not directory.is_dir():
-        raise FileNotFoundError(f"output directory does not exist: {directory}")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+        raise OutputError(f"output directory does not exist: {directory}")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    except OSError as exc:
+        raise OutputError(f"could not write {path}: {exc}") from exc
     os.close(fd)
     umask = os.umask(0)
     os.umask(umask)
@@ -31,9 +38,11 @@ def atomic_path(path):
             os.fsync(fh.fileno())
         os.replace(tmp, path)
         _fsync_dir(directory)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and not isinstance(exc, Fastw2vError):
+            raise OutputError(f"could not write {path}: {exc}") from exc
         raise
 
 

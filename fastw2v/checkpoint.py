@@ -15,21 +15,19 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Dict, Optional, Tuple
+from typing import Dict, Tuple
 
 import numpy as np
 
 from .atomic import atomic_open
 from .constants import CHECKPOINT_FORMAT_VERSION
+from .errors import CheckpointError
 
 META = "checkpoint.json"
 
 
-class CheckpointError(ValueError):
-    """A checkpoint is missing, damaged, or belongs to another run."""
-
-
 def corpus_fingerprint(vocab, corpus) -> dict:
+    """What identifies the training data: the vocabulary (hashed) and the corpus' sizes."""
     h = hashlib.blake2b(digest_size=12)
     for w in vocab.words:
         h.update(w.encode("utf-8"))
@@ -58,23 +56,26 @@ def save(directory, arrays: Dict[str, np.ndarray], meta: dict) -> Path:
 
 
 def load(directory) -> Tuple[dict, Dict[str, np.ndarray]]:
+    """Read the current checkpoint of ``directory``; a missing, damaged or old one raises CheckpointError."""
     d = Path(directory)
     meta_path = d / META
     if not meta_path.is_file():
         raise CheckpointError(f"no checkpoint in {d} (expected {META}); run without --resume to start afresh")
     try:
         meta = json.loads(meta_path.read_text())
-    except ValueError as exc:
-        raise CheckpointError(f"{meta_path} is damaged: {exc}") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"{meta_path} is damaged: {exc}; run without --resume to start afresh") from None
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{meta_path} is damaged: it holds no checkpoint metadata")
     if meta.get("format") != CHECKPOINT_FORMAT_VERSION:
         raise CheckpointError(
             f"{meta_path} has format version {meta.get('format')}, this fastw2v reads version "
-            f"{CHECKPOINT_FORMAT_VERSION}"
+            f"{CHECKPOINT_FORMAT_VERSION}; run without --resume to start afresh"
         )
     try:
         with np.load(d / meta["arrays"]) as data:
             arrays = {k: data[k] for k in data.files}
-    except (OSError, ValueError, KeyError) as exc:
+    except (OSError, ValueError, KeyError, TypeError) as exc:
         raise CheckpointError(f"the checkpoint arrays in {d} cannot be read: {exc}") from None
     return meta, arrays
 
@@ -97,6 +98,3 @@ def check_compatible(meta: dict, config: dict, fingerprint: dict, backend: str,
     if diffs:
         raise CheckpointError("the checkpoint is from a different run; " + "; ".join(diffs))
 
-
-def exists(directory: Optional[str]) -> bool:
-    return bool(directory) and (Path(directory) / META).is_file()

@@ -1,4 +1,12 @@
-"""The single, frozen, validated configuration object for training."""
+"""Configuration: the frozen, validated hyperparameters and the Keras options.
+
+:class:`Word2VecConfig` holds what every backend shares; :class:`KerasOptions` what
+only the Keras backend uses (the model, the distribution strategy, rows per step and
+the tutorial's RMSprop rate). Per-model defaults are resolved here, once, so the
+command line and the Python API agree. A bad value raises
+:class:`~fastw2v.errors.ArgumentError` (a ``ValueError``) or
+:class:`~fastw2v.errors.ArgumentTypeError` (a ``TypeError``) naming the field.
+"""
 
 from __future__ import annotations
 
@@ -8,21 +16,66 @@ import os
 from dataclasses import dataclass
 from typing import Optional
 
-from .constants import KERAS_BATCH_SIZE
+import numpy as np
+
+from .errors import ArgumentError, ArgumentTypeError
+
+KERAS_MODELS = ("sgns", "tutorial")
+KERAS_STRATEGIES = ("default", "mirrored")
+
+#: Defaults that depend on the Keras model. ``batch_size`` is rows per step (sgns: one
+#: positive and its negatives; tutorial: one labelled pair); see benchmarks/results/
+#: keras_batch.* for how they were chosen. The tutorial trains 1 negative per positive
+#: with RMSprop at 0.001, as the Keras tutorial does; sgns steps by ``alpha``.
+KERAS_MODEL_DEFAULTS = {
+    "sgns": {"batch_size": 4096, "negative": 5, "learning_rate": None},
+    "tutorial": {"batch_size": 65536, "negative": 1, "learning_rate": 0.001},
+}
 
 
 def default_threads() -> int:
-    """Number of worker threads to use when the user does not say."""
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+    """Number of worker threads to use when the user does not say: the usable cores."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
+def check_int(name: str, value, low: int) -> int:
+    """``value`` as an int if it is an integer ``>= low``; else an error naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ArgumentTypeError(f"{name} must be an integer, got {value!r}")
+    if value < low:
+        raise ArgumentError(f"{name} must be >= {low}, got {value}")
+    return int(value)
+
+
+def check_float(name: str, value, low: float, strict: bool = False) -> float:
+    """``value`` as a finite float ``>= low`` (``> low`` if ``strict``); else an error naming ``name``."""
+    if isinstance(value, bool):
+        raise ArgumentTypeError(f"{name} must be a number, got {value!r}")
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise ArgumentTypeError(f"{name} must be a number, got {value!r}") from None
+    if not math.isfinite(value):
+        raise ArgumentError(f"{name} must be finite, got {value}")
+    if value < low or (strict and value == low):
+        raise ArgumentError(f"{name} must be {'>' if strict else '>='} {low}, got {value}")
+    return value
+
+
+def check_choice(name: str, value, choices) -> str:
+    if value not in choices:
+        raise ArgumentError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}")
+    return value
 
 
 @dataclass(frozen=True)
 class Word2VecConfig:
-    """Hyperparameters of skip-gram with negative sampling.
+    """Hyperparameters of skip-gram with negative sampling, shared by every backend.
 
     Defaults follow gensim's skip-gram (``sg=1``) where one exists. Every field is
-    validated once, in ``__post_init__``; a bad value raises ``ValueError`` (or
-    ``TypeError`` for a wrong type) naming the field.
+    validated once, in ``__post_init__``.
     """
 
     dim: int = 100
@@ -37,28 +90,40 @@ class Word2VecConfig:
     threads: Optional[int] = None  # None means every available core
     seed: int = 1
     ns_power: float = 0.75
-    batch_size: int = KERAS_BATCH_SIZE["sgns"]  # 16,384 summed rows diverged on wiki8
     exact_sigmoid: bool = False
 
     def __post_init__(self) -> None:
-        _check_int("dim", self.dim, low=1)
-        _check_int("window", self.window, low=1)
-        _check_int("negative", self.negative, low=0)
-        _check_float("sample", self.sample, low=0.0)
-        _check_int("min_count", self.min_count, low=1)
+        check_int("dim", self.dim, 1)
+        check_int("window", self.window, 1)
+        check_int("negative", self.negative, 0)
+        check_float("sample", self.sample, 0.0)
+        check_int("min_count", self.min_count, 1)
         if self.max_vocab is not None:
-            _check_int("max_vocab", self.max_vocab, low=1)
-        _check_float("alpha", self.alpha, low=0.0, strict=True)
+            check_int("max_vocab", self.max_vocab, 1)
+        check_float("alpha", self.alpha, 0.0, strict=True)
         if self.min_alpha is not None:
-            _check_float("min_alpha", self.min_alpha, low=0.0)
+            check_float("min_alpha", self.min_alpha, 0.0)
             if self.min_alpha > self.alpha:
-                raise ValueError(f"min_alpha ({self.min_alpha}) must not exceed alpha ({self.alpha})")
-        _check_int("epochs", self.epochs, low=1)
+                raise ArgumentError(f"min_alpha ({self.min_alpha}) must not exceed alpha ({self.alpha})")
+        check_int("epochs", self.epochs, 1)
         if self.threads is not None:
-            _check_int("threads", self.threads, low=1)
-        _check_int("seed", self.seed, low=0)
-        _check_float("ns_power", self.ns_power, low=0.0)
-        _check_int("batch_size", self.batch_size, low=1)
+            check_int("threads", self.threads, 1)
+        check_int("seed", self.seed, 0)
+        check_float("ns_power", self.ns_power, 0.0)
+        if not isinstance(self.exact_sigmoid, (bool, np.bool_)):
+            raise ArgumentTypeError(f"exact_sigmoid must be True or False, got {self.exact_sigmoid!r}")
+
+    @classmethod
+    def for_model(cls, model: str = "sgns", **fields) -> "Word2VecConfig":
+        """A config whose fields left out (or None) take ``model``'s defaults.
+
+        ``model`` is a Keras model name; the Hogwild trainer is ``"sgns"``. Fields
+        whose default is None (``max_vocab``, ``min_alpha``, ``threads``) stay None.
+        """
+        check_choice("model", model, KERAS_MODELS)
+        given = {k: v for k, v in fields.items() if v is not None}
+        given.setdefault("negative", KERAS_MODEL_DEFAULTS[model]["negative"])
+        return cls(**given)
 
     @property
     def final_alpha(self) -> float:
@@ -75,30 +140,47 @@ class Word2VecConfig:
         return dataclasses.asdict(self)
 
 
-def _check_int(name: str, value, low: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        # numpy integers are fine too
-        try:
-            import numpy as np
+@dataclass(frozen=True)
+class KerasOptions:
+    """What only the Keras backend uses. ``None`` fields take the model's default.
 
-            if isinstance(value, np.integer):
-                value = int(value)
-            else:
-                raise TypeError
-        except TypeError:
-            raise TypeError(f"{name} must be an integer, got {value!r}") from None
-    if value < low:
-        raise ValueError(f"{name} must be >= {low}, got {value}")
+    Attributes
+    ----------
+    model : {"sgns", "tutorial"}
+        ``sgns``: input and output embeddings, ``negative`` negatives per positive,
+        SGD at ``Word2VecConfig.alpha``. ``tutorial``: the Keras tutorial's shared
+        embedding, dot product and sigmoid ``Dense``, trained with RMSprop.
+    strategy : {"default", "mirrored"}
+        The ``tf.distribute`` strategy.
+    batch_size : int
+        Rows per step.
+    learning_rate : float or None
+        The tutorial's RMSprop rate; None for sgns, which steps by ``alpha``.
+    """
 
+    model: str = "sgns"
+    strategy: str = "default"
+    batch_size: Optional[int] = None
+    learning_rate: Optional[float] = None
 
-def _check_float(name: str, value, low: float, strict: bool = False) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        try:
-            value = float(value)
-        except (TypeError, ValueError):
-            raise TypeError(f"{name} must be a number, got {value!r}") from None
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value}")
-    if value < low or (strict and value == low):
-        op = ">" if strict else ">="
-        raise ValueError(f"{name} must be {op} {low}, got {value}")
+    def __post_init__(self) -> None:
+        check_choice("model", self.model, KERAS_MODELS)
+        check_choice("strategy", self.strategy, KERAS_STRATEGIES)
+        defaults = KERAS_MODEL_DEFAULTS[self.model]
+        if self.batch_size is None:
+            object.__setattr__(self, "batch_size", defaults["batch_size"])
+        check_int("batch_size", self.batch_size, 1)
+        if self.learning_rate is None:
+            object.__setattr__(self, "learning_rate", defaults["learning_rate"])
+        elif self.model == "sgns":
+            raise ArgumentError("learning_rate is the tutorial model's RMSprop rate; sgns steps by alpha")
+        else:
+            check_float("learning_rate", self.learning_rate, 0.0, strict=True)
+
+    @property
+    def layout(self) -> str:
+        """The pair generator layout the model reads: ``"rows"`` or ``"flat"``."""
+        return "rows" if self.model == "sgns" else "flat"
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)

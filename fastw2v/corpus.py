@@ -19,6 +19,7 @@ import lzma
 import os
 import re
 import warnings
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, List, Union
@@ -26,15 +27,8 @@ from typing import Iterator, List, Union
 import numpy as np
 
 from .constants import MAX_SENTENCE_LEN, READ_CHUNK_BYTES
+from .errors import ArgumentError, ArgumentTypeError, CorpusError, CorpusNotFoundError
 from .memory import is_mapped, release_pages
-
-
-class CorpusError(ValueError):
-    """The corpus cannot be used (empty, unreadable, wrong type ...)."""
-
-
-class CorpusNotFoundError(FileNotFoundError, ValueError):
-    """The corpus path does not exist or is not a regular file."""
 
 
 _SURROGATES = re.compile("[\udc80-\udcff]")
@@ -110,6 +104,14 @@ def _decode(data: bytes, stats: ReadStats) -> str:
     return text
 
 
+def _read(fh, n: int, path) -> bytes:
+    """``fh.read(n)``, with a damaged or unreadable file reported as a CorpusError."""
+    try:
+        return fh.read(n)
+    except (OSError, EOFError, lzma.LZMAError, zlib.error) as exc:
+        raise CorpusError(f"cannot read the corpus {path}: {exc}") from exc
+
+
 def _iter_file_lines(path: PathLike, stats: ReadStats, chunk_bytes: int) -> Iterator[tuple]:
     """Yield ``(tokens, line_ends)`` pieces of a file, reading bounded chunks.
 
@@ -119,7 +121,7 @@ def _iter_file_lines(path: PathLike, stats: ReadStats, chunk_bytes: int) -> Iter
     carry = b""
     with open_binary(path) as fh:
         while True:
-            chunk = fh.read(chunk_bytes)
+            chunk = _read(fh, chunk_bytes, path)
             stats.bytes_read += len(chunk)
             if not chunk:
                 break
@@ -188,27 +190,27 @@ def iter_sentences(source, stats: ReadStats | None = None, chunk_bytes: int = RE
 
 def _iter_token_lists(source) -> Iterator[list]:
     if isinstance(source, (bytes, bytearray)) or isinstance(source, np.ndarray):
-        raise TypeError("corpus must be a file path or an iterable of token lists (lists of str)")
+        raise ArgumentTypeError("corpus must be a file path or an iterable of token lists (lists of str)")
     try:
         iterator = iter(source)
     except TypeError:
-        raise TypeError(
+        raise ArgumentTypeError(
             f"corpus must be a file path or an iterable of token lists, got {type(source).__name__}"
         ) from None
     if iterator is source:
-        raise TypeError(
+        raise ArgumentTypeError(
             "corpus must be re-iterable (a list, or an object whose __iter__ starts afresh), "
             "not a one-shot iterator or generator: it is read more than once"
         )
     for i, sentence in enumerate(iterator):
         if isinstance(sentence, str):
-            raise TypeError(
+            raise ArgumentTypeError(
                 f"corpus item {i} is a str, not a list of tokens; split your sentences into words first"
             )
         sentence = list(sentence)
         for tok in sentence:
             if not isinstance(tok, str):
-                raise TypeError(f"corpus item {i} holds a {type(tok).__name__}, expected str tokens")
+                raise ArgumentTypeError(f"corpus item {i} holds a {type(tok).__name__}, expected str tokens")
         yield sentence
 
 
@@ -265,18 +267,18 @@ def check_ids(ids, vocab_size: int | None = None, name: str = "ids") -> np.ndarr
         if arr.size == 0 and arr.dtype == np.float64:
             arr = arr.astype(np.int32)
         else:
-            raise TypeError(f"{name} must be an integer array, got dtype {arr.dtype}")
+            raise ArgumentTypeError(f"{name} must be an integer array, got dtype {arr.dtype}")
     if arr.ndim != 1:
-        raise ValueError(f"{name} must be one-dimensional, got shape {arr.shape}")
+        raise ArgumentError(f"{name} must be one-dimensional, got shape {arr.shape}")
     if arr.size == 0:
         raise CorpusError(f"{name} is empty: the corpus has no words")
     lo, hi = id_range(arr)
     if lo < 0:
-        raise ValueError(f"{name} holds a negative id ({lo}); ids must be in [0, vocab_size)")
+        raise ArgumentError(f"{name} holds a negative id ({lo}); ids must be in [0, vocab_size)")
     if vocab_size is not None and hi >= vocab_size:
-        raise ValueError(f"{name} holds id {hi}, out of range for a vocabulary of {vocab_size} words")
+        raise ArgumentError(f"{name} holds id {hi}, out of range for a vocabulary of {vocab_size} words")
     if hi > np.iinfo(np.int32).max:
-        raise ValueError(f"{name} holds id {hi}, which does not fit in int32")
+        raise ArgumentError(f"{name} holds id {hi}, which does not fit in int32")
     if arr.dtype != np.int32:
         arr = arr.astype(np.int32)
     return arr
@@ -321,6 +323,6 @@ def as_encoded(corpus, vocab_size: int) -> EncodedCorpus:
 
 def _check_starts(starts: np.ndarray, n: int) -> None:
     if not np.issubdtype(np.asarray(starts).dtype, np.integer) or starts.ndim != 1 or starts.shape[0] < 2:
-        raise ValueError("sentence_starts must be a 1-D integer array of at least 2 offsets")
+        raise ArgumentError("sentence_starts must be a 1-D integer array of at least 2 offsets")
     if starts[0] != 0 or starts[-1] != n or np.any(np.diff(starts) < 0):
-        raise ValueError(f"sentence_starts must rise from 0 to len(ids) = {n}")
+        raise ArgumentError(f"sentence_starts must rise from 0 to len(ids) = {n}")

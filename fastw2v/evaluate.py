@@ -28,6 +28,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from .constants import ANALOGY_RESTRICT_VOCAB
+from .errors import FileFormatError, MissingFileError
 from .vectors import Vectors
 
 
@@ -41,6 +42,8 @@ def _lowercase_index(vectors: Vectors, restrict_vocab: Optional[int]) -> Dict[st
 
 def _data_lines(path):
     """``(lineno, stripped line)`` for each line that is neither blank nor a ``#`` comment."""
+    if not Path(path).is_file():
+        raise MissingFileError(f"evaluation file not found: {path}")
     with open(path, encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, 1):
             line = line.strip()
@@ -58,9 +61,9 @@ def read_analogies(path) -> List[tuple]:
             continue
         parts = line.split()
         if len(parts) != 4:
-            raise ValueError(f"{path}:{lineno}: an analogy needs 4 words, got {len(parts)}")
+            raise FileFormatError(f"{path}:{lineno}: an analogy needs 4 words, got {len(parts)}")
         if section is None:
-            raise ValueError(f"{path}:{lineno}: question before the first ': section' line")
+            raise FileFormatError(f"{path}:{lineno}: question before the first ': section' line")
         out.append((section, *parts))
     return out
 
@@ -121,11 +124,11 @@ def read_word_pairs(path) -> List[tuple]:
     for lineno, line in _data_lines(path):
         parts = line.split("\t") if "\t" in line else line.split()
         if len(parts) != 3:
-            raise ValueError(f"{path}:{lineno}: expected 'word1 word2 score', got {line[:60]!r}")
+            raise FileFormatError(f"{path}:{lineno}: expected 'word1 word2 score', got {line[:60]!r}")
         try:
             score = float(parts[2])
         except ValueError:
-            raise ValueError(f"{path}:{lineno}: score {parts[2]!r} is not a number") from None
+            raise FileFormatError(f"{path}:{lineno}: score {parts[2]!r} is not a number") from None
         out.append((parts[0].strip(), parts[1].strip(), score))
     return out
 
@@ -180,7 +183,7 @@ def evaluate_word_pairs(vectors: Vectors, path, restrict_vocab: Optional[int] = 
     }
 
 
-def _format_table(results: dict) -> str:
+def format_table(results: dict) -> str:
     lines = []
     if "analogies" in results:
         r = results["analogies"]
@@ -232,7 +235,7 @@ def main(argv=None) -> int:
         results = evaluate(vectors, args.analogies, args.pairs, args.restrict_vocab)
     except (ValueError, OSError) as exc:
         ap.error(str(exc))
-    print(json.dumps(results, indent=1) if args.json else _format_table(results))
+    print(json.dumps(results, indent=1) if args.json else format_table(results))
     return 0
 
 

@@ -1,12 +1,19 @@
-"""Hogwild SGD for skip-gram with negative sampling: the Numba kernel.
+"""Hogwild SGD for skip-gram with negative sampling: the Numba kernels.
+
+:func:`train_job` trains one job (a run of whole sentences): per sentence it
+subsamples and draws reduced windows, then for each centre word draws the
+negatives of its whole window and calls :func:`sgns_update` once per context,
+prefetching (:func:`_prefetch_rows`) the rows the next step will touch.
+:func:`init_weights` and :func:`sigmoid_tables` build its inputs, and
+:func:`make_scratch` one thread's scratch buffers (:class:`HogwildScratch`).
 
 The Hogwild contract
 --------------------
 * Threads update the shared ``W_in`` and ``W_out`` without locks; a race can
   lose or mix an update, which SGD tolerates (Niu et al., 2011; word2vec.c).
 * Each call of :func:`train_job` works on one *job*: a run of whole sentences.
-  Scratch buffers (kept tokens, their windows, the gradient accumulator) belong to
-  the calling thread.
+  Its :class:`HogwildScratch` (kept tokens, their windows, the gradient
+  accumulator, one window's outputs) belongs to the calling thread.
 * Random numbers: subsampling and the reduced window come from the same
   counter-based hash of ``(seed, epoch, corpus position)`` as the pair generator;
   negatives from a xorshift64* stream seeded from ``(seed, epoch, job start)``.
@@ -21,14 +28,14 @@ Roles, as in word2vec.c and gensim: for each (centre, context) pair in the centr
 reduced window, the *context* word's input vector ``W_in[ctx]`` is trained against
 the *centre* word's output vector (label 1) and ``negative`` noise words (label 0,
 never the centre itself). The pair generator's rows put the centre first
-(``target``); over a corpus both orders train the same multiset of pairs, but this
-order measured about half an analogy point better on wiki8 after 3 epochs (2 seeds),
-so the Hogwild trainer keeps word2vec.c's.
+(``target``); over a corpus both orders train the same multiset of pairs, and the
+Hogwild trainer keeps word2vec.c's (the README's "How it works" says why).
 """
 
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 from llvmlite import ir
@@ -37,8 +44,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from .constants import MAX_EXP, SIGMOID_TABLE_SIZE
-from .pairs import _draw_negative
-from .sampling import keep_token, reduced_window, stream_seed, token_hash
+from .sampling import draw_negative, keep_token, reduced_window, stream_seed, token_hash
 
 # fastmath without nnan/ninf: NaN and Inf must survive so divergence is detected
 FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
@@ -122,7 +128,10 @@ def _prefetch(typingctx, arr, row, col):
 
 @njit(inline="always", cache=True)
 def _prefetch_rows(W, outputs, first, last):
-    """Prefetch every cache line of the rows ``W[outputs[first:last]]``."""
+    """Prefetch every cache line of the rows ``W[outputs[first:last]]``.
+
+    ``W`` is float32[V, dim]; ``outputs`` int32[n] of row ids.
+    """
     step = max(1, 64 // W.itemsize)
     for n in range(first, last):
         for d in range(0, W.shape[1], step):
@@ -138,11 +147,12 @@ def sgns_update(W_in, W_out, t, outputs, n_out, lr, neu1e, exact, sig_table, log
     then each ``W_out`` row is updated and ``W_in[t]`` once at the end. word2vec.c
     interleaves the two, so a noise word drawn twice in one step sees its own first
     update there; otherwise the two orders give the same result. Taking the dot products
-    first lets the CPU overlap them instead of waiting on each logit's sigmoid in turn
-    (about a fifth faster, measured on a 4M-word slice of wiki8 with 2 threads).
+    first lets the CPU overlap them instead of waiting on each logit's sigmoid in turn.
 
-    ``neu1e`` is float32 scratch of at least ``dim + n_out``: the input word's
-    gradient accumulator, then the outputs' scaled gradients.
+    ``W_in``, ``W_out`` are float32[V, dim], updated in place; ``outputs`` int32[>= n_out];
+    ``neu1e`` float32[>= dim + n_out] scratch: the input word's gradient accumulator,
+    then the outputs' scaled gradients; ``sig_table``, ``log_sig_table``
+    float32[SIGMOID_TABLE_SIZE] (unused when ``exact``).
     """
     dim = W_in.shape[1]
     for n in range(n_out):
@@ -173,7 +183,7 @@ def sgns_update(W_in, W_out, t, outputs, n_out, lr, neu1e, exact, sig_table, log
 @njit(nogil=True, fastmath=FASTMATH, cache=True)
 def train_job(ids, sent_starts, sent_lo, sent_hi, keep_thresh, key, neg_key, window, negative, alias_table,
               W_in, W_out, alpha, min_alpha, pos_offset, total_positions, exact, sig_table, log_sig_table,
-              k_ids, k_win, neu1e, outputs):
+              scratch):
     """Train on sentences ``sent_lo..sent_hi-1`` of the encoded corpus.
 
     Parameters
@@ -189,11 +199,10 @@ def train_job(ids, sent_starts, sent_lo, sent_hi, keep_thresh, key, neg_key, win
     alpha, min_alpha : float
         Learning rate decays linearly from alpha at position 0 to min_alpha at
         ``total_positions``; position = ``pos_offset`` + corpus position.
-    k_ids, k_win : int32[>= longest sentence], int64[...]
-        Per-thread scratch for the kept tokens of one sentence.
-    neu1e : float32[>= dim + negative + 1]; outputs : int32[>= 2 * window * (1 + negative)]
-        Per-thread scratch: the gradients of one step (see :func:`sgns_update`), and one
-        centre word's contexts, each followed by its negatives.
+    exact : bool; sig_table, log_sig_table : float32[SIGMOID_TABLE_SIZE]
+        Exact sigmoid, or word2vec.c's table (see :func:`sigmoid_tables`).
+    scratch : HogwildScratch
+        The calling thread's buffers (see :func:`make_scratch`); their sizes are checked.
 
     Returns
     -------
@@ -202,6 +211,10 @@ def train_job(ids, sent_starts, sent_lo, sent_hi, keep_thresh, key, neg_key, win
         positive pairs trained.
     """
     n_out = negative + 1
+    k_ids, k_win, neu1e, outputs = scratch.k_ids, scratch.k_win, scratch.neu1e, scratch.outputs
+    longest = _longest(sent_starts, sent_lo, sent_hi)
+    if k_ids.shape[0] < longest or k_win.shape[0] < longest:
+        raise ValueError("train_job: k_ids and k_win must hold the longest sentence")
     if outputs.shape[0] < 2 * window * n_out:
         raise ValueError("train_job: outputs must hold 2 * window * (negative + 1) ids")
     if neu1e.shape[0] < W_in.shape[1] + n_out:
@@ -244,7 +257,7 @@ def train_job(ids, sent_starts, sent_lo, sent_hi, keep_thresh, key, neg_key, win
                     continue
                 outputs[m * n_out] = t
                 for n in range(1, n_out):
-                    state, neg = _draw_negative(state, t, alias_table)
+                    state, neg = draw_negative(state, t, alias_table)
                     outputs[m * n_out + n] = neg
                 m += 1
             if m > 0:
@@ -260,6 +273,44 @@ def train_job(ids, sent_starts, sent_lo, sent_hi, keep_thresh, key, neg_key, win
                 n_pairs += 1
                 c += 1
     return total_loss, n_pairs
+
+
+@njit(cache=True)
+def _longest(sent_starts, sent_lo, sent_hi):
+    """Length of the longest of sentences ``sent_lo..sent_hi-1``; ``sent_starts`` is int64[S + 1]."""
+    longest = 0
+    for s in range(sent_lo, sent_hi):
+        longest = max(longest, sent_starts[s + 1] - sent_starts[s])
+    return longest
+
+
+class HogwildScratch(NamedTuple):
+    """One thread's buffers for :func:`train_job`.
+
+    Attributes
+    ----------
+    k_ids : int32[>= longest sentence]
+        The kept tokens of one sentence.
+    k_win : int64[same]
+        Their reduced windows.
+    neu1e : float32[>= dim + negative + 1]
+        One step's gradients (see :func:`sgns_update`).
+    outputs : int32[>= 2 * window * (negative + 1)]
+        One centre word's contexts, each followed by its negatives.
+    """
+
+    k_ids: np.ndarray
+    k_win: np.ndarray
+    neu1e: np.ndarray
+    outputs: np.ndarray
+
+
+def make_scratch(longest_sentence: int, dim: int, window: int, negative: int) -> HogwildScratch:
+    """Fresh :class:`HogwildScratch` buffers of the sizes :func:`train_job` needs."""
+    return HogwildScratch(k_ids=np.empty(longest_sentence, dtype=np.int32),
+                          k_win=np.empty(longest_sentence, dtype=np.int64),
+                          neu1e=np.empty(dim + negative + 1, dtype=np.float32),
+                          outputs=np.empty(2 * window * (negative + 1), dtype=np.int32))
 
 
 def init_weights(vocab_size: int, dim: int, seed: int):

@@ -1,7 +1,8 @@
 """Keras models for skip-gram: the tutorial's network and standard SGNS.
 
-TensorFlow and Keras are imported here (and in :mod:`fastw2v.keras_train`) only;
-``import fastw2v`` never imports them.
+TensorFlow and Keras are imported here (and in :mod:`fastw2v.keras_trainer`) only;
+``import fastw2v`` never imports them. :func:`build_sgns` and :func:`build_tutorial`
+build and compile the two models; :func:`input_embeddings` reads either one's vectors.
 
 Sparse updates
 --------------
@@ -18,16 +19,14 @@ The loss is *summed* over the rows of a batch (not averaged), so each
 occurrence of a word in the batch contributes exactly word2vec's per-pair
 gradient, and ``alpha`` keeps its word2vec meaning and default (0.025): the step
 per (target, context) pair. word2vec.c applies those steps one after another; a
-batch computes them from the same weights and adds them. That is faithful while
-a word repeats only a little within a batch, which bounds the batch size: at
-4,096 rows training is stable and matches Hogwild's quality, at 16,384 rows a
-frequent word (hundreds of repeats as a context or negative) takes hundreds of
-stale steps at once and the loss exploded within one epoch on wiki8 (measured).
-Dividing a row's summed gradient by its repeat count (``SparseSGD(duplicates=
-"mean")``) is stable at any size but learns far slower (measured), so the
-default is plain summed SGD with 4,096-row batches. :class:`WordDecay` decays
-the rate linearly in the corpus words processed, from ``alpha`` to
-``min_alpha`` over all epochs.
+batch computes them from the same weights and adds them. That is faithful only
+while a word repeats little within a batch, so summed SGD bounds the batch size:
+in a large batch a frequent word takes hundreds of stale steps at once.
+``SparseSGD(duplicates="mean")`` divides a row's summed gradient by its repeat
+count instead (stable at any size, but slower to learn). The README's Keras
+section gives the measurements behind the default batch size.
+:class:`WordDecay` decays the rate linearly in the corpus words processed, from
+``alpha`` to ``min_alpha`` over all epochs.
 """
 
 from __future__ import annotations
@@ -142,9 +141,7 @@ def build_sgns(vocab_size: int, dim: int, negative: int, alpha: float = 0.025, m
     generator's rows layout); output ``logits float32[B, 1 + negative]``.
     ``W_in ~ U(-0.5/dim, 0.5/dim)`` and ``W_out = 0``, as word2vec.c.
 
-    The logits are an ``einsum`` and the step is XLA-compiled (``jit_compile``):
-    measured on a 2-core CPU, 32 ms per 16,384-row step against 106 ms with a
-    ``Dot`` layer and no XLA (benchmarks/results/keras.json has the profile).
+    The logits are an ``einsum`` and the step is XLA-compiled (``jit_compile``).
     """
     targets = keras.Input((), dtype="int32", name="targets")
     contexts = keras.Input((negative + 1,), dtype="int32", name="contexts")
@@ -161,18 +158,15 @@ def build_sgns(vocab_size: int, dim: int, negative: int, alpha: float = 0.025, m
     return model
 
 
-def build_tutorial(vocab_size: int, dim: int, learning_rate: float = 0.001, seed: int = 1):
+def build_tutorial(vocab_size: int, dim: int, learning_rate: float = 0.001, seed: int = 1) -> keras.Model:
     """The Keras word2vec tutorial's network, faithfully.
 
     One ``Embedding`` shared by target and context, their dot product, then
     ``Dense(1, activation="sigmoid")``; binary cross-entropy and RMSprop (here its
     row-sparse form). Inputs ``target int32[B]`` and ``context int32[B]``, output
-    ``p(label = 1) float32[B, 1]``.
-
-    Returns
-    -------
-    (model, validation_model)
-        ``validation_model`` shares the embedding and gives cosine similarity.
+    ``p(label = 1) float32[B, 1]``. The tutorial's cosine "validation model" is
+    not built: neighbours come from :func:`input_embeddings` and
+    :meth:`fastw2v.Vectors.most_similar_batch`.
     """
     target = keras.Input((), dtype="int32", name="target")
     context = keras.Input((), dtype="int32", name="context")
@@ -189,9 +183,7 @@ def build_tutorial(vocab_size: int, dim: int, learning_rate: float = 0.001, seed
                                 kernel_initializer=keras.initializers.Constant(1.0))(dot)
     model = keras.Model([target, context], output, name="tutorial")
     model.compile(optimizer=SparseRMSprop(learning_rate=learning_rate), loss="binary_crossentropy")
-    similarity = keras.layers.Dot(axes=1, normalize=True, name="cosine")([t, c])
-    validation_model = keras.Model([target, context], similarity, name="tutorial_validation")
-    return model, validation_model
+    return model
 
 
 def input_embeddings(model: keras.Model) -> np.ndarray:

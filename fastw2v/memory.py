@@ -1,16 +1,22 @@
-"""Large output buffers backed by transparent huge pages where the OS allows it.
+"""Memory: huge-page output buffers, releasing pages of memory maps, and the weights' budget.
 
-Freshly allocated multi-hundred-MB arrays cost a page fault per 4 KiB page on
-first touch, which can take longer than filling them. Asking for huge pages
-(``MADV_HUGEPAGE``) cuts that by up to 512x. It is only advice: on systems
-without it, this falls back to ``np.empty``.
+* :func:`empty` backs large output buffers with transparent huge pages where the OS
+  allows it: a freshly allocated multi-hundred-MB array costs a page fault per 4 KiB
+  page on first touch, and ``MADV_HUGEPAGE`` cuts that by up to 512x. It is only
+  advice; without it this is ``np.empty``.
+* :func:`release_pages` hands the pages of a memory-mapped corpus that a pass has
+  left behind back to the OS, so streaming keeps the resident set flat.
+* :func:`check_memory` refuses, with the estimate, weights that cannot fit.
 """
 
 from __future__ import annotations
 
 import mmap
+from typing import Optional
 
 import numpy as np
+
+from .errors import InsufficientMemoryError
 
 _HUGE_MIN_BYTES = 8 << 20
 
@@ -84,3 +90,31 @@ def _libc():
         except OSError:
             _LIBC.append(None)
     return _LIBC[0]
+
+
+def check_memory(vocab_size: int, dim: int, available: Optional[int] = None) -> None:
+    """Refuse, with the estimate, two float32 ``vocab_size x dim`` matrices that cannot fit.
+
+    ``available`` defaults to the kernel's MemAvailable; where that is unknown, nothing
+    is refused.
+    """
+    need = 2 * vocab_size * dim * 4
+    if available is None:
+        available = available_memory()
+    if available is not None and need > 0.9 * available:
+        raise InsufficientMemoryError(
+            f"the weights need {need / 2**30:.1f} GiB (2 x {vocab_size:,} words x dim {dim} x 4 bytes) but only "
+            f"{available / 2**30:.1f} GiB of memory is available; lower --dim or --max-vocab"
+        )
+
+
+def available_memory() -> Optional[int]:
+    """Bytes of memory available to new allocations (Linux MemAvailable), or None if unknown."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None

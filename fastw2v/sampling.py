@@ -9,13 +9,22 @@ Random numbers
   for a corpus position depends only on ``(seed, epoch, position)``, so it does not
   depend on how the corpus is cut into chunks or how many threads run.
 * Negative samples come from a per-chunk xorshift64* stream seeded from
-  ``(seed, epoch, first position of the chunk)``.
+  ``(seed, epoch, first position of the chunk)``, under the epoch's negative key.
+
+:func:`epoch_keys` derives both keys of an epoch; :class:`SamplingTables` holds a
+vocabulary's keep thresholds and alias table; :func:`draw_negative` is the one
+negative draw every kernel uses.
 """
 
 from __future__ import annotations
 
+from typing import Tuple
+
 import numpy as np
 from numba import njit
+
+from .config import check_float
+from .errors import ArgumentError, ArgumentTypeError
 
 GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -31,6 +40,9 @@ _S11 = np.uint64(11)
 _LOW32 = np.uint64(0xFFFFFFFF)
 #: keep thresholds are in units of 2**-32; this value means "always keep"
 KEEP_ALWAYS = np.uint64(1 << 32)
+#: salts that separate an epoch's streams: negatives, and the generator's shuffle
+NEG_SALT = 0xA5A5A5A55A5A5A5A
+PERM_SALT = 0x3C3C3C3CC3C3C3C3
 
 
 @njit(inline="always", cache=True)
@@ -83,6 +95,21 @@ def alias_draw(r, alias_table):
 
 
 @njit(inline="always", cache=True)
+def draw_negative(state, avoid, alias_table):
+    """Draw a noise word other than ``avoid``; returns ``(new_state, id)``.
+
+    ``state`` is a non-zero uint64 xorshift state; ``alias_table`` is uint64[V] (see
+    :func:`pack_alias`). A draw equal to ``avoid`` is redrawn, so the noise
+    distribution has ``avoid``'s mass spread over the others.
+    """
+    while True:
+        state, r = xorshift_next(state)
+        d = alias_draw(r, alias_table)
+        if d != avoid:
+            return state, d
+
+
+@njit(inline="always", cache=True)
 def keep_token(h, keep_thresh_value):
     """Subsampling decision from a token hash: keep with probability thresh / 2**32."""
     return (h >> _S32) < keep_thresh_value
@@ -97,6 +124,12 @@ def reduced_window(h, window):
 def epoch_key(seed: int, epoch: int) -> np.uint64:
     """Key of the per-token random stream for one epoch (pure Python, for tables and tests)."""
     return np.uint64(mix64_py(mix64_py(int(seed) & 0xFFFFFFFFFFFFFFFF) ^ (int(epoch) * 0x632BE59BD9B4E019 & 0xFFFFFFFFFFFFFFFF)))
+
+
+def epoch_keys(seed: int, epoch: int) -> Tuple[np.uint64, np.uint64]:
+    """``(key, neg_key)`` of one epoch: per-token decisions, and the negative streams."""
+    key = epoch_key(seed, epoch)
+    return key, np.uint64(mix64_py(int(key) ^ NEG_SALT))
 
 
 def mix64_py(x: int) -> int:
@@ -162,7 +195,7 @@ def build_alias_table(probs: np.ndarray):
     probs = np.asarray(probs, dtype=np.float64)
     n = probs.shape[0]
     if n == 0:
-        raise ValueError("cannot build a noise table for an empty vocabulary")
+        raise ArgumentError("cannot build a noise table for an empty vocabulary")
     scaled = probs * n
     alias_index = np.arange(n, dtype=np.int32)
     stay = np.ones(n, dtype=np.float64)
@@ -205,3 +238,68 @@ def alias_probabilities(alias_thresh: np.ndarray, alias_index: np.ndarray) -> np
     probs = stay / n
     np.add.at(probs, alias_index, (1.0 - stay) / n)
     return probs
+
+
+class SamplingTables:
+    """A vocabulary's sampling tables, built once: subsampling and the noise distribution.
+
+    Parameters
+    ----------
+    counts : int or float array of shape (V,)
+        Word counts, indexed by id; every count positive.
+    sample : float
+        Subsampling threshold ``t``; 0 disables subsampling.
+    ns_power : float
+        Exponent of the unigram noise distribution.
+    need_negatives : bool
+        Refuse a vocabulary where negatives cannot be drawn (fewer than 2 words, or
+        nearly all the noise mass on one word, which :func:`draw_negative` would
+        redraw without end).
+
+    Attributes
+    ----------
+    counts : int64[V] or float64[V]
+    keep_prob : float64[V]
+    keep_thresh : uint64[V]
+        For :func:`keep_token`.
+    noise : float64[V]
+    alias_table : uint64[V]
+        For :func:`alias_draw` and :func:`draw_negative`.
+    """
+
+    def __init__(self, counts, sample: float = 1e-3, ns_power: float = 0.75, need_negatives: bool = True) -> None:
+        counts = np.asarray(counts)
+        if counts.dtype == object or not np.issubdtype(counts.dtype, np.number) or counts.ndim != 1:
+            raise ArgumentTypeError("counts must be a Vocab or a 1-D array of word counts")
+        if counts.shape[0] == 0:
+            raise ArgumentError("the vocabulary is empty")
+        if not np.all(np.isfinite(counts)) or np.any(counts <= 0):
+            raise ArgumentError("every word count must be a positive number")
+        self.sample = check_float("sample", sample, 0.0)
+        self.ns_power = check_float("ns_power", ns_power, 0.0)
+        if need_negatives and counts.shape[0] < 2:
+            raise ArgumentError("negative sampling needs a vocabulary of at least 2 words")
+        integer = np.issubdtype(counts.dtype, np.integer)
+        self.counts = counts.astype(np.int64) if integer else counts.astype(np.float64)
+        self.keep_prob = keep_probabilities(self.counts, self.sample)
+        self.keep_thresh = keep_thresholds(self.keep_prob)
+        self.noise = noise_distribution(self.counts, self.ns_power)
+        if need_negatives and self.noise.max() > 0.999:
+            raise ArgumentError(
+                f"ns_power={ns_power} puts {self.noise.max():.4f} of the noise mass on one word; "
+                "negatives could not avoid it. Use a smaller ns_power"
+            )
+        self.alias_table = pack_alias(*build_alias_table(self.noise))
+
+    def __len__(self) -> int:
+        return int(self.counts.shape[0])
+
+    @property
+    def alias_thresh(self) -> np.ndarray:
+        """uint32[V], unpacked from :attr:`alias_table`."""
+        return unpack_alias(self.alias_table)[0]
+
+    @property
+    def alias_index(self) -> np.ndarray:
+        """int32[V], unpacked from :attr:`alias_table`."""
+        return unpack_alias(self.alias_table)[1]

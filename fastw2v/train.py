@@ -3,25 +3,26 @@
 Trains skip-gram embeddings with the Keras backend (the default; needs the ``tf``
 extra) or the pure-Numba Hogwild backend, writes the vectors, and optionally a JSON
 report and an evaluation. Run with ``--help`` for every flag.
+
+This module only parses flags into the typed options of :mod:`fastw2v.config` and
+:mod:`fastw2v.runner` (:func:`options_from_args`) and calls :func:`fastw2v.runner.run`.
+fastw2v's own errors print one line and exit 2 (3 for divergence, 130 for an
+interruption); any other exception is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
-import time
-from pathlib import Path
+import traceback
+from typing import Optional, Tuple
 
-from .config import Word2VecConfig
-from .constants import KERAS_BATCH_SIZE
+from .config import KERAS_MODEL_DEFAULTS, KERAS_MODELS, KERAS_STRATEGIES, KerasOptions, Word2VecConfig
+from .constants import CHECKPOINT_EVERY_SECONDS
+from .errors import ArgumentError, ArgumentTypeError, Fastw2vError, UsageError
+from .runner import BACKENDS, EXIT_BAD_INPUT, EXIT_BUG, CorpusOptions, RunOptions, exit_code, run
 
 _DEFAULTS = Word2VecConfig()
-
-
-class UsageError(Exception):
-    """Bad flags or inputs: reported on one line with exit code 2."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -47,9 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="bound the distinct words held while counting a huge corpus: past this many, rare words "
                         "are pruned (as gensim's max_vocab_size); counts near min-count become approximate")
     g = ap.add_argument_group("model")
-    g.add_argument("--backend", choices=["keras", "hogwild"], default="keras",
+    g.add_argument("--backend", choices=BACKENDS, default="keras",
                    help="keras: TensorFlow model fed by the Numba pair generator; hogwild: pure-Numba lock-free SGD")
-    g.add_argument("--model", choices=["sgns", "tutorial"], default="sgns",
+    g.add_argument("--model", choices=KERAS_MODELS, default="sgns",
                    help="keras backend only: sgns (input/output embeddings, k negatives per positive) or tutorial "
                         "(the Keras tutorial's shared Embedding + dot + sigmoid Dense, rmsprop)")
     g.add_argument("--dim", type=int, default=_DEFAULTS.dim, help="embedding dimension")
@@ -64,18 +65,20 @@ def build_parser() -> argparse.ArgumentParser:
                         "tutorial model: rmsprop rate, default 0.001)")
     g.add_argument("--epochs", type=int, default=_DEFAULTS.epochs, help="passes over the corpus")
     g.add_argument("--batch-size", type=int, default=None,
-                   help="keras backend: rows per step (default 4096 for sgns, 65536 pairs for tutorial; "
-                        "chosen by measurement)")
+                   help=f"keras backend: rows per step (default {KERAS_MODEL_DEFAULTS['sgns']['batch_size']} for "
+                        f"sgns, {KERAS_MODEL_DEFAULTS['tutorial']['batch_size']} pairs for tutorial)")
     g.add_argument("--threads", type=int, default=None, help="worker threads (default: all cores)")
     g.add_argument("--seed", type=int, default=_DEFAULTS.seed, help="random seed")
     g.add_argument("--exact-sigmoid", action="store_true",
                    help="hogwild: exact sigmoid instead of word2vec.c's 1000-bin table")
-    g.add_argument("--strategy", choices=["default", "mirrored"], default="default",
+    g.add_argument("--strategy", choices=KERAS_STRATEGIES, default="default",
                    help="keras backend: tf.distribute strategy (mirrored: all visible devices)")
     g = ap.add_argument_group("output and state")
     g.add_argument("--output", default=None, help="write vectors here: word2vec binary if it ends in .bin, else text")
     g.add_argument("--report", default=None, help="write a JSON summary of the run here")
     g.add_argument("--checkpoint-dir", default=None, help="write checkpoints here during training")
+    g.add_argument("--checkpoint-every", type=float, default=CHECKPOINT_EVERY_SECONDS, metavar="SECONDS",
+                   help="with --checkpoint-dir, also write a checkpoint this often (besides every epoch end)")
     g.add_argument("--resume", action="store_true", help="continue from the checkpoint in --checkpoint-dir")
     g.add_argument("--tensorboard", default=None,
                    help="keras backend: log the loss and write embedding-projector files (vectors/metadata TSV) here")
@@ -89,157 +92,60 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
-#: model-dependent defaults: the tutorial uses 1 negative per positive and rmsprop's rate
-TUTORIAL_DEFAULTS = {"negative": 1, "alpha": 0.001}
+KERAS_ONLY_FLAGS = "--model tutorial, --strategy, --batch-size and --tensorboard are for --backend keras"
 
 
-def config_from_args(args) -> Word2VecConfig:
-    tutorial = args.backend == "keras" and args.model == "tutorial"
-    negative = args.negative if args.negative is not None else (
-        TUTORIAL_DEFAULTS["negative"] if tutorial else _DEFAULTS.negative)
-    alpha = args.alpha if args.alpha is not None else (TUTORIAL_DEFAULTS["alpha"] if tutorial else _DEFAULTS.alpha)
-    batch = args.batch_size if args.batch_size is not None else KERAS_BATCH_SIZE[args.model]
+def options_from_args(args: argparse.Namespace) -> Tuple[str, CorpusOptions, Word2VecConfig, Optional[KerasOptions],
+                                                          RunOptions]:
+    """The typed options the flags ask for: ``(backend, corpus, config, keras, run)``.
+
+    ``keras`` is None for the Hogwild backend. Per-model defaults (the tutorial's
+    ``--negative`` and RMSprop rate, each model's batch size) are resolved by
+    :mod:`fastw2v.config`, not here.
+    """
+    keras_backend = args.backend == "keras"
+    if not keras_backend and (args.model != "sgns" or args.strategy != "default" or args.tensorboard
+                              or args.batch_size is not None):
+        raise UsageError(KERAS_ONLY_FLAGS)
+    tutorial = keras_backend and args.model == "tutorial"
     try:
-        return Word2VecConfig(dim=args.dim, window=args.window, negative=negative, sample=args.sample,
-                              min_count=args.min_count, max_vocab=args.max_vocab, alpha=alpha,
-                              epochs=args.epochs, threads=args.threads, seed=args.seed, batch_size=batch,
-                              exact_sigmoid=args.exact_sigmoid)
-    except (ValueError, TypeError) as exc:
+        config = Word2VecConfig.for_model(
+            args.model if keras_backend else "sgns", dim=args.dim, window=args.window, negative=args.negative,
+            sample=args.sample, min_count=args.min_count, max_vocab=args.max_vocab,
+            alpha=None if tutorial else args.alpha, epochs=args.epochs, threads=args.threads, seed=args.seed,
+            exact_sigmoid=args.exact_sigmoid)
+        keras = KerasOptions(model=args.model, strategy=args.strategy, batch_size=args.batch_size,
+                             learning_rate=args.alpha if tutorial else None) if keras_backend else None
+        corpus = CorpusOptions(path=args.corpus, cache_dir=args.cache_dir, use_cache=not args.no_cache,
+                               prune_at=args.prune_at)
+        run_options = RunOptions(
+            output=args.output, report=args.report, checkpoint_dir=args.checkpoint_dir, resume=args.resume,
+            checkpoint_every=args.checkpoint_every,
+            validate=tuple(w for w in args.validate.split(",") if w) if args.validate else (),
+            validate_every=args.validate_every, tensorboard=args.tensorboard, eval_analogies=args.eval_analogies,
+            eval_pairs=tuple(args.eval_pairs), quiet=args.quiet)
+    except (ArgumentError, ArgumentTypeError) as exc:
         raise UsageError(f"bad flag: {exc}") from None
-
-
-def _check_writable(path, what: str) -> None:
-    if path is None:
-        return
-    p = Path(path)
-    parent = p.parent if str(p.parent) else Path(".")
-    if p.is_dir():
-        raise UsageError(f"{what} {p} is a directory; give a file name")
-    if not parent.is_dir():
-        raise UsageError(f"{what} directory does not exist: {parent}")
-    if not os.access(parent, os.W_OK):
-        raise UsageError(f"{what} directory is not writable: {parent}")
-
-
-def check_args(args) -> None:
-    _check_writable(args.output, "--output")
-    _check_writable(args.report, "--report")
-    for f in [args.eval_analogies, *args.eval_pairs]:
-        if f and not Path(f).is_file():
-            raise UsageError(f"evaluation file not found: {f}")
-    if args.prune_at is not None and args.prune_at < 1:
-        raise UsageError(f"--prune-at must be >= 1, got {args.prune_at}")
-    if args.resume and not args.checkpoint_dir:
-        raise UsageError("--resume needs --checkpoint-dir")
-    if args.checkpoint_dir:
-        d = Path(args.checkpoint_dir)
-        if d.exists() and not d.is_dir():
-            raise UsageError(f"--checkpoint-dir {d} is not a directory")
-    if args.backend == "hogwild" and (args.model != "sgns" or args.strategy != "default" or args.tensorboard):
-        raise UsageError("--model tutorial, --strategy and --tensorboard are for --backend keras")
-
-
-def resolve_corpus(args):
-    if args.corpus == "text8" and not Path("text8").exists():
-        from .datasets import fetch_text8
-
-        return fetch_text8(args.cache_dir, quiet=args.quiet)
-    p = Path(args.corpus)
-    if not p.exists():
-        raise UsageError(f"corpus file not found: {p}")
-    if p.is_dir():
-        raise UsageError(f"corpus path is a directory, not a file: {p}")
-    return p
-
-
-def run(args) -> dict:
-    """Train as the flags say; return the report dict."""
-    cfg = config_from_args(args)
-    check_args(args)
-    from . import load_corpus
-    from .progress import factory
-
-    corpus_path = resolve_corpus(args)
-    t0 = time.perf_counter()
-    vocab, corpus = load_corpus(corpus_path, cfg.min_count, cfg.max_vocab, cache_dir=args.cache_dir,
-                                use_cache=not args.no_cache, progress_factory=factory(args.quiet),
-                                prune_at=args.prune_at)
-    prep_seconds = time.perf_counter() - t0
-    from .model import check_memory
-
-    check_memory(len(vocab), cfg.dim)
-    validate = [w for w in args.validate.split(",") if w] if args.validate else []
-    if args.backend == "hogwild":
-        from .hogwild_train import train_hogwild
-
-        result = train_hogwild(cfg, vocab, corpus, args, validate)
-    else:
-        try:
-            from .keras_train import train_keras
-        except ImportError as exc:
-            raise UsageError(f"the keras backend needs TensorFlow ({exc}); install the 'tf' extra "
-                             "(pip install 'fastw2v[tf]') or use --backend hogwild") from None
-        result = train_keras(cfg, vocab, corpus, args, validate)
-    vectors = result.pop("vectors")
-    report = {
-        "backend": args.backend,
-        "model": args.model if args.backend == "keras" else "sgns",
-        "corpus": str(corpus_path),
-        "corpus_words": int(corpus.raw_words),
-        "encoded_words": int(corpus.n_words),
-        "vocab_size": len(vocab),
-        "epochs": cfg.epochs,
-        "config": cfg.to_dict(),
-        "prep_seconds": prep_seconds,
-        **result,
-    }
-    if validate:
-        known = [w for w in validate if w in vectors]
-        if known:
-            report["neighbours"] = vectors.most_similar_batch(known, topn=8)
-            if not args.quiet:
-                for w, near in report["neighbours"].items():
-                    print(f"Nearest to {w}: {', '.join(near)}", file=sys.stderr)
-    if args.output:
-        vectors.save(args.output)
-        report["output"] = str(args.output)
-    if args.eval_analogies or args.eval_pairs:
-        from .evaluate import _format_table, evaluate
-
-        report["evaluation"] = evaluate(vectors, args.eval_analogies, args.eval_pairs)
-        if not args.quiet:
-            print(_format_table(report["evaluation"]), file=sys.stderr)
-    if args.report:
-        from .atomic import atomic_open
-
-        with atomic_open(args.report, "w") as fh:
-            json.dump(report, fh, indent=1, default=float)
-    return report
+    return args.backend, corpus, config, keras, run_options
 
 
 def main(argv=None) -> int:
+    """Run the command line; returns the exit status (see :func:`fastw2v.runner.exit_code`)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        report = run(args)
-    except UsageError as exc:
-        parser.exit(2, f"{parser.prog}: error: {exc}\n")
-    except (FileNotFoundError, ValueError, MemoryError) as exc:
-        parser.exit(2, f"{parser.prog}: error: {exc}\n")
-    except OSError as exc:
-        from .datasets import DownloadError
-
-        if isinstance(exc, DownloadError):
-            parser.exit(2, f"{parser.prog}: error: {exc}\n")
-        raise
+        backend, corpus, config, keras, run_options = options_from_args(args)
+        report = run(corpus, backend, config, run_options, keras)
     except KeyboardInterrupt:
-        parser.exit(130, f"{parser.prog}: interrupted\n")
-    except Exception as exc:  # training errors (divergence, interruption) are reported, not dumped
-        from .model import TrainingDiverged, TrainingInterrupted
-
-        if isinstance(exc, (TrainingDiverged, TrainingInterrupted)):
-            parser.exit(3 if isinstance(exc, TrainingDiverged) else 130, f"{parser.prog}: {exc}\n")
-        raise
+        parser.exit(exit_code(KeyboardInterrupt()), f"{parser.prog}: interrupted\n")
+    except Fastw2vError as exc:
+        code = exit_code(exc)
+        parser.exit(code, f"{parser.prog}: {'error: ' if code == EXIT_BAD_INPUT else ''}{exc}\n")
+    except Exception:
+        traceback.print_exc()
+        print(f"{parser.prog}: internal error: this is a bug in fastw2v, not a problem with your input; "
+              "please report it with the traceback above", file=sys.stderr)
+        return EXIT_BUG
     if not args.quiet:
         secs = report.get("train_seconds", 0.0)
         print(f"trained {report['corpus_words']:,} words x {report['epochs']} epochs in {secs:.1f}s "

@@ -8,11 +8,8 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 import numpy as np
 
 from .atomic import atomic_open
+from .errors import ArgumentError, MissingFileError, VectorsFormatError
 from .vocab import word_index
-
-
-class VectorsFormatError(ValueError):
-    """A word2vec file is truncated, malformed, or disagrees with its header."""
 
 
 class Vectors:
@@ -33,10 +30,10 @@ class Vectors:
         vectors = np.asarray(vectors, dtype=np.float32)
         words = list(words)
         if vectors.ndim != 2 or vectors.shape[0] != len(words):
-            raise ValueError(f"{len(words)} words but vectors have shape {vectors.shape}")
+            raise ArgumentError(f"{len(words)} words but vectors have shape {vectors.shape}")
         for i, w in enumerate(words):
             if not isinstance(w, str) or not w:
-                raise ValueError(f"word {i} is not a non-empty str: {w!r}")
+                raise ArgumentError(f"word {i} is not a non-empty str: {w!r}")
         self.words = words
         self.vectors = vectors
         self.index = word_index(words, "row")
@@ -87,7 +84,7 @@ class Vectors:
             return self.unit[row], [row]
         v = np.asarray(word_or_vector, dtype=np.float32)
         if v.shape != (self.dim,):
-            raise ValueError(f"query vector must have shape ({self.dim},), got {v.shape}")
+            raise ArgumentError(f"query vector must have shape ({self.dim},), got {v.shape}")
         n = np.linalg.norm(v)
         return (v / n if n else v), []
 
@@ -148,7 +145,7 @@ class Vectors:
             sa, sb, sc = ((s + 1) / 2 for s in (sa, sb, sc))
             scores = sb * sc / (sa + 1e-3)
         else:
-            raise ValueError(f"method must be '3cosadd' or '3cosmul', got {method!r}")
+            raise ArgumentError(f"method must be '3cosadd' or '3cosmul', got {method!r}")
         return self._top(scores, rows, topn)
 
     # -- files ------------------------------------------------------------------------
@@ -161,7 +158,7 @@ class Vectors:
         binary = str(path).endswith(".bin") if binary is None else binary
         for w in self.words:
             if any(ch.isspace() for ch in w):
-                raise ValueError(f"word {w!r} contains whitespace; word2vec files cannot hold it")
+                raise ArgumentError(f"word {w!r} contains whitespace; word2vec files cannot hold it")
         V, dim = self.vectors.shape
         vecs = np.ascontiguousarray(self.vectors, dtype="<f4")
         with atomic_open(path, "wb") as fh:
@@ -174,6 +171,23 @@ class Vectors:
                 for w, row in zip(self.words, vecs.tolist()):
                     fh.write((w + " " + fmt % tuple(row) + "\n").encode("utf-8"))
 
+    def save_projector(self, directory, limit: int = 10_000) -> Path:
+        """Write TensorBoard embedding-projector files for the first ``limit`` words, atomically.
+
+        ``vectors.tsv`` (one tab-separated vector per line), ``metadata.tsv`` (one word
+        per line) and ``projector_config.pbtxt`` naming both; returns the directory.
+        """
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        n = min(limit, len(self))
+        with atomic_open(d / "vectors.tsv", "wb") as fh:
+            np.savetxt(fh, self.vectors[:n], delimiter="\t", fmt="%.6g")
+        with atomic_open(d / "metadata.tsv", "w", encoding="utf-8", newline="\n") as fh:
+            fh.write("".join(w + "\n" for w in self.words[:n]))
+        with atomic_open(d / "projector_config.pbtxt", "w") as fh:
+            fh.write('embeddings {\n  tensor_path: "vectors.tsv"\n  metadata_path: "metadata.tsv"\n}\n')
+        return d
+
     @classmethod
     def load(cls, path, binary: Optional[bool] = None) -> "Vectors":
         """Read word2vec text or binary format (by ``binary``, else by sniffing).
@@ -183,7 +197,7 @@ class Vectors:
         """
         path = Path(path)
         if not path.is_file():
-            raise FileNotFoundError(f"vectors file not found: {path}")
+            raise MissingFileError(f"vectors file not found: {path}")
         with open(path, "rb") as fh:
             header = fh.readline()
             V, dim = _parse_header(header, path)

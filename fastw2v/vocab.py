@@ -8,7 +8,8 @@ from typing import Dict, Iterable, List, Optional, Sequence
 import numpy as np
 
 from .atomic import atomic_open
-from .corpus import CorpusError, ReadStats, is_path, iter_sentences
+from .corpus import ReadStats, is_path, iter_sentences
+from .errors import ArgumentError, CorpusError, FileFormatError
 
 
 def word_index(words: Sequence[str], what: str = "word") -> Dict[str, int]:
@@ -16,7 +17,7 @@ def word_index(words: Sequence[str], what: str = "word") -> Dict[str, int]:
     index: Dict[str, int] = {}
     for i, w in enumerate(words):
         if w in index:
-            raise ValueError(f"duplicate word {w!r} ({what}s {index[w]} and {i})")
+            raise ArgumentError(f"duplicate word {w!r} ({what}s {index[w]} and {i})")
         index[w] = i
     return index
 
@@ -35,11 +36,11 @@ class Vocab:
         words = list(words)
         counts = np.asarray(counts, dtype=np.int64)
         if counts.shape != (len(words),):
-            raise ValueError(f"{len(words)} words but counts has shape {counts.shape}")
+            raise ArgumentError(f"{len(words)} words but counts has shape {counts.shape}")
         if len(words) == 0:
             raise CorpusError("the vocabulary is empty")
         if np.any(counts < 1):
-            raise ValueError("every vocabulary count must be >= 1")
+            raise ArgumentError("every vocabulary count must be >= 1")
         self.words = words
         self.counts = counts
         self.index = word_index(words, "id")
@@ -71,9 +72,9 @@ class Vocab:
         while reading does) so that ties keep that order.
         """
         if min_count < 1:
-            raise ValueError(f"min_count must be >= 1, got {min_count}")
+            raise ArgumentError(f"min_count must be >= 1, got {min_count}")
         if max_vocab is not None and max_vocab < 1:
-            raise ValueError(f"max_vocab must be >= 1, got {max_vocab}")
+            raise ArgumentError(f"max_vocab must be >= 1, got {max_vocab}")
         if not counter:
             raise CorpusError("the corpus is empty: it holds no words")
         kept = [(w, c) for w, c in counter.items() if c >= min_count]
@@ -119,21 +120,21 @@ class Vocab:
                     continue
                 parts = line.split("\t")
                 if len(parts) != 2 or not parts[0]:
-                    raise ValueError(f"{path}:{lineno}: expected 'word<TAB>count', got {line[:80]!r}")
+                    raise FileFormatError(f"{path}:{lineno}: expected 'word<TAB>count', got {line[:80]!r}")
                 w, c = parts
                 try:
                     count = int(c)
                 except ValueError:
-                    raise ValueError(f"{path}:{lineno}: count {c[:40]!r} is not an integer") from None
+                    raise FileFormatError(f"{path}:{lineno}: count {c[:40]!r} is not an integer") from None
                 if count < 1:
-                    raise ValueError(f"{path}:{lineno}: count must be >= 1, got {count}")
+                    raise FileFormatError(f"{path}:{lineno}: count must be >= 1, got {count}")
                 if w in seen:
-                    raise ValueError(f"{path}:{lineno}: duplicate word {w!r} (first on line {seen[w]})")
+                    raise FileFormatError(f"{path}:{lineno}: duplicate word {w!r} (first on line {seen[w]})")
                 seen[w] = lineno
                 words.append(w)
                 counts.append(count)
         if not words:
-            raise CorpusError(f"{path}: the vocabulary file is empty")
+            raise FileFormatError(f"{path}: the vocabulary file is empty")
         return cls(words, counts)
 
     def encode(self, tokens: Iterable[str]) -> np.ndarray:
@@ -157,7 +158,7 @@ def count_words(source, stats: ReadStats | None = None, prune_at: Optional[int] 
     of each sentence read.
     """
     if prune_at is not None and prune_at < 1:
-        raise ValueError(f"prune_at must be >= 1, got {prune_at}")
+        raise ArgumentError(f"prune_at must be >= 1, got {prune_at}")
     counter: Counter = Counter()
     update = counter.update
     min_reduce = 1

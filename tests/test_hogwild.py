@@ -4,10 +4,10 @@ import pytest
 import naive
 from helpers import group_purity, planted_corpus
 from fastw2v import Word2VecConfig
-from fastw2v.hogwild import init_weights, sgns_update, sigmoid_tables, train_job
-from fastw2v.model import TrainingDiverged, Word2Vec
-from fastw2v.pairs import _NEG_SALT, PairGenerator
-from fastw2v.sampling import epoch_key, mix64_py
+from fastw2v import PairGenerator, TrainingDiverged, Word2Vec
+from fastw2v.hogwild import HogwildScratch, init_weights, make_scratch, sgns_update, sigmoid_tables, train_job
+from fastw2v.memory import check_memory
+from fastw2v.sampling import NEG_SALT, epoch_keys
 
 SIG, LOG_SIG = sigmoid_tables()
 
@@ -78,15 +78,19 @@ def test_train_job_matches_reference_sequence():
     W_in *= 0.1
     W_out *= 0.1
     alpha, min_alpha, offset, total = 0.05, 0.0001, 1000.0, 10000.0
-    key = epoch_key(seed, epoch)
-    neg_key = np.uint64(mix64_py(int(key) ^ _NEG_SALT))
+    key, neg_key = epoch_keys(seed, epoch)
+    tables = gen.tables
     a, b = W_in.copy(), W_out.copy()
-    loss, pairs = train_job(ids, starts, 0, len(starts) - 1, gen.keep_thresh, key, neg_key, window, negative,
-                            gen.alias_table, a, b, alpha, min_alpha, offset, total, True, SIG, LOG_SIG,
-                            np.empty(len(ids), np.int32), np.empty(len(ids), np.int64),
-                            np.empty(dim + negative + 1, np.float32), np.empty(2 * window * (negative + 1), np.int32))
-    steps = naive.job_pairs(ids, starts, 0, len(starts) - 1, gen.keep_thresh, gen.alias_thresh, gen.alias_index,
-                            window, negative, seed, epoch, _NEG_SALT)
+    longest = int(np.max(np.diff(starts)))
+    scratch = make_scratch(longest, dim, window, negative)
+
+    def job(a, b, scratch):
+        return train_job(ids, starts, 0, len(starts) - 1, tables.keep_thresh, key, neg_key, window, negative,
+                         tables.alias_table, a, b, alpha, min_alpha, offset, total, True, SIG, LOG_SIG, scratch)
+
+    loss, pairs = job(a, b, scratch)
+    steps = naive.job_pairs(ids, starts, 0, len(starts) - 1, tables.keep_thresh, tables.alias_thresh,
+                            tables.alias_index, window, negative, seed, epoch, NEG_SALT)
     assert pairs == len(steps) > 500
     u = W_in.astype(np.float64)
     W = W_out.astype(np.float64)
@@ -98,17 +102,15 @@ def test_train_job_matches_reference_sequence():
     np.testing.assert_allclose(a, u, atol=5e-5)
     np.testing.assert_allclose(b, W, atol=5e-5)
     assert loss == pytest.approx(ref_loss, rel=1e-4)
-    # the scratch for one centre word's window is checked, not overrun
-    with pytest.raises(ValueError, match="outputs must hold"):
-        train_job(ids, starts, 0, len(starts) - 1, gen.keep_thresh, key, neg_key, window, negative,
-                  gen.alias_table, a, b, alpha, min_alpha, offset, total, True, SIG, LOG_SIG,
-                  np.empty(len(ids), np.int32), np.empty(len(ids), np.int64), np.empty(dim + negative + 1, np.float32),
-                  np.empty(2 * window * (negative + 1) - 1, np.int32))
-    with pytest.raises(ValueError, match="neu1e must hold"):
-        train_job(ids, starts, 0, len(starts) - 1, gen.keep_thresh, key, neg_key, window, negative,
-                  gen.alias_table, a, b, alpha, min_alpha, offset, total, True, SIG, LOG_SIG,
-                  np.empty(len(ids), np.int32), np.empty(len(ids), np.int64), np.empty(dim + negative, np.float32),
-                  np.empty(2 * window * (negative + 1), np.int32))
+    # every scratch buffer's size is checked, not overrun
+    for field, size, match in [("outputs", 2 * window * (negative + 1) - 1, "outputs must hold"),
+                               ("neu1e", dim + negative, "neu1e must hold"),
+                               ("k_ids", longest - 1, "longest sentence"),
+                               ("k_win", longest - 1, "longest sentence")]:
+        small = scratch._replace(**{field: np.empty(size, getattr(scratch, field).dtype)})
+        assert isinstance(small, HogwildScratch)
+        with pytest.raises(ValueError, match=match):
+            job(a.copy(), b.copy(), small)
 
 
 def test_init_matches_word2vec_c():
@@ -175,8 +177,6 @@ def test_estimator_does_no_work_in_init_and_validates():
 
 
 def test_memory_estimate_refuses_huge_dim():
-    from fastw2v.model import check_memory
-
     with pytest.raises(MemoryError, match="GiB"):
         check_memory(1_000_000, 10_000_000, available=8 << 30)
     check_memory(1000, 100, available=8 << 30)

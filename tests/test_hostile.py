@@ -16,7 +16,9 @@ from hypothesis import strategies as st
 
 from fastw2v import CorpusError, Vocab, iter_sentences, load_corpus
 from fastw2v.corpus import ReadStats
-from fastw2v.vectors import Vectors, VectorsFormatError
+from fastw2v.constants import CHECKPOINT_FORMAT_VERSION
+from fastw2v.errors import VectorsFormatError
+from fastw2v.vectors import Vectors
 from fastw2v.vocab import count_words
 
 TRAIN = [sys.executable, "-m", "fastw2v.train"]
@@ -261,7 +263,7 @@ def test_sigint_then_resume_equals_uninterrupted_run(tmp_path):
     err = "".join(lines)
     assert rc != 0 and "--resume" in err, err[-2000:]
     meta = json.loads((ck / "checkpoint.json").read_text())
-    assert meta["format"] == 1 and meta["backend"] == "hogwild"
+    assert meta["format"] == CHECKPOINT_FORMAT_VERSION and meta["backend"] == "hogwild"
     assert (meta["state"]["epoch"], meta["state"]["next_job"]) != (6, 0)
     part = Vectors.load(tmp_path / "part.bin")  # the vectors so far were written
     assert len(part) == 600

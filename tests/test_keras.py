@@ -13,9 +13,9 @@ tf = pytest.importorskip("tensorflow", reason="TensorFlow is not installed (the 
 
 import naive  # noqa: E402
 from helpers import group_purity, planted_corpus  # noqa: E402
-from fastw2v import Vocab, Word2VecConfig  # noqa: E402
+from fastw2v import KerasOptions, Vocab, Word2VecConfig, encode  # noqa: E402
 from fastw2v.keras_models import SparseRMSprop, WordDecay, build_sgns, input_embeddings  # noqa: E402
-from fastw2v.keras_train import KerasTrainer, SimilarityMonitor, make_dataset  # noqa: E402
+from fastw2v.keras_trainer import KerasTrainer, SimilarityMonitor, make_dataset  # noqa: E402
 from fastw2v.pairs import PairGenerator  # noqa: E402
 
 
@@ -112,8 +112,6 @@ def test_word_decay_schedule():
 def test_dataset_streams_epochs_with_resubsampling():
     corpus, _ = planted_corpus(0, sentences=200)
     vocab = Vocab.build(corpus, min_count=1)
-    from fastw2v.dataset import encode
-
     enc = encode(corpus, vocab)
     gen = PairGenerator(vocab, window=3, negative=2, sample=1e-2, seed=1)
     epochs = iter([(0, 0), (1, 0)])
@@ -149,17 +147,13 @@ def test_end_to_end_planted_groups(kind):
     the 0.85 threshold leaves a margin (no chance failure seen in 10 runs)."""
     corpus, words = planted_corpus(2)
     vocab = Vocab.build(corpus, min_count=1)
-    from fastw2v.dataset import encode
-
     enc = encode(corpus, vocab)
     if kind == "sgns":
-        cfg = Word2VecConfig(dim=16, window=3, negative=5, sample=0, min_count=1, epochs=5, alpha=0.025,
-                             batch_size=512, seed=3)
-        trainer = KerasTrainer(cfg, vocab, "sgns")
+        cfg = Word2VecConfig(dim=16, window=3, negative=5, sample=0, min_count=1, epochs=5, alpha=0.025, seed=3)
+        trainer = KerasTrainer(cfg, vocab, KerasOptions(batch_size=512))
     else:
-        cfg = Word2VecConfig(dim=16, window=3, negative=1, sample=0, min_count=1, epochs=5, alpha=0.01,
-                             batch_size=1024, seed=3)
-        trainer = KerasTrainer(cfg, vocab, "tutorial", learning_rate=0.01)
+        cfg = Word2VecConfig(dim=16, window=3, negative=1, sample=0, min_count=1, epochs=5, seed=3)
+        trainer = KerasTrainer(cfg, vocab, KerasOptions("tutorial", batch_size=1024, learning_rate=0.01))
     trainer.fit(enc)
     assert len(trainer.history) == 5 and all(np.isfinite(h["loss"]) for h in trainer.history)
     assert trainer.history[-1]["loss"] < trainer.history[0]["loss"]
@@ -199,16 +193,15 @@ def test_mirrored_strategy_matches_single_device(tmp_path):
             cpu = tf.config.list_physical_devices("CPU")[0]
             tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
         import numpy as np
-        from fastw2v import Vocab, Word2VecConfig
-        from fastw2v.dataset import encode
-        from fastw2v.keras_train import KerasTrainer
+        from fastw2v import KerasOptions, Vocab, Word2VecConfig, encode
+        from fastw2v.keras_trainer import KerasTrainer
         rng = np.random.default_rng(0)
         words = [f"w{i}" for i in range(40)]
         corpus = [[words[j] for j in rng.integers(8 * (i % 5), 8 * (i % 5) + 8, size=12)] for i in range(600)]
         vocab = Vocab.build(corpus, min_count=1)
         enc = encode(corpus, vocab)
-        cfg = Word2VecConfig(dim=8, window=3, negative=3, sample=0, min_count=1, epochs=3, batch_size=512, seed=1)
-        tr = KerasTrainer(cfg, vocab, "sgns", strategy=sys.argv[1]).fit(enc)
+        cfg = Word2VecConfig(dim=8, window=3, negative=3, sample=0, min_count=1, epochs=3, seed=1)
+        tr = KerasTrainer(cfg, vocab, KerasOptions(strategy=sys.argv[1], batch_size=512)).fit(enc)
         print(json.dumps({"replicas": tr.strategy.num_replicas_in_sync, "loss": [h["loss"] for h in tr.history]}))
         """
     )
@@ -222,7 +215,7 @@ def test_mirrored_strategy_matches_single_device(tmp_path):
 
 
 def test_import_fastw2v_does_not_import_tensorflow():
-    r = subprocess.run([sys.executable, "-c", "import sys, fastw2v, fastw2v.model, fastw2v.evaluate, fastw2v.train;"
+    r = subprocess.run([sys.executable, "-c", "import sys, fastw2v, fastw2v.word2vec, fastw2v.runner, fastw2v.evaluate, fastw2v.train;"
                         "g = fastw2v.PairGenerator([5, 4, 3]);"
                         "print('tensorflow' in sys.modules, 'keras' in sys.modules)"],
                        capture_output=True, text=True)
@@ -230,21 +223,23 @@ def test_import_fastw2v_does_not_import_tensorflow():
     assert r.stdout.strip() == "False False"
 
 
-def test_interrupt_checkpoint_resume_keeps_the_schedule(tmp_path):
+def test_interrupt_checkpoint_resume_matches_uninterrupted_run(tmp_path):
+    """Stopped 3 batches into epoch 2, checkpointed and restored into a new trainer, the
+    run ends with the uninterrupted run's step count and weights."""
     import keras
 
+    from fastw2v import TrainingInterrupted
     from fastw2v import checkpoint as ckpt
-    from fastw2v.dataset import encode
-    from fastw2v.model import TrainingInterrupted
 
     corpus, _ = planted_corpus(4, sentences=600)
     vocab = Vocab.build(corpus, min_count=1)
     enc = encode(corpus, vocab)
-    cfg = Word2VecConfig(dim=8, window=3, negative=3, sample=0, min_count=1, epochs=2, batch_size=256, seed=2)
+    cfg = Word2VecConfig(dim=8, window=3, negative=3, sample=0, min_count=1, epochs=2, seed=2)
+    opts = KerasOptions(batch_size=256)
 
-    full = KerasTrainer(cfg, vocab, "sgns").fit(enc)
+    full = KerasTrainer(cfg, vocab, opts).fit(enc)
     full_steps = int(full.model.optimizer.iterations.numpy())
-    steps0 = -(-full.gen.rows_in_epoch(enc, 0) // cfg.batch_size)
+    steps0 = -(-full.gen.rows_in_epoch(enc, 0) // opts.batch_size)
     assert 0 < steps0 < full_steps
 
     class StopAfter(keras.callbacks.Callback):
@@ -255,23 +250,32 @@ def test_interrupt_checkpoint_resume_keeps_the_schedule(tmp_path):
         def on_train_batch_end(self, batch, logs=None):
             self.seen += 1
             if self.seen == self.n:
-                self.trainer.stop_event.set()
+                self.trainer.request_stop()
 
-    first = KerasTrainer(cfg, vocab, "sgns")
+    first = KerasTrainer(cfg, vocab, opts)
     with pytest.raises(TrainingInterrupted, match="epoch 2 after 3 batches"):
         first.fit(enc, callbacks=[StopAfter(first, steps0 + 3)])
-    assert first.epoch == 1 and first.skip_batches == 3
-    first.save_checkpoint(tmp_path, ckpt.corpus_fingerprint(vocab, enc), 0)
+    assert first.epoch == 1 and first.skip_batches == 3 and not first.stop_requested
+    arrays, state = first.checkpoint_state()
+    fingerprint = ckpt.corpus_fingerprint(vocab, enc)
+    ckpt.save(tmp_path, arrays, {"backend": first.backend, "config": first.settings(), "corpus": fingerprint,
+                                 "state": state})
 
     meta, arrays = ckpt.load(tmp_path)
-    ckpt.check_compatible(meta, cfg.to_dict(), ckpt.corpus_fingerprint(vocab, enc), "keras-sgns")
-    second = KerasTrainer(cfg, vocab, "sgns").build(enc)
-    second.load_state(arrays)
-    second.epoch, second.skip_batches = meta["state"]["epoch"], meta["state"]["skip_batches"]
-    second.history = meta["state"]["history"]
-    assert int(second.model.optimizer.iterations.numpy()) == steps0 + 3
+    second = KerasTrainer(cfg, vocab, opts)
+    ckpt.check_compatible(meta, second.settings(), fingerprint, second.backend)
+    second.restore(arrays, meta["state"])  # before build: applied when fit builds the model
     second.fit(enc)
     assert [h["epoch"] for h in second.history] == [1, 2]
     assert int(second.model.optimizer.iterations.numpy()) == full_steps
+    # the same batches from the same weights: equal up to float32 rounding of the
+    # (unordered) scatter-adds, which is far below the change one step makes
+    for a, b in zip(full.model.get_weights(), second.model.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
+    moved = max(float(np.max(np.abs(a - b))) for a, b in zip(full.model.get_weights(), first.model.get_weights()))
+    assert moved > 1e-3  # the interrupted weights really differ from the final ones
     with pytest.raises(ckpt.CheckpointError, match="dim: checkpoint 8, now 9"):
-        ckpt.check_compatible(meta, cfg.replace(dim=9).to_dict(), ckpt.corpus_fingerprint(vocab, enc), "keras-sgns")
+        ckpt.check_compatible(meta, cfg.replace(dim=9).to_dict(), fingerprint, "keras-sgns")
+    with pytest.raises(ckpt.CheckpointError, match="batch_size: checkpoint 256, now 512"):
+        ckpt.check_compatible(meta, KerasTrainer(cfg, vocab, KerasOptions(batch_size=512)).settings(), fingerprint,
+                              "keras-sgns")

@@ -9,7 +9,8 @@ from scipy import stats
 import naive
 from fastw2v import EncodedCorpus, PairGenerator
 from fastw2v.constants import CHUNK_TOKENS
-from fastw2v.pairs import _NEG_SALT, random_permutation
+from fastw2v.permutation import random_permutation
+from fastw2v.sampling import NEG_SALT
 
 
 def _tiny_corpus(rng, n=3000, vocab=40, sentences=7):
@@ -40,8 +41,8 @@ def test_kernel_matches_reference_exactly(sample, epoch):
     bounds = gen.block_bounds(corpus)
     for b in range(len(bounds) - 1):
         want.extend(naive.block_rows(corpus.ids, corpus.sentence_starts, int(bounds[b]), int(bounds[b + 1]),
-                                     gen.keep_thresh, gen.alias_thresh, gen.alias_index, 4, 3, 9, epoch,
-                                     CHUNK_TOKENS, _NEG_SALT))
+                                     gen.tables.keep_thresh, gen.tables.alias_thresh, gen.tables.alias_index, 4, 3, 9, epoch,
+                                     CHUNK_TOKENS, NEG_SALT))
     assert len(got) == len(want) > 1000
     assert got == want
 
@@ -52,8 +53,8 @@ def test_chunk_edges_match_reference():
     counts, corpus = _tiny_corpus(rng, n=CHUNK_TOKENS * 2 + 777, sentences=30)
     gen = PairGenerator(counts, window=2, negative=1, sample=1e-2, seed=3, threads=1, block_tokens=10**9)
     got = _unshuffled_rows(gen, corpus)
-    want = naive.block_rows(corpus.ids, corpus.sentence_starts, 0, corpus.n_words, gen.keep_thresh,
-                            gen.alias_thresh, gen.alias_index, 2, 1, 3, 0, CHUNK_TOKENS, _NEG_SALT)
+    want = naive.block_rows(corpus.ids, corpus.sentence_starts, 0, corpus.n_words, gen.tables.keep_thresh,
+                            gen.tables.alias_thresh, gen.tables.alias_index, 2, 1, 3, 0, CHUNK_TOKENS, NEG_SALT)
     assert got == want
 
 
@@ -185,7 +186,7 @@ def test_subsampling_keep_rates_match_formula():
     gen = PairGenerator(counts, window=1, negative=0, sample=1e-3, seed=2)
     kept = np.zeros(V)
     epochs = 4
-    from fastw2v.pairs import _count_kept, _compact_kept
+    from fastw2v.pairs import compact_kept, count_kept
     from fastw2v.sampling import epoch_key
 
     n = corpus.n_words
@@ -193,18 +194,18 @@ def test_subsampling_keep_rates_match_formula():
         key = epoch_key(2, ep)
         n_chunks = (n + CHUNK_TOKENS - 1) // CHUNK_TOKENS
         kc = np.empty(n_chunks, dtype=np.int64)
-        _count_kept(corpus.ids, 0, n, gen.keep_thresh, key, CHUNK_TOKENS, kc)
+        count_kept(corpus.ids, 0, n, gen.tables.keep_thresh, key, CHUNK_TOKENS, kc)
         off = np.concatenate(([0], np.cumsum(kc)))
         k_ids = np.empty(off[-1], np.int32)
         k_win = np.empty(off[-1], np.int64)
         k_sent = np.empty(off[-1], np.int64)
-        _compact_kept(corpus.ids, corpus.sentence_starts, 0, n, gen.keep_thresh, key, CHUNK_TOKENS, 1, off,
+        compact_kept(corpus.ids, corpus.sentence_starts, 0, n, gen.tables.keep_thresh, key, CHUNK_TOKENS, 1, off,
                       k_ids, k_win, k_sent)
         kept += np.bincount(k_ids, minlength=V)
     trials = counts * epochs
-    expect = trials * gen.keep_prob
-    sd = np.sqrt(trials * gen.keep_prob * (1 - gen.keep_prob))
-    assert np.any(gen.keep_prob < 0.5)  # the test really subsamples
+    expect = trials * gen.tables.keep_prob
+    sd = np.sqrt(trials * gen.tables.keep_prob * (1 - gen.tables.keep_prob))
+    assert np.any(gen.tables.keep_prob < 0.5)  # the test really subsamples
     z = np.where(sd > 0, (kept - expect) / np.where(sd > 0, sd, 1), kept - expect)
     # Bonferroni over V words at overall false-failure rate ~1e-3
     assert np.max(np.abs(z)) < stats.norm.isf(1e-3 / (2 * V))

@@ -26,6 +26,6 @@ def test_readme_api_names_exist():
         obj, i = fastw2v, 0
         while i < len(parts) and hasattr(obj, parts[i]):
             obj, i = getattr(obj, parts[i]), i + 1
-        if i < len(parts):  # a submodule, e.g. fastw2v.keras_train (imported, not an attribute)
+        if i < len(parts):  # a submodule, e.g. fastw2v.keras_trainer (imported, not an attribute)
             module = importlib.util.find_spec("fastw2v." + ".".join(parts[: i + 1]))
             assert module is not None, f"README uses fastw2v.{dotted}, which does not exist"

@@ -5,7 +5,7 @@ import os
 import numpy as np
 import pytest
 
-from conftest import wiki8_path
+from helpers import wiki8_path
 
 pytestmark = pytest.mark.slow
 
@@ -27,5 +27,5 @@ def test_wiki8_vocabulary_matches_published_figures(cache_dir):
     gen = PairGenerator(vocab, window=5, negative=5, sample=1e-3, seed=1)
     rows = gen.rows_in_epoch(corpus, 0)
     # each kept token has 2 E[b] = window + 1 kept contexts on average (fewer at the 1,694 sentence edges)
-    kept = float(np.dot(gen.keep_prob, vocab.counts))
+    kept = float(np.dot(gen.tables.keep_prob, vocab.counts))
     assert 0.99 * kept * (gen.window + 1) < rows < 1.005 * kept * (gen.window + 1)

@@ -9,7 +9,8 @@ import zipfile
 
 import pytest
 
-from fastw2v.datasets import DownloadError, fetch_text8
+from fastw2v.download import fetch_text8
+from fastw2v.errors import DownloadError
 
 
 @pytest.fixture

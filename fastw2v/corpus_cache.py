@@ -21,12 +21,15 @@ import numpy as np
 
 from .atomic import atomic_open, atomic_path
 from .constants import CACHE_FORMAT_VERSION, MAX_SENTENCE_LEN
-from .corpus import CorpusError, EncodedCorpus, ReadStats, check_path, is_path, iter_sentences
+from .corpus import EncodedCorpus, ReadStats, check_path, is_path, iter_sentences
+from .errors import CorpusError
 from .memory import release_pages
 from .vocab import Vocab, count_words
 
 #: while encoding to the on-disk cache, flush and release every this many ids
 _FLUSH_WORDS = 1 << 24
+#: the corpus name that :func:`load_corpus` downloads when no such file exists
+TEXT8 = "text8"
 
 
 def default_cache_dir() -> Path:
@@ -127,6 +130,8 @@ def load_corpus(source, min_count: int = 5, max_vocab: Optional[int] = None, cac
     Parameters
     ----------
     source : path or re-iterable of token lists
+        ``"text8"``, when no file of that name exists, is the canonical text8 corpus,
+        downloaded once into the cache directory (see :func:`fastw2v.download.fetch_text8`).
     min_count, max_vocab : vocabulary parameters
     cache_dir : path, optional
         Where the cache lives; default ``$FASTW2V_CACHE`` or ``~/.cache/fastw2v``.
@@ -146,6 +151,10 @@ def load_corpus(source, min_count: int = 5, max_vocab: Optional[int] = None, cac
         vocab = Vocab.from_counts(count_words(source, prune_at=prune_at), min_count=min_count, max_vocab=max_vocab)
         return vocab, encode(source, vocab)
 
+    if isinstance(source, str) and source == TEXT8 and not Path(source).exists():
+        from .download import fetch_text8
+
+        source = fetch_text8(cache_dir, quiet=progress_factory is None)
     path = check_path(source)
     key = dict(_cache_key(path, min_count, max_vocab), prune_at=prune_at) if use_cache else None
     if use_cache:

@@ -11,17 +11,14 @@ from pathlib import Path
 from typing import Optional
 
 from .atomic import atomic_open, atomic_path
-from .dataset import default_cache_dir
+from .corpus_cache import default_cache_dir
+from .errors import DownloadError
 from .progress import Progress
 
 TEXT8_URL = "http://mattmahoney.net/dc/text8.zip"
 TEXT8_ZIP_SHA1 = "6c70299b93b7e1f927b42cd8f6ac1a31547c7a2e"
 TEXT8_ZIP_BYTES = 31_344_016
 TEXT8_SHA1 = "0dc3edebc970dcc96137e7deda4d9995af9d93de"
-
-
-class DownloadError(OSError):
-    """The corpus could not be downloaded or failed its checksum."""
 
 
 def _sha1(path) -> str:

@@ -1,0 +1,375 @@
+"""Train the Keras models on batches streamed from the Numba pair generator.
+
+The generator runs in a background thread and feeds ``tf.data`` through
+``from_generator`` with prefetch (:func:`make_dataset`), so pair generation overlaps
+training and there is no Python work per pair (only per batch of thousands of
+rows). Each Keras epoch re-iterates the generator with the next epoch index, so
+every epoch resubsamples. Memory stays flat: only a few blocks of pairs exist at a
+time. :class:`KerasTrainer` offers the same small interface as
+:class:`fastw2v.Word2Vec` (fit, request_stop, checkpoint_state, restore, vectors),
+so :mod:`fastw2v.runner` drives both.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import threading
+import time
+import warnings
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import tensorflow as tf
+import keras
+
+from .config import KerasOptions, Word2VecConfig
+from .constants import LOSS_EXPLOSION_FACTOR
+from .errors import ArgumentTypeError, CheckpointError, CorpusError, TrainingDiverged, TrainingInterrupted
+from .keras_models import build_sgns, build_tutorial, input_embeddings
+from .memory import check_memory
+from .pairs import PairGenerator
+from .progress import Progress
+from .vectors import Vectors
+
+
+def make_dataset(gen: PairGenerator, corpus, layout: str, batch_size: int, epoch_source, prefetch: int = 4):
+    """A ``tf.data.Dataset`` of ``((targets, contexts), y)`` batches for one epoch per iteration.
+
+    ``epoch_source()`` is called each time Keras starts iterating (each epoch) and
+    returns ``(epoch, batches_to_skip)``.
+    """
+    width = gen.negative + 1
+
+    def batches():
+        epoch, skip = epoch_source()
+        for i, batch in enumerate(gen.batches(corpus, batch_size, layout=layout, epochs=1, start_epoch=epoch)):
+            if i < skip:
+                continue
+            if layout == "rows":
+                targets, contexts = batch
+                yield (targets, contexts), np.zeros(targets.shape[0], dtype=np.float32)
+            else:
+                targets, contexts, labels = batch
+                yield (targets, contexts), labels
+
+    if layout == "rows":
+        spec = ((tf.TensorSpec([None], tf.int32), tf.TensorSpec([None, width], tf.int32)),
+                tf.TensorSpec([None], tf.float32))
+    else:
+        spec = ((tf.TensorSpec([None], tf.int32), tf.TensorSpec([None], tf.int32)), tf.TensorSpec([None], tf.int8))
+    ds = tf.data.Dataset.from_generator(batches, output_signature=spec)
+    if layout == "flat":
+        ds = ds.map(lambda x, y: (x, tf.cast(y, tf.float32)), num_parallel_calls=1)
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+    return ds.with_options(options).prefetch(prefetch)
+
+
+class SimilarityMonitor(keras.callbacks.Callback):
+    """The tutorial's ``SimilarityCallback``: every ``every`` steps, print each validation
+    word's nearest neighbours ("Nearest to WORD: n1, n2, ...") from the input embeddings."""
+
+    def __init__(self, vocab, words: Sequence[str], every: int = 2000, topn: int = 8, stream=None):
+        super().__init__()
+        self.words = [w for w in words if w in vocab]
+        self.vocab = vocab
+        self.every = every
+        self.topn = topn
+        self.stream = stream if stream is not None else sys.stderr
+        self.step = 0
+        self.last: Dict[str, List[str]] = {}
+
+    def nearest(self) -> Dict[str, List[str]]:
+        vectors = Vectors(self.vocab.words, input_embeddings(self.model))
+        return vectors.most_similar_batch(self.words, topn=self.topn)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.step += 1
+        if self.words and self.every and self.step % self.every == 0:
+            self.report()
+
+    def report(self):
+        self.last = self.nearest()
+        self.stream.write("\n")
+        for w, near in self.last.items():
+            self.stream.write(f"Nearest to {w}: {', '.join(near)}\n")
+        self.stream.flush()
+
+
+class _Progress(keras.callbacks.Callback):
+    """Progress bar with words/s, pairs/s, loss and ETA; also watches for divergence and stop requests."""
+
+    def __init__(self, trainer: "KerasTrainer", total_rows: float, start_rows: float, quiet: bool):
+        super().__init__()
+        self.trainer = trainer
+        self.bar = Progress(total_rows * trainer.words_per_row, desc="training", quiet=quiet)
+        self.bar.set(start_rows * trainer.words_per_row)
+        self.rows = start_rows
+        self.rows_trained = 0
+        self.diverged: Optional[str] = None
+        self.batches_in_epoch = 0
+        self.epoch = 0
+        self.t0 = time.perf_counter()
+        self.first_loss = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+        self.batches_in_epoch = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        rows_per_step = self.trainer.options.batch_size
+        self.batches_in_epoch += 1
+        self.rows += rows_per_step
+        self.rows_trained += rows_per_step
+        self.trainer.rows_done += rows_per_step
+        loss = float((logs or {}).get("loss", float("nan")))
+        if self.first_loss is None and math.isfinite(loss):
+            self.first_loss = loss
+        exploded = self.first_loss is not None and loss > LOSS_EXPLOSION_FACTOR * self.first_loss
+        if not math.isfinite(loss) or exploded:
+            what = f"became {loss}" if not math.isfinite(loss) else f"exploded to {loss:.3g} (first {self.first_loss:.3g})"
+            self.diverged = f"the loss {what} at step {int(self.model.optimizer.iterations.numpy())}"
+            self.model.stop_training = True
+        if self.trainer.stop_requested:
+            self.model.stop_training = True
+        elapsed = max(time.perf_counter() - self.t0, 1e-9)
+        pairs_per_sec = self.rows_trained * self.trainer.pairs_per_row / elapsed
+        self.bar.set(self.rows * self.trainer.words_per_row, epoch=self.epoch + 1, loss=loss,
+                     **{"pairs/s": f"{pairs_per_sec / 1e6:.2f}M"})
+
+    def close(self):
+        self.bar.close()
+
+
+class _EpochTracker(keras.callbacks.Callback):
+    """Counts completed epochs, records their loss, and calls ``on_epoch_end(trainer, record)``."""
+
+    def __init__(self, trainer: "KerasTrainer", on_epoch_end):
+        super().__init__()
+        self.trainer = trainer
+        self.on_epoch_end_hook = on_epoch_end
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.trainer.stop_requested:
+            return  # an interrupted epoch is not complete
+        record = {"epoch": epoch + 1, "loss": float((logs or {}).get("loss", float("nan")))}
+        self.trainer.epoch = epoch + 1
+        self.trainer.history.append(record)
+        if self.on_epoch_end_hook is not None:
+            self.on_epoch_end_hook(self.trainer, record)
+
+
+def _strategy(name: str):
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+class KerasTrainer:
+    """Build, train and export a Keras skip-gram model fed by a :class:`PairGenerator`.
+
+    ``KerasTrainer(config, vocab, options)`` does no work; :meth:`fit` builds the model
+    (:meth:`build`) and trains. ``trainer.model`` is the ``keras.Model``.
+    """
+
+    def __init__(self, config: Word2VecConfig, vocab, options: Optional[KerasOptions] = None):
+        if not isinstance(config, Word2VecConfig):
+            raise ArgumentTypeError(f"config must be a Word2VecConfig, got {type(config).__name__}")
+        options = KerasOptions() if options is None else options
+        if not isinstance(options, KerasOptions):
+            raise ArgumentTypeError(f"options must be a KerasOptions, got {type(options).__name__}")
+        self.config = config
+        self.options = options
+        self.vocab = vocab
+        self.gen = PairGenerator(vocab, window=config.window, negative=config.negative, sample=config.sample,
+                                 ns_power=config.ns_power, seed=config.seed, threads=config.threads)
+        self.strategy = _strategy(options.strategy)
+        self.model: Optional[keras.Model] = None
+        #: rows of the first epoch, and corpus words per row (set by build)
+        self.rows_per_epoch = 0
+        self.words_per_row = 0.0
+        #: (word, context) pairs per row: a positive and its negatives, or one labelled pair
+        self.pairs_per_row = config.negative + 1 if options.layout == "rows" else 1
+        self.history: List[dict] = []
+        self.epoch = 0
+        self.skip_batches = 0
+        #: rows trained by this object (all fits)
+        self.rows_done = 0
+        self._stop = threading.Event()
+        self._pending_state: Optional[Dict[str, np.ndarray]] = None
+
+    @property
+    def backend(self) -> str:
+        """The checkpoint's name for this trainer."""
+        return f"keras-{self.options.model}"
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop.is_set()
+
+    def request_stop(self) -> None:
+        """Ask a running (or the next) :meth:`fit` to stop after the current batch; thread-safe.
+
+        The request holds until a fit has acted on it by raising TrainingInterrupted.
+        """
+        self._stop.set()
+
+    @property
+    def words_done(self) -> float:
+        """Corpus words trained by this object, counted as in the source text."""
+        return self.rows_done * self.words_per_row
+
+    @property
+    def pairs_done(self) -> float:
+        """(word, context) pairs trained by this object, each positive and each negative counted."""
+        return self.rows_done * self.pairs_per_row
+
+    def build(self, corpus) -> "KerasTrainer":
+        """Count the first epoch's rows and build the model (inside the strategy's scope)."""
+        cfg, opts = self.config, self.options
+        check_memory(len(self.vocab), cfg.dim)
+        rows_epoch0 = self.gen.rows_in_epoch(corpus, 0)
+        if rows_epoch0 == 0:
+            raise CorpusError("the corpus yields no skip-gram pairs (every sentence is too short after subsampling)")
+        # a flat-layout step holds batch_size labelled pairs: batch_size / (negative + 1) generator rows
+        rows_per_row = 1 if opts.layout == "rows" else cfg.negative + 1
+        self.rows_per_epoch = rows_epoch0 * rows_per_row
+        self.words_per_row = corpus.raw_words / self.rows_per_epoch
+        words_per_step = self.words_per_row * opts.batch_size
+        with self.strategy.scope():
+            if opts.model == "sgns":
+                self.model = build_sgns(len(self.vocab), cfg.dim, cfg.negative, cfg.alpha, cfg.final_alpha,
+                                        words_per_step, corpus.raw_words * cfg.epochs, seed=cfg.seed,
+                                        jit_compile=self.strategy.num_replicas_in_sync == 1)
+            else:
+                self.model = build_tutorial(len(self.vocab), cfg.dim, opts.learning_rate, seed=cfg.seed)
+        if self._pending_state is not None:
+            self._load_arrays(self._pending_state)
+            self._pending_state = None
+        return self
+
+    def _epoch_source(self):
+        epoch = self.epoch
+        skip, self.skip_batches = self.skip_batches, 0
+        return epoch, skip
+
+    def fit(self, corpus, *, quiet: bool = True, on_epoch_end: Optional[Callable[["KerasTrainer", dict], None]] = None,
+            validate: Sequence[str] = (), validate_every: int = 2000, callbacks=(), tensorboard=None,
+            max_steps: Optional[int] = None) -> "KerasTrainer":
+        """Train for the configured epochs, from where :attr:`epoch` and :attr:`skip_batches` say.
+
+        Parameters
+        ----------
+        corpus : EncodedCorpus
+        quiet : bool
+            False shows a progress bar, and the neighbours of ``validate`` words every
+            ``validate_every`` steps.
+        on_epoch_end : callable(trainer, record), optional
+        callbacks : Keras callbacks, run before fastw2v's own
+        tensorboard : path, optional
+            Log the loss there, and write embedding-projector files at the end.
+        max_steps : int, optional
+            Train only this many steps of the current epoch (for measurements).
+
+        Raises
+        ------
+        TrainingInterrupted
+            :meth:`request_stop` was called; :attr:`epoch` and :attr:`skip_batches`
+            say where to continue.
+        TrainingDiverged
+        """
+        cfg, opts = self.config, self.options
+        if self.model is None:
+            self.build(corpus)
+        ds = make_dataset(self.gen, corpus, opts.layout, opts.batch_size, self._epoch_source)
+        total_rows = self.rows_per_epoch * cfg.epochs
+        start_rows = self.epoch * self.rows_per_epoch + self.skip_batches * opts.batch_size
+        progress = _Progress(self, total_rows, start_rows, quiet)
+        # user callbacks first: a stop they request is seen at once
+        cbs = list(callbacks) + [progress, _EpochTracker(self, on_epoch_end)]
+        if validate and not quiet:
+            cbs.append(SimilarityMonitor(self.vocab, list(validate), every=validate_every))
+        if tensorboard:
+            cbs.append(keras.callbacks.TensorBoard(log_dir=str(tensorboard), update_freq=100))
+        try:
+            with warnings.catch_warnings():
+                # each Keras epoch is one pass of the generator, which then ends: that is expected
+                warnings.filterwarnings("ignore", message=".*ran out of data.*")
+                if max_steps is None:
+                    self.model.fit(ds, epochs=cfg.epochs, initial_epoch=self.epoch, verbose=0, callbacks=cbs,
+                                   shuffle=False)
+                else:
+                    self.model.fit(ds, epochs=self.epoch + 1, initial_epoch=self.epoch, steps_per_epoch=max_steps,
+                                   verbose=0, callbacks=cbs, shuffle=False)
+        finally:
+            progress.close()
+        if progress.diverged:
+            rate = ("--alpha", cfg.alpha) if opts.model == "sgns" else ("--alpha (the RMSprop rate)",
+                                                                         opts.learning_rate)
+            raise TrainingDiverged(f"training diverged: {progress.diverged}. The learning rate is probably too "
+                                   f"high: try a lower {rate[0]} (now {rate[1]})")
+        if max_steps is None and self.stop_requested and self.epoch < cfg.epochs:
+            self.skip_batches = progress.batches_in_epoch
+            self._stop.clear()  # acted on: the next fit continues
+            raise TrainingInterrupted(f"training stopped in epoch {self.epoch + 1} after "
+                                      f"{progress.batches_in_epoch} batches")
+        if tensorboard and max_steps is None:
+            self.vectors.save_projector(tensorboard)
+        return self
+
+    @property
+    def vectors(self) -> Vectors:
+        if self.model is None:
+            raise RuntimeError("the model is not built yet: call fit() first")
+        return Vectors(self.vocab.words, input_embeddings(self.model), self.vocab.counts)
+
+    def settings(self) -> dict:
+        """What a checkpoint must have been trained with to be resumed here (the strategy may differ)."""
+        return dict(self.config.to_dict(), batch_size=self.options.batch_size,
+                    learning_rate=self.options.learning_rate)
+
+    def report_fields(self) -> dict:
+        """Backend-specific fields for a run report."""
+        return {"batch_size": self.options.batch_size,
+                "devices": [d.name for d in tf.config.list_logical_devices()],
+                "replicas": self.strategy.num_replicas_in_sync}
+
+    # -- checkpoints ---------------------------------------------------------------
+
+    def checkpoint_state(self) -> Tuple[Dict[str, np.ndarray], dict]:
+        """``(arrays, state)``: the weights and optimizer variables, and where training stands."""
+        arrays = {f"w{i}": np.asarray(w) for i, w in enumerate(self.model.get_weights())}
+        for i, v in enumerate(self.model.optimizer.variables):
+            arrays[f"opt{i}"] = np.asarray(v.numpy())
+        return arrays, {"epoch": self.epoch, "skip_batches": self.skip_batches, "history": self.history}
+
+    def restore(self, arrays: Dict[str, np.ndarray], state: dict, vocab=None) -> None:
+        """Continue from :meth:`checkpoint_state`'s output; applied at once if built, else by :meth:`build`."""
+        try:
+            self.epoch = int(state["epoch"])
+            self.skip_batches = int(state["skip_batches"])
+            self.history = list(state["history"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CheckpointError(f"the checkpoint lacks the Keras state ({exc})") from None
+        if self.model is None:
+            self._pending_state = arrays
+        else:
+            self._load_arrays(arrays)
+
+    def _load_arrays(self, arrays: Dict[str, np.ndarray]) -> None:
+        weights = self.model.get_weights()
+        try:
+            loaded = [arrays[f"w{i}"] for i in range(len(weights))]
+        except KeyError as exc:
+            raise CheckpointError(f"the checkpoint lacks the weight array {exc}") from None
+        for i, (w, a) in enumerate(zip(weights, loaded)):
+            if w.shape != a.shape:
+                raise CheckpointError(f"the checkpoint's weight {i} has shape {a.shape}, the model {w.shape}")
+        self.model.set_weights(loaded)
+        opt = self.model.optimizer
+        if not opt.built:
+            opt.build(self.model.trainable_variables)
+        for i, v in enumerate(opt.variables):
+            if f"opt{i}" in arrays:
+                v.assign(arrays[f"opt{i}"])

@@ -1,0 +1,359 @@
+"""One training lifecycle for both backends: what happens around ``fit``.
+
+:func:`run` loads the corpus, builds the trainer (:func:`make_trainer`), and hands
+both to :class:`Runner`, which
+
+* resumes from a checkpoint if asked (:meth:`Runner._resume`);
+* turns SIGINT and SIGTERM into a stop request (:class:`_Signals`);
+* writes a checkpoint after every epoch and every ``checkpoint_every`` seconds, by
+  asking the trainer to stop at a consistent point, saving, and fitting on;
+* on a signal, saves a checkpoint and the vectors so far, then raises
+  :class:`~fastw2v.errors.TrainingInterrupted` saying how to resume;
+* writes the vectors, the evaluation and the JSON report.
+
+A trainer is :class:`fastw2v.Word2Vec` or :class:`fastw2v.keras_trainer.KerasTrainer`;
+both offer ``fit(corpus, quiet=, on_epoch_end=, ...)``, ``request_stop()``,
+``checkpoint_state()``, ``restore(arrays, state, vocab)``, ``settings()``,
+``vectors``, ``history``, ``words_done``, ``pairs_done`` and ``report_fields()``.
+:func:`exit_code` maps the outcome to the command line's exit status.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Tuple
+
+from . import checkpoint as ckpt
+from .atomic import atomic_open
+from .config import KerasOptions, Word2VecConfig, check_choice, check_float, check_int
+from .constants import CHECKPOINT_EVERY_SECONDS, DEFAULT_CHECKPOINT_DIR
+from .errors import Fastw2vError, TrainingDiverged, TrainingInterrupted, UsageError
+
+BACKENDS = ("keras", "hogwild")
+
+#: exit statuses of the command line
+EXIT_OK = 0
+EXIT_BUG = 1
+EXIT_BAD_INPUT = 2
+EXIT_DIVERGED = 3
+EXIT_INTERRUPTED = 130
+
+
+def exit_code(exc: Optional[BaseException]) -> int:
+    """The exit status for a run that ended with ``exc`` (None: success).
+
+    fastw2v's own errors are bad input (2), divergence (3) or an interruption (130);
+    anything else is a bug (1).
+    """
+    if exc is None:
+        return EXIT_OK
+    if isinstance(exc, TrainingDiverged):
+        return EXIT_DIVERGED
+    if isinstance(exc, (TrainingInterrupted, KeyboardInterrupt)):
+        return EXIT_INTERRUPTED
+    if isinstance(exc, Fastw2vError):
+        return EXIT_BAD_INPUT
+    return EXIT_BUG
+
+
+@dataclass(frozen=True)
+class CorpusOptions:
+    """Which corpus to train on and how to read it (see :func:`fastw2v.load_corpus`)."""
+
+    path: str = "text8"
+    cache_dir: Optional[str] = None
+    use_cache: bool = True
+    prune_at: Optional[int] = None
+
+    def __post_init__(self) -> None:
+        if self.prune_at is not None:
+            check_int("prune_at", self.prune_at, 1)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What a run does around the training itself: files, checkpoints, monitoring."""
+
+    output: Optional[str] = None
+    report: Optional[str] = None
+    checkpoint_dir: Optional[str] = None
+    resume: bool = False
+    checkpoint_every: float = CHECKPOINT_EVERY_SECONDS
+    validate: Tuple[str, ...] = ()
+    validate_every: int = 2000
+    tensorboard: Optional[str] = None
+    eval_analogies: Optional[str] = None
+    eval_pairs: Tuple[str, ...] = ()
+    quiet: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "validate", tuple(self.validate))
+        object.__setattr__(self, "eval_pairs", tuple(self.eval_pairs))
+        check_float("checkpoint_every", self.checkpoint_every, 0.0, strict=True)
+        check_int("validate_every", self.validate_every, 1)
+        if self.resume and not self.checkpoint_dir:
+            raise UsageError("--resume needs --checkpoint-dir")
+
+    def check_paths(self) -> None:
+        """Refuse, before any work, outputs that cannot be written and inputs that do not exist."""
+        _check_writable(self.output, "--output")
+        _check_writable(self.report, "--report")
+        for f in [self.eval_analogies, *self.eval_pairs]:
+            if f and not Path(f).is_file():
+                raise UsageError(f"evaluation file not found: {f}")
+        if self.checkpoint_dir:
+            d = Path(self.checkpoint_dir)
+            if d.exists() and not d.is_dir():
+                raise UsageError(f"--checkpoint-dir {d} is not a directory")
+
+
+def _check_writable(path, what: str) -> None:
+    if path is None:
+        return
+    import os
+
+    p = Path(path)
+    parent = p.parent if str(p.parent) else Path(".")
+    if p.is_dir():
+        raise UsageError(f"{what} {p} is a directory; give a file name")
+    if not parent.is_dir():
+        raise UsageError(f"{what} directory does not exist: {parent}")
+    if not os.access(parent, os.W_OK):
+        raise UsageError(f"{what} directory is not writable: {parent}")
+
+
+def make_trainer(backend: str, config: Word2VecConfig, vocab, keras: Optional[KerasOptions] = None):
+    """The trainer for ``backend``: ``Word2Vec`` (hogwild) or ``KerasTrainer`` (keras)."""
+    check_choice("backend", backend, BACKENDS)
+    if backend == "hogwild":
+        if keras is not None:
+            raise UsageError("Keras options (--model, --strategy, --batch-size) are for --backend keras")
+        from .word2vec import Word2Vec
+
+        return Word2Vec(config)
+    try:
+        from .keras_trainer import KerasTrainer
+    except ImportError as exc:
+        raise UsageError(f"the keras backend needs TensorFlow ({exc}); install the 'tf' extra "
+                         "(pip install 'fastw2v[tf]') or use --backend hogwild") from None
+    return KerasTrainer(config, vocab, keras)
+
+
+class _Signals:
+    """While active, SIGINT and SIGTERM ask ``on_signal(name)`` to stop; old handlers come back after."""
+
+    def __init__(self, on_signal) -> None:
+        self.on_signal = on_signal
+        self._old = {}
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        self.on_signal(signal.Signals(signum).name)
+
+    def __exit__(self, *exc):
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
+class Runner:
+    """Train one trainer on one corpus with checkpoints, signal handling and a report."""
+
+    def __init__(self, trainer, vocab, corpus, options: RunOptions, fit_options: Optional[dict] = None) -> None:
+        self.trainer = trainer
+        self.vocab = vocab
+        self.corpus = corpus
+        self.options = options
+        self.fit_options = dict(fit_options or {})
+        self.fingerprint = ckpt.corpus_fingerprint(vocab, corpus)
+        self.signal: Optional[str] = None  # the name of the signal that stopped the run
+        self.serial = 0  # of the next checkpoint
+        self.fit_seconds = 0.0
+        self._checkpoint_due = False
+
+    # -- the lifecycle ---------------------------------------------------------------
+
+    def train(self) -> dict:
+        """Resume if asked, then fit to the end; returns the training fields of the report."""
+        if self.options.resume:
+            self._resume()
+        words0, pairs0 = self.trainer.words_done, self.trainer.pairs_done
+        with _Signals(self._on_signal):
+            while not self._fit_once():
+                pass
+        seconds = self.fit_seconds
+        history = self.trainer.history
+        return {
+            "train_seconds": seconds,
+            "words_per_sec": (self.trainer.words_done - words0) / seconds if seconds else 0.0,
+            "pairs_per_sec": (self.trainer.pairs_done - pairs0) / seconds if seconds else 0.0,
+            "final_loss": history[-1]["loss"] if history else None,
+            "history": history,
+            **self.trainer.report_fields(),
+        }
+
+    def _fit_once(self) -> bool:
+        """One ``fit`` call; True when training is complete, False after a periodic checkpoint."""
+        timer = None
+        if self.options.checkpoint_dir:
+            timer = threading.Timer(self.options.checkpoint_every, self._periodic_checkpoint)
+            timer.daemon = True
+            timer.start()
+        interrupted = None
+        t0 = time.perf_counter()
+        try:
+            self.trainer.fit(self.corpus, quiet=self.options.quiet, on_epoch_end=self._on_epoch_end,
+                             **self.fit_options)
+        except TrainingInterrupted as exc:
+            interrupted = exc
+        finally:
+            if timer is not None:
+                timer.cancel()
+            self.fit_seconds += time.perf_counter() - t0
+        if interrupted is None:
+            return True
+        if self._checkpoint_due and self.signal is None:
+            # a signal arriving from here on sets the trainer's stop request again, and
+            # the next fit acts on it at once
+            self._checkpoint_due = False
+            self._save_checkpoint(self.options.checkpoint_dir)
+            return False
+        self._save_on_interrupt(interrupted)
+        return True  # not reached: _save_on_interrupt raises
+
+    def _on_signal(self, name: str) -> None:
+        self.signal = name
+        self.trainer.request_stop()
+
+    def _periodic_checkpoint(self) -> None:
+        self._checkpoint_due = True
+        self.trainer.request_stop()
+
+    def _on_epoch_end(self, trainer, record: dict) -> None:
+        if not self.options.quiet:
+            print(f"\nepoch {record['epoch']}: loss {record['loss']:.4f}", file=sys.stderr)
+            self._print_neighbours(trainer.vectors, indent="  ")
+        if self.options.checkpoint_dir:
+            self._save_checkpoint(self.options.checkpoint_dir)
+
+    # -- checkpoints -----------------------------------------------------------------
+
+    def _save_checkpoint(self, directory) -> None:
+        arrays, state = self.trainer.checkpoint_state()
+        meta = {"backend": self.trainer.backend, "config": self.trainer.settings(), "corpus": self.fingerprint,
+                "state": state, "serial": self.serial, "saved_at": time.strftime("%Y-%m-%d %H:%M:%S")}
+        ckpt.save(directory, arrays, meta)
+        self.serial += 1
+
+    def _resume(self) -> None:
+        directory = self.options.checkpoint_dir
+        meta, arrays = ckpt.load(directory)
+        ckpt.check_compatible(meta, self.trainer.settings(), self.fingerprint, self.trainer.backend)
+        self.trainer.restore(arrays, meta.get("state"), self.vocab)
+        self.serial = int(meta.get("serial", 0)) + 1
+        if not self.options.quiet:
+            print(f"resuming from {directory} (checkpoint of {meta.get('saved_at', '?')})", file=sys.stderr)
+
+    def _save_on_interrupt(self, exc: TrainingInterrupted) -> None:
+        where = Path(self.options.checkpoint_dir or DEFAULT_CHECKPOINT_DIR)
+        self._save_checkpoint(where)
+        vectors = self.trainer.vectors
+        vectors.save(where / "vectors.bin")
+        output = self.options.output
+        if output:
+            vectors.save(output)
+        raise TrainingInterrupted(
+            f"{exc} by {self.signal or 'request'}. Checkpoint and vectors so far saved in {where}/"
+            + (f" (vectors also in {output})" if output else "")
+            + f"; continue with --resume --checkpoint-dir {where}"
+        ) from None
+
+    # -- results ---------------------------------------------------------------------
+
+    def _print_neighbours(self, vectors, indent: str = "") -> dict:
+        """The ``validate`` words' 8 nearest neighbours, printed unless quiet."""
+        known = [w for w in self.options.validate if w in vectors]
+        neighbours = vectors.most_similar_batch(known, topn=8) if known else {}
+        if not self.options.quiet:
+            for w, near in neighbours.items():
+                print(f"{indent}Nearest to {w}: {', '.join(near)}", file=sys.stderr)
+        return neighbours
+
+    def finish(self, report: dict) -> dict:
+        """Add the neighbours and the evaluation to ``report``, and write the vectors and the report."""
+        opts = self.options
+        vectors = self.trainer.vectors
+        if opts.validate:
+            neighbours = self._print_neighbours(vectors)
+            if neighbours:
+                report["neighbours"] = neighbours
+        if opts.output:
+            vectors.save(opts.output)
+            report["output"] = str(opts.output)
+        if opts.eval_analogies or opts.eval_pairs:
+            from .evaluate import evaluate, format_table
+
+            report["evaluation"] = evaluate(vectors, opts.eval_analogies, opts.eval_pairs)
+            if not opts.quiet:
+                print(format_table(report["evaluation"]), file=sys.stderr)
+        if opts.report:
+            with atomic_open(opts.report, "w") as fh:
+                json.dump(report, fh, indent=1, default=float)
+        return report
+
+
+def run(corpus: CorpusOptions, backend: str, config: Word2VecConfig, run_options: RunOptions,
+        keras: Optional[KerasOptions] = None) -> dict:
+    """A whole training run, as ``python -m fastw2v.train`` does it; returns the report.
+
+    Raises
+    ------
+    Fastw2vError
+        Bad input (exit status 2), TrainingDiverged (3) or TrainingInterrupted (130).
+    """
+    from .corpus_cache import load_corpus
+    from .progress import factory
+
+    check_choice("backend", backend, BACKENDS)
+    if backend == "hogwild" and run_options.tensorboard:
+        raise UsageError("--tensorboard is for --backend keras")
+    run_options.check_paths()
+    t0 = time.perf_counter()
+    vocab, encoded = load_corpus(corpus.path, config.min_count, config.max_vocab, cache_dir=corpus.cache_dir,
+                                 use_cache=corpus.use_cache, progress_factory=factory(run_options.quiet),
+                                 prune_at=corpus.prune_at)
+    prep_seconds = time.perf_counter() - t0
+    trainer = make_trainer(backend, config, vocab, keras)
+    if backend == "hogwild":
+        fit_options = {"vocab": vocab}
+    else:
+        fit_options = {"validate": run_options.validate, "validate_every": run_options.validate_every,
+                       "tensorboard": run_options.tensorboard}
+    runner = Runner(trainer, vocab, encoded, run_options, fit_options)
+    trained = runner.train()
+    report = {
+        "backend": backend,
+        "model": keras.model if backend == "keras" and keras is not None else "sgns",
+        "corpus": str(encoded.source or corpus.path),
+        "corpus_words": int(encoded.raw_words),
+        "encoded_words": int(encoded.n_words),
+        "vocab_size": len(vocab),
+        "epochs": config.epochs,
+        "config": config.to_dict(),
+        "prep_seconds": prep_seconds,
+        **({"keras": dataclasses.asdict(keras)} if backend == "keras" and keras is not None else {}),
+        **trained,
+    }
+    return runner.finish(report)
+

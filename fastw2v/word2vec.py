@@ -1,0 +1,382 @@
+"""The Hogwild SGNS estimator: ``Word2Vec(config).fit(corpus)``.
+
+Python orchestrates (epochs, the job queue, progress, NaN checks, stopping);
+:func:`fastw2v.hogwild.train_job` computes. Each epoch hands whole-sentence jobs
+to ``threads`` worker threads in corpus order (:class:`_JobQueue`); the main
+thread collects their losses, advances the resume position past every finished
+job, releases the corpus pages all threads have passed, and draws the progress bar.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional, Tuple
+
+import numpy as np
+
+from .config import Word2VecConfig
+from .constants import JOB_WORDS, WEIGHT_LIMIT
+from .corpus import EncodedCorpus, as_encoded
+from .corpus_cache import load_corpus
+from .errors import ArgumentError, ArgumentTypeError, CheckpointError, TrainingDiverged, TrainingInterrupted
+from .hogwild import init_weights, make_scratch, sigmoid_tables, train_job
+from .memory import check_memory, release_pages
+from .progress import Progress, factory
+from .sampling import SamplingTables, epoch_keys
+from .vectors import Vectors
+from .vocab import Vocab
+
+
+@dataclass
+class TrainState:
+    """Where training stands: enough to continue it exactly (with one thread)."""
+
+    epoch: int = 0
+    next_job: int = 0
+    epoch_loss: float = 0.0
+    epoch_pairs: int = 0
+    words_done: int = 0  # corpus tokens trained, all epochs
+    pairs_done: int = 0  # positive pairs trained, all epochs
+    seconds: float = 0.0
+    history: List[dict] = field(default_factory=list)
+
+
+@dataclass
+class _Plan:
+    """What every epoch of one fit reads: the corpus, its jobs and the tables."""
+
+    ids: np.ndarray  # int32[N]
+    starts: np.ndarray  # int64[S + 1]
+    jobs: np.ndarray  # int64[n_jobs + 1], the first sentence of each job
+    longest: int  # the longest sentence
+    total_positions: float  # corpus tokens over all epochs
+    tables: SamplingTables
+    sig: np.ndarray
+    log_sig: np.ndarray
+
+    @property
+    def n_jobs(self) -> int:
+        return int(self.jobs.shape[0] - 1)
+
+
+class _JobQueue:
+    """Hands out one epoch's jobs in order and collects their results; thread-safe."""
+
+    def __init__(self, first_job: int, n_jobs: int) -> None:
+        self._lock = threading.Lock()
+        self._next = first_job
+        self._n_jobs = n_jobs
+        self._results: Dict[int, Tuple[float, int, int]] = {}
+        self._finished: List[int] = []
+        self.errors: List[BaseException] = []
+
+    def take(self) -> Optional[int]:
+        """The next job to run, or None when every job has been handed out."""
+        with self._lock:
+            if self._next >= self._n_jobs:
+                return None
+            self._next += 1
+            return self._next - 1
+
+    def put(self, job: int, loss: float, pairs: int, words: int) -> None:
+        with self._lock:
+            self._results[job] = (loss, pairs, words)
+            self._finished.append(job)
+
+    def drain(self) -> List[Tuple[int, Tuple[float, int, int]]]:
+        """The results put since the last drain."""
+        with self._lock:
+            out = list(self._results.items())
+            self._results.clear()
+        return out
+
+    def advance(self, next_job: int) -> int:
+        """The lowest unfinished job, given that every job below ``next_job`` is finished."""
+        with self._lock:
+            self._finished.sort()
+            while self._finished and self._finished[0] == next_job:
+                self._finished.pop(0)
+                next_job += 1
+        return next_job
+
+
+class Word2Vec:
+    """Skip-gram with negative sampling, trained by lock-free Hogwild SGD.
+
+    ``Word2Vec(config)`` or ``Word2Vec(dim=..., ...)`` does no work; :meth:`fit`
+    trains. After fitting, :attr:`vectors` holds the input embeddings as a
+    :class:`~fastw2v.vectors.Vectors`.
+
+    Examples
+    --------
+    >>> model = Word2Vec(dim=100, epochs=5).fit("text8")       # doctest: +SKIP
+    >>> model.vectors.most_similar("france", topn=3)            # doctest: +SKIP
+    """
+
+    #: the checkpoint's name for this trainer
+    backend = "hogwild"
+
+    def __init__(self, config: Optional[Word2VecConfig] = None, **overrides) -> None:
+        if config is None:
+            config = Word2VecConfig(**overrides)
+        elif not isinstance(config, Word2VecConfig):
+            raise ArgumentTypeError(f"config must be a Word2VecConfig, got {type(config).__name__}")
+        elif overrides:
+            config = config.replace(**overrides)
+        self.config = config
+        self.vocab: Optional[Vocab] = None
+        self.W_in: Optional[np.ndarray] = None
+        self.W_out: Optional[np.ndarray] = None
+        self.state = TrainState()
+        self._raw_per_encoded = 1.0
+        self._stop = threading.Event()
+
+    # -- public ---------------------------------------------------------------------
+
+    @property
+    def vectors(self) -> Vectors:
+        if self.W_in is None or self.vocab is None:
+            raise RuntimeError("the model is not trained yet: call fit() first")
+        return Vectors(self.vocab.words, self.W_in, self.vocab.counts)
+
+    def request_stop(self) -> None:
+        """Ask a running (or the next) :meth:`fit` to stop after the jobs in flight; thread-safe.
+
+        The request holds until a fit has acted on it by raising TrainingInterrupted.
+        """
+        self._stop.set()
+
+    @property
+    def words_done(self) -> float:
+        """Corpus words trained so far, all epochs, counted as in the source text."""
+        return self.state.words_done * self._raw_per_encoded
+
+    @property
+    def pairs_done(self) -> int:
+        """(word, context) pairs trained so far, each positive and each negative counted."""
+        return self.state.pairs_done * (self.config.negative + 1)
+
+    def fit(self, corpus, vocab: Optional[Vocab] = None, *, cache_dir=None, quiet: bool = True,
+            on_epoch_end: Optional[Callable[["Word2Vec", dict], None]] = None) -> "Word2Vec":
+        """Train on ``corpus``, continuing from :attr:`state` (fresh, or :meth:`restore`-d).
+
+        Parameters
+        ----------
+        corpus : path, re-iterable of token lists, or EncodedCorpus
+            With an EncodedCorpus (or id array), pass its ``vocab`` too.
+        vocab : Vocab, optional
+        cache_dir : path, optional
+            Encoded-corpus cache directory (see :func:`fastw2v.load_corpus`).
+        quiet : bool
+            False shows a progress bar on stderr.
+        on_epoch_end : callable(model, record), optional
+            Called after each completed epoch with its record (epoch, mean loss, ...).
+
+        Returns
+        -------
+        self
+
+        Raises
+        ------
+        TrainingInterrupted
+            :meth:`request_stop` was called; :attr:`state` says where to continue.
+        TrainingDiverged
+            The loss or the weights became NaN/Inf, or the weights exploded.
+        """
+        corpus = self._prepare(corpus, vocab, cache_dir, quiet)
+        plan = self._plan(corpus)
+        st = self.state
+        bar = Progress(plan.total_positions, desc="training", quiet=quiet)
+        bar.set(st.words_done)
+        t_start = time.perf_counter() - st.seconds
+        try:
+            while st.epoch < self.config.epochs:
+                self._run_epoch(plan, bar, t_start)
+                record = self._end_epoch(t_start)
+                if on_epoch_end is not None:
+                    on_epoch_end(self, record)
+        finally:
+            st.seconds = time.perf_counter() - t_start
+            bar.close()
+        return self
+
+    # -- checkpoints ------------------------------------------------------------------
+
+    def checkpoint_state(self) -> Tuple[Dict[str, np.ndarray], dict]:
+        """``(arrays, state)``: the weights and :class:`TrainState`, for :mod:`fastw2v.checkpoint`."""
+        return {"W_in": self.W_in, "W_out": self.W_out}, dataclasses.asdict(self.state)
+
+    def restore(self, arrays: Dict[str, np.ndarray], state: dict, vocab: Vocab) -> None:
+        """Continue from :meth:`checkpoint_state`'s output; the next :meth:`fit` resumes there."""
+        shape = (len(vocab), self.config.dim)
+        try:
+            W_in, W_out = arrays["W_in"], arrays["W_out"]
+            self.state = TrainState(**state)
+        except (KeyError, TypeError) as exc:
+            raise CheckpointError(f"the checkpoint lacks the Hogwild state ({exc})") from None
+        for name, W in (("W_in", W_in), ("W_out", W_out)):
+            if W.shape != shape or W.dtype != np.float32:
+                raise CheckpointError(f"the checkpoint's {name} is {W.dtype}{list(W.shape)}, expected float32{list(shape)}")
+        self.vocab = vocab
+        self.W_in, self.W_out = np.ascontiguousarray(W_in), np.ascontiguousarray(W_out)
+
+    def settings(self) -> dict:
+        """What a checkpoint must have been trained with to be resumed here."""
+        return self.config.to_dict()
+
+    @property
+    def history(self) -> List[dict]:
+        """One record per completed epoch: epoch, mean loss per pair, loss sum, pairs, seconds."""
+        return self.state.history
+
+    def report_fields(self) -> dict:
+        """Backend-specific fields for a run report."""
+        return {"threads": self.config.n_threads}
+
+    # -- one fit ---------------------------------------------------------------------
+
+    def _prepare(self, corpus, vocab: Optional[Vocab], cache_dir, quiet: bool) -> EncodedCorpus:
+        """Load and validate the corpus, check the vocabulary, and make the weights if new."""
+        cfg = self.config
+        if vocab is None:
+            if isinstance(corpus, (EncodedCorpus, np.ndarray, tuple)):
+                raise ArgumentError("an encoded corpus needs its vocab: fit(corpus, vocab=...)")
+            vocab, corpus = load_corpus(corpus, cfg.min_count, cfg.max_vocab, cache_dir=cache_dir,
+                                        progress_factory=None if quiet else factory(quiet))
+        corpus = as_encoded(corpus, len(vocab))
+        if self.vocab is not None and (len(self.vocab) != len(vocab) or self.vocab.words != vocab.words):
+            raise ArgumentError("this model was trained on another vocabulary; make a new Word2Vec")
+        self.vocab = vocab
+        if self.W_in is None:
+            check_memory(len(vocab), cfg.dim)
+            self.W_in, self.W_out = init_weights(len(vocab), cfg.dim, cfg.seed)
+        self._raw_per_encoded = corpus.raw_words / max(1, corpus.n_words)
+        return corpus
+
+    def _plan(self, corpus: EncodedCorpus) -> _Plan:
+        cfg = self.config
+        starts = np.ascontiguousarray(corpus.sentence_starts, dtype=np.int64)
+        sig, log_sig = sigmoid_tables()
+        return _Plan(ids=corpus.ids, starts=starts, jobs=job_bounds(corpus),
+                     longest=int(np.max(np.diff(starts))), total_positions=float(cfg.epochs * corpus.n_words),
+                     tables=SamplingTables(self.vocab.counts, cfg.sample, cfg.ns_power,
+                                           need_negatives=cfg.negative > 0),
+                     sig=sig, log_sig=log_sig)
+
+    def _run_epoch(self, plan: _Plan, bar: Progress, t_start: float) -> None:
+        """Train the rest of the current epoch, from ``state.next_job``."""
+        cfg = self.config
+        st = self.state
+        jobs = _JobQueue(st.next_job, plan.n_jobs)
+        keys = epoch_keys(cfg.seed, st.epoch)
+        threads = [threading.Thread(target=self._worker, args=(plan, jobs, keys), name=f"fastw2v-hogwild-{i}",
+                                    daemon=True) for i in range(cfg.n_threads)]
+        for t in threads:
+            t.start()
+        diverged = None
+        while any(t.is_alive() for t in threads):
+            for t in threads:
+                t.join(timeout=0.5)
+            diverged = self._collect(plan, jobs) or diverged
+            st.seconds = time.perf_counter() - t_start
+            bar.set(st.words_done, epoch=f"{st.epoch + 1}/{cfg.epochs}",
+                    loss=st.epoch_loss / max(1, st.epoch_pairs * (cfg.negative + 1)),
+                    alpha=self.current_alpha(plan.total_positions))
+        if jobs.errors:
+            raise jobs.errors[0]
+        diverged = diverged or self._check_weights()
+        if diverged is not None:
+            raise TrainingDiverged(f"training diverged: {diverged}. The learning rate is probably too high: try a "
+                                   f"lower --alpha (now {cfg.alpha})")
+        if self._stop.is_set() and st.next_job < plan.n_jobs:
+            self._stop.clear()  # acted on: the next fit continues
+            raise TrainingInterrupted(f"training stopped in epoch {st.epoch + 1} after {st.next_job} of "
+                                      f"{plan.n_jobs} jobs")
+
+    def _worker(self, plan: _Plan, jobs: _JobQueue, keys) -> None:
+        """One thread: take jobs and train them until none is left or a stop is requested."""
+        cfg = self.config
+        key, neg_key = keys
+        scratch = make_scratch(plan.longest, cfg.dim, cfg.window, cfg.negative)
+        offset = float(self.state.epoch) * plan.ids.shape[0]
+        try:
+            while not self._stop.is_set():
+                j = jobs.take()
+                if j is None:
+                    return
+                lo, hi = int(plan.jobs[j]), int(plan.jobs[j + 1])
+                loss, pairs = train_job(plan.ids, plan.starts, lo, hi, plan.tables.keep_thresh, key, neg_key,
+                                        cfg.window, cfg.negative, plan.tables.alias_table, self.W_in, self.W_out,
+                                        cfg.alpha, cfg.final_alpha, offset, plan.total_positions, cfg.exact_sigmoid,
+                                        plan.sig, plan.log_sig, scratch)
+                jobs.put(j, loss, pairs, int(plan.starts[hi] - plan.starts[lo]))
+        except BaseException as exc:  # surfaced in the main thread
+            jobs.errors.append(exc)
+            self._stop.set()
+
+    def _collect(self, plan: _Plan, jobs: _JobQueue) -> Optional[str]:
+        """Add finished jobs to the state; returns a divergence message if a loss is not finite."""
+        st = self.state
+        diverged = None
+        for j, (loss, pairs, words) in jobs.drain():
+            st.epoch_loss += loss
+            st.epoch_pairs += pairs
+            st.words_done += words
+            st.pairs_done += pairs
+            if not np.isfinite(loss) and diverged is None:
+                diverged = f"loss became {loss} in epoch {st.epoch + 1}, job {j} (words {st.words_done:,})"
+                self._stop.set()
+        st.next_job = jobs.advance(st.next_job)
+        # the corpus may be memory-mapped: drop the pages every thread is past
+        release_pages(plan.ids, 0, int(plan.starts[plan.jobs[st.next_job]]))
+        return diverged
+
+    def _end_epoch(self, t_start: float) -> dict:
+        """Close the finished epoch in the state and return its record."""
+        st = self.state
+        record = {
+            "epoch": st.epoch + 1,
+            "loss": st.epoch_loss / max(1, st.epoch_pairs * (self.config.negative + 1)),
+            "loss_sum": st.epoch_loss,
+            "pairs": st.epoch_pairs,
+            "seconds": time.perf_counter() - t_start,
+        }
+        st.history.append(record)
+        st.epoch += 1
+        st.next_job = 0
+        st.epoch_loss = 0.0
+        st.epoch_pairs = 0
+        return record
+
+    def current_alpha(self, total_positions: float) -> float:
+        """The learning rate at the current position of the schedule."""
+        cfg = self.config
+        progress = self.state.words_done / max(1.0, total_positions)
+        return max(cfg.final_alpha, cfg.alpha - (cfg.alpha - cfg.final_alpha) * progress)
+
+    def _check_weights(self) -> Optional[str]:
+        where = f"in epoch {self.state.epoch + 1}"
+        for name, W in (("W_in", self.W_in), ("W_out", self.W_out)):
+            if not np.all(np.isfinite(W)):
+                return f"{name} holds NaN or Inf {where}"
+            peak = float(np.max(np.abs(W)))
+            if peak > WEIGHT_LIMIT:
+                return f"{name} exploded (max |w| = {peak:.3g}) {where}"
+        return None
+
+
+def job_bounds(corpus: EncodedCorpus) -> np.ndarray:
+    """Sentence indices that start each Hogwild job: whole sentences, about JOB_WORDS tokens.
+
+    Returns
+    -------
+    int64[n_jobs + 1]
+        Job ``j`` is sentences ``bounds[j] .. bounds[j + 1] - 1``.
+    """
+    starts = corpus.sentence_starts
+    marks = np.arange(JOB_WORDS, corpus.n_words, JOB_WORDS, dtype=np.int64)
+    idx = np.searchsorted(starts, marks, side="left")
+    return np.unique(np.concatenate(([0], idx, [corpus.n_sentences]))).astype(np.int64)
