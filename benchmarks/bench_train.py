@@ -109,7 +109,9 @@ def main(argv=None):
     quality_from = None
     if args.speed_only:
         prev = json.loads((RESULTS / "train.json").read_text())
-        if prev.get("config") != cfg.to_dict() or prev.get("epochs") != args.epochs or prev.get("seeds") != seeds:
+        # fields the training config no longer has (batch_size moved to KerasOptions) do not count
+        stored = {k: v for k, v in (prev.get("config") or {}).items() if k in cfg.to_dict()}
+        if stored != cfg.to_dict() or prev.get("epochs") != args.epochs or prev.get("seeds") != seeds:
             raise SystemExit("--speed-only: benchmarks/results/train.json has another config, epoch count or seeds")
         fw, gs = prev["fastw2v_hogwild"], prev["gensim"]
         quality_from = prev.get("quality_from") or {"date": prev.get("date"), "commit": prev.get("commit")}

@@ -24,7 +24,7 @@ from .constants import CACHE_FORMAT_VERSION, MAX_SENTENCE_LEN
 from .corpus import EncodedCorpus, ReadStats, check_path, is_path, iter_sentences
 from .errors import CorpusError
 from .memory import release_pages
-from .vocab import Vocab, count_words
+from .vocab import Vocab, count_words, recount
 
 #: while encoding to the on-disk cache, flush and release every this many ids
 _FLUSH_WORDS = 1 << 24
@@ -148,7 +148,11 @@ def load_corpus(source, min_count: int = 5, max_vocab: Optional[int] = None, cac
         For a cached file, ``ids`` is a read-only memory map.
     """
     if not is_path(source):
-        vocab = Vocab.from_counts(count_words(source, prune_at=prune_at), min_count=min_count, max_vocab=max_vocab)
+        stats = ReadStats()
+        counter = count_words(source, stats, prune_at=prune_at)
+        if stats.prunes:
+            counter = recount(source, counter)
+        vocab = Vocab.from_counts(counter, min_count=min_count, max_vocab=max_vocab)
         return vocab, encode(source, vocab)
 
     if isinstance(source, str) and source == TEXT8 and not Path(source).exists():
@@ -168,6 +172,12 @@ def load_corpus(source, min_count: int = 5, max_vocab: Optional[int] = None, cac
     tick = progress_factory("counting", None) if progress_factory else None
     counter = _count_with_progress(path, stats, tick, prune_at)
     stats.warn(str(path))
+    if stats.prunes:
+        # pruning left the survivors' counts short, and encoding needs the exact total
+        tick = progress_factory("recounting", stats.tokens) if progress_factory else None
+        counter = recount(path, counter, progress=tick)
+        if hasattr(tick, "close"):
+            tick.close()
     vocab = Vocab.from_counts(counter, min_count=min_count, max_vocab=max_vocab)
     raw_words = stats.tokens
     del counter

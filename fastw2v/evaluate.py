@@ -32,11 +32,12 @@ from .errors import FileFormatError, MissingFileError
 from .vectors import Vectors
 
 
-def _lowercase_index(vectors: Vectors, restrict_vocab: Optional[int]) -> Dict[str, int]:
+def _case_index(vectors: Vectors, restrict_vocab: Optional[int]) -> Dict[str, int]:
+    """``{WORD: row}`` over the searched words, upper-cased as gensim does; the most frequent spelling wins."""
     words = vectors.words if restrict_vocab is None else vectors.words[:restrict_vocab]
     index: Dict[str, int] = {}
     for i, w in enumerate(words):
-        index.setdefault(w.lower(), i)  # the most frequent spelling wins
+        index.setdefault(w.upper(), i)
     return index
 
 
@@ -79,20 +80,22 @@ def evaluate_analogies(vectors: Vectors, path, restrict_vocab: Optional[int] = A
     ``sections``: a list of ``{"section", "correct", "total", "accuracy"}``.
     """
     questions = read_analogies(path)
-    index = _lowercase_index(vectors, restrict_vocab)
+    index = _case_index(vectors, restrict_vocab)
     unit = vectors.unit if restrict_vocab is None else vectors.unit[:restrict_vocab]
     sections: Dict[str, List[int]] = {}
     rows = []
     owners = []
     for sec, a, b, c, d in questions:
         sections.setdefault(sec, [0, 0])
-        ids = [index.get(w.lower()) for w in (a, b, c, d)]
+        ids = [index.get(w.upper()) for w in (a, b, c, d)]
         if any(i is None for i in ids):
             continue
         rows.append(ids)
         owners.append(sec)
     rows_arr = np.array(rows, dtype=np.int64).reshape(-1, 4)
     correct = np.zeros(len(rows), dtype=bool)
+    spellings = _spellings(vectors, index, unit.shape[0])
+    exact = _GensimOrder(vectors, unit.shape[0], spellings)
     for lo in range(0, len(rows), batch):
         q = rows_arr[lo : lo + batch]
         target = unit[q[:, 1]] - unit[q[:, 0]] + unit[q[:, 2]]
@@ -100,7 +103,14 @@ def evaluate_analogies(vectors: Vectors, path, restrict_vocab: Optional[int] = A
         r = np.arange(q.shape[0])
         for col in range(3):
             scores[r, q[:, col]] = -np.inf
-        correct[lo : lo + batch] = np.argmax(scores, axis=1) == q[:, 3]
+            for i in np.flatnonzero(np.isin(q[:, col], list(spellings))):
+                scores[i, spellings[q[i, col]]] = -np.inf  # other spellings of a, b and c
+        top2 = -np.partition(-scores, 1, axis=1)[:, :2]
+        answers = np.argmax(scores, axis=1)
+        # where the best two are (nearly) tied, the order decides: take gensim's
+        for i in np.flatnonzero(top2[:, 0] - top2[:, 1] <= _TIE * np.maximum(1.0, np.abs(top2[:, 0]))):
+            answers[i] = exact.answer(*q[i, :3])
+        correct[lo : lo + batch] = answers == q[:, 3]
     for sec, ok in zip(owners, correct):
         sections[sec][0] += int(ok)
         sections[sec][1] += 1
@@ -118,9 +128,65 @@ def evaluate_analogies(vectors: Vectors, path, restrict_vocab: Optional[int] = A
     }
 
 
+#: best two analogy scores closer than this (relative) count as a tie
+_TIE = 1e-4
+
+
+def _spellings(vectors: Vectors, index: Dict[str, int], n_rows: int) -> Dict[int, List[int]]:
+    """``{row: [rows of its other spellings]}`` among the first ``n_rows`` (searched) words."""
+    out: Dict[int, List[int]] = {}
+    for i, w in enumerate(vectors.words[:n_rows]):
+        row = index[w.upper()]
+        if row != i:
+            out.setdefault(row, []).append(i)
+    return out
+
+
+class _GensimOrder:
+    """The answer gensim's ``evaluate_word_analogies`` gives, computed its way, for tied questions.
+
+    Its arithmetic (a mean of the three unit vectors, normalised in float64, cosines over
+    the searched rows) and its candidate order (``argpartition`` of the best 8, then
+    ``argsort``) decide exact ties the same way; the inputs' own spellings are skipped.
+    """
+
+    def __init__(self, vectors: Vectors, n_rows: int, spellings: Dict[int, List[int]]) -> None:
+        self.vectors = vectors.vectors
+        self.norms = np.linalg.norm(self.vectors, axis=1)
+        self.n_rows = n_rows
+        self.spellings = spellings
+
+    def answer(self, a: int, b: int, c: int) -> int:
+        mean = np.zeros(self.vectors.shape[1], dtype=self.vectors.dtype)
+        for weight, row in ((1.0, b), (1.0, c), (-1.0, a)):
+            mean += np.float64(weight) * (self.vectors[row] / self.norms[row])
+        mean = mean / np.float64(3.0)
+        length = np.sqrt(np.dot(mean, mean))
+        if length > 0:
+            mean = mean * (1.0 / length)
+        mean = mean.astype(np.float32)
+        dists = np.dot(self.vectors[: self.n_rows], mean) / self.norms[: self.n_rows]
+        x = -dists
+        n = 8  # 5 answers + the 3 inputs
+        best = np.argsort(x)[:n] if n >= x.size else np.argpartition(x, n)[:n]
+        best = best.take(np.argsort(x.take(best)))
+        inputs = {a, b, c}
+        skip = inputs.union(*(self.spellings.get(i, ()) for i in inputs))
+        candidates = [int(i) for i in best if i not in inputs][:5]
+        for i in candidates:
+            if i not in skip:
+                return i
+        return candidates[-1] if candidates else -1
+
+
 def read_word_pairs(path) -> List[tuple]:
-    """``[(w1, w2, score), ...]``; ``#`` lines are comments; errors name the line."""
+    """``[(w1, w2, score), ...]``; ``#`` lines are comments; errors name the line.
+
+    A first data line whose score is not a number is a header (``Word 1<TAB>Word 2<TAB>Human
+    (mean)``, as WordSim-353's own files start) and is skipped; anywhere else it is an error.
+    """
     out = []
+    first = True
     for lineno, line in _data_lines(path):
         parts = line.split("\t") if "\t" in line else line.split()
         if len(parts) != 3:
@@ -128,7 +194,11 @@ def read_word_pairs(path) -> List[tuple]:
         try:
             score = float(parts[2])
         except ValueError:
+            if first:
+                first = False
+                continue
             raise FileFormatError(f"{path}:{lineno}: score {parts[2]!r} is not a number") from None
+        first = False
         out.append((parts[0].strip(), parts[1].strip(), score))
     return out
 
@@ -166,10 +236,10 @@ def evaluate_word_pairs(vectors: Vectors, path, restrict_vocab: Optional[int] = 
     dict with ``spearman``, ``pairs`` (in the file), ``covered``, ``coverage``.
     """
     pairs = read_word_pairs(path)
-    index = _lowercase_index(vectors, restrict_vocab)
+    index = _case_index(vectors, restrict_vocab)
     sims, gold = [], []
     for w1, w2, score in pairs:
-        i, j = index.get(w1.lower()), index.get(w2.lower())
+        i, j = index.get(w1.upper()), index.get(w2.upper())
         if i is None or j is None:
             continue
         sims.append(float(vectors.unit[i] @ vectors.unit[j]))

@@ -183,7 +183,7 @@ def sgns_update(W_in, W_out, t, outputs, n_out, lr, neu1e, exact, sig_table, log
 @njit(nogil=True, fastmath=FASTMATH, cache=True)
 def train_job(ids, sent_starts, sent_lo, sent_hi, keep_thresh, key, neg_key, window, negative, alias_table,
               W_in, W_out, alpha, min_alpha, pos_offset, total_positions, exact, sig_table, log_sig_table,
-              scratch):
+              k_ids, k_win, neu1e, outputs):
     """Train on sentences ``sent_lo..sent_hi-1`` of the encoded corpus.
 
     Parameters
@@ -201,8 +201,12 @@ def train_job(ids, sent_starts, sent_lo, sent_hi, keep_thresh, key, neg_key, win
         ``total_positions``; position = ``pos_offset`` + corpus position.
     exact : bool; sig_table, log_sig_table : float32[SIGMOID_TABLE_SIZE]
         Exact sigmoid, or word2vec.c's table (see :func:`sigmoid_tables`).
-    scratch : HogwildScratch
-        The calling thread's buffers (see :func:`make_scratch`); their sizes are checked.
+    k_ids, k_win, neu1e, outputs : arrays
+        The calling thread's buffers: a :class:`HogwildScratch` unpacked (``*scratch``),
+        one by one, since a named tuple of arrays as one argument measured slower.
+        ``neu1e`` and ``outputs`` are size-checked here; ``k_ids`` and ``k_win`` must
+        hold the job's longest sentence and are not (a check here measured slower
+        too): :func:`make_scratch` with the corpus's longest sentence guarantees it.
 
     Returns
     -------
@@ -211,10 +215,6 @@ def train_job(ids, sent_starts, sent_lo, sent_hi, keep_thresh, key, neg_key, win
         positive pairs trained.
     """
     n_out = negative + 1
-    k_ids, k_win, neu1e, outputs = scratch.k_ids, scratch.k_win, scratch.neu1e, scratch.outputs
-    longest = _longest(sent_starts, sent_lo, sent_hi)
-    if k_ids.shape[0] < longest or k_win.shape[0] < longest:
-        raise ValueError("train_job: k_ids and k_win must hold the longest sentence")
     if outputs.shape[0] < 2 * window * n_out:
         raise ValueError("train_job: outputs must hold 2 * window * (negative + 1) ids")
     if neu1e.shape[0] < W_in.shape[1] + n_out:
@@ -273,15 +273,6 @@ def train_job(ids, sent_starts, sent_lo, sent_hi, keep_thresh, key, neg_key, win
                 n_pairs += 1
                 c += 1
     return total_loss, n_pairs
-
-
-@njit(cache=True)
-def _longest(sent_starts, sent_lo, sent_hi):
-    """Length of the longest of sentences ``sent_lo..sent_hi-1``; ``sent_starts`` is int64[S + 1]."""
-    longest = 0
-    for s in range(sent_lo, sent_hi):
-        longest = max(longest, sent_starts[s + 1] - sent_starts[s])
-    return longest
 
 
 class HogwildScratch(NamedTuple):

@@ -297,8 +297,11 @@ class KerasTrainer:
                 # each Keras epoch is one pass of the generator, which then ends: that is expected
                 warnings.filterwarnings("ignore", message=".*ran out of data.*")
                 if max_steps is None:
-                    self.model.fit(ds, epochs=cfg.epochs, initial_epoch=self.epoch, verbose=0, callbacks=cbs,
-                                   shuffle=False)
+                    # one fit call per epoch: within one call Keras 3 runs the later epochs for
+                    # the first epoch's step count instead of to the end of their generator
+                    while self.epoch < cfg.epochs and not (self.stop_requested or progress.diverged):
+                        self.model.fit(ds, epochs=self.epoch + 1, initial_epoch=self.epoch, verbose=0,
+                                       callbacks=cbs, shuffle=False)
                 else:
                     self.model.fit(ds, epochs=self.epoch + 1, initial_epoch=self.epoch, steps_per_epoch=max_steps,
                                    verbose=0, callbacks=cbs, shuffle=False)

@@ -144,6 +144,22 @@ class Vocab:
         return ids
 
 
+def recount(source, words: Iterable[str], progress=None) -> Counter:
+    """Exact counts of ``words`` in a corpus, in first-occurrence order; other words are not held.
+
+    After :func:`count_words` has pruned, the counts of the words that survived are
+    underestimates; one more pass with this fixes them, in memory bounded by ``words``.
+    """
+    keep = set(words)
+    counter: Counter = Counter()
+    update = counter.update
+    for sentence in iter_sentences(source):
+        update(filter(keep.__contains__, sentence))
+        if progress is not None:
+            progress(len(sentence))
+    return counter
+
+
 def count_words(source, stats: ReadStats | None = None, prune_at: Optional[int] = None,
                 progress=None) -> Counter:
     """Word counts of a corpus, in first-occurrence order.
@@ -154,7 +170,7 @@ def count_words(source, stats: ReadStats | None = None, prune_at: Optional[int] 
     prunes) is dropped. The effect: a rare word seen before a prune loses its
     earlier count, so final counts of words near the cut-off are underestimated
     and some words that would reach ``min_count`` may not. Frequent words are
-    unaffected. ``None`` never prunes. ``progress(n)`` is called with the tokens
+    unaffected. ``None`` never prunes. :func:`recount` makes the survivors' counts exact. ``progress(n)`` is called with the tokens
     of each sentence read.
     """
     if prune_at is not None and prune_at < 1:

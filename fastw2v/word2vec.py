@@ -212,11 +212,15 @@ class Word2Vec:
     def restore(self, arrays: Dict[str, np.ndarray], state: dict, vocab: Vocab) -> None:
         """Continue from :meth:`checkpoint_state`'s output; the next :meth:`fit` resumes there."""
         shape = (len(vocab), self.config.dim)
+        fields = {f.name for f in dataclasses.fields(TrainState)}
+        if not isinstance(state, dict) or set(state) != fields:
+            have = sorted(state) if isinstance(state, dict) else type(state).__name__
+            raise CheckpointError(f"the checkpoint lacks the Hogwild state (it holds {have})")
         try:
             W_in, W_out = arrays["W_in"], arrays["W_out"]
-            self.state = TrainState(**state)
-        except (KeyError, TypeError) as exc:
-            raise CheckpointError(f"the checkpoint lacks the Hogwild state ({exc})") from None
+        except KeyError as exc:
+            raise CheckpointError(f"the checkpoint lacks the weight array {exc}") from None
+        self.state = TrainState(**state)
         for name, W in (("W_in", W_in), ("W_out", W_out)):
             if W.shape != shape or W.dtype != np.float32:
                 raise CheckpointError(f"the checkpoint's {name} is {W.dtype}{list(W.shape)}, expected float32{list(shape)}")
@@ -277,9 +281,12 @@ class Word2Vec:
         for t in threads:
             t.start()
         diverged = None
-        while any(t.is_alive() for t in threads):
+        running = True
+        while running:
             for t in threads:
                 t.join(timeout=0.5)
+            # checked before collecting, so the last pass collects every job, however fast the workers were
+            running = any(t.is_alive() for t in threads)
             diverged = self._collect(plan, jobs) or diverged
             st.seconds = time.perf_counter() - t_start
             bar.set(st.words_done, epoch=f"{st.epoch + 1}/{cfg.epochs}",
@@ -311,7 +318,7 @@ class Word2Vec:
                 loss, pairs = train_job(plan.ids, plan.starts, lo, hi, plan.tables.keep_thresh, key, neg_key,
                                         cfg.window, cfg.negative, plan.tables.alias_table, self.W_in, self.W_out,
                                         cfg.alpha, cfg.final_alpha, offset, plan.total_positions, cfg.exact_sigmoid,
-                                        plan.sig, plan.log_sig, scratch)
+                                        plan.sig, plan.log_sig, *scratch)
                 jobs.put(j, loss, pairs, int(plan.starts[hi] - plan.starts[lo]))
         except BaseException as exc:  # surfaced in the main thread
             jobs.errors.append(exc)

@@ -117,12 +117,38 @@ def keras_positive_pairs(sequence, window_size):
     return out
 
 
-def sgns_step(w_in, W_out, outputs, lr):
+TABLE_MAX_EXP = 6.0
+TABLE_SIZE = 1000
+
+
+def table_sigmoid(x: float) -> float:
+    """word2vec.c's table sigmoid: the sigmoid at the centre of x's bin in [-6, 6]; 0 or 1 beyond."""
+    if x >= TABLE_MAX_EXP:
+        return 1.0
+    if x <= -TABLE_MAX_EXP:
+        return 0.0
+    width = 2 * TABLE_MAX_EXP / TABLE_SIZE
+    i = int((x + TABLE_MAX_EXP) / width)
+    centre = -TABLE_MAX_EXP + (i + 0.5) * width
+    return 1.0 / (1.0 + math.exp(-centre))
+
+
+def table_loss(z: float) -> float:
+    """``-log sigmoid(z)`` from the table: 0 beyond +6, linear (``-z``) below -6."""
+    if z >= TABLE_MAX_EXP:
+        return 0.0
+    if z <= -TABLE_MAX_EXP:
+        return -z
+    return -math.log(table_sigmoid(z))
+
+
+def sgns_step(w_in, W_out, outputs, lr, table=False):
     """Reference SGNS step in float64: returns (new w_in, new W_out, loss).
 
     Loss ``-log s(u.v_c) - sum_n log s(-u.v_n)``. Every logit is taken from the weights
     before the step; then the W_out rows are updated in turn (a row listed twice gets
-    both updates) and the input vector once at the end.
+    both updates) and the input vector once at the end. ``table`` uses word2vec.c's
+    table sigmoid and its saturated ends instead of the exact sigmoid.
     """
     import numpy as np
 
@@ -133,8 +159,12 @@ def sgns_step(w_in, W_out, outputs, lr):
     loss = 0.0
     for n, (o, f) in enumerate(zip(outputs, logits)):
         label = 1.0 if n == 0 else 0.0
-        s = 1.0 / (1.0 + math.exp(-f))
-        loss += -math.log(s) if label else -math.log(1.0 - s)
+        if table:
+            s = table_sigmoid(f)
+            loss += table_loss(f if label else -f)
+        else:
+            s = 1.0 / (1.0 + math.exp(-f))
+            loss += -math.log(s) if label else -math.log(1.0 - s)
         g = (label - s) * lr
         neu1e += g * W[o]
         W[o] += g * u

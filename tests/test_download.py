@@ -63,3 +63,24 @@ def test_offline_says_how_to_pass_a_local_file(tmp_path):
         port = s.getsockname()[1]
     with pytest.raises(DownloadError, match="--corpus"):
         fetch_text8(tmp_path, quiet=True, url=f"http://127.0.0.1:{port}/text8.zip", timeout=5)
+
+
+def test_load_corpus_and_fit_download_text8_by_name(tmp_path, server, monkeypatch):
+    """``load_corpus("text8")`` and ``Word2Vec().fit("text8")`` download it, as the CLI does."""
+    import functools
+
+    import fastw2v.download as download
+    from fastw2v import Word2Vec, load_corpus
+
+    monkeypatch.setattr(download, "fetch_text8", functools.partial(
+        download.fetch_text8, url=server["url"], zip_sha1=server["zip_sha1"], text_sha1=server["text_sha1"]))
+    monkeypatch.chdir(tmp_path)  # no file called text8 here
+    cache = tmp_path / "cache"
+    vocab, corpus = load_corpus("text8", min_count=1, cache_dir=cache)
+    assert vocab.words[0] == "the" and corpus.raw_words == 9000
+    model = Word2Vec(dim=4, epochs=1, min_count=1, threads=1).fit("text8", cache_dir=cache)
+    assert len(model.vectors) == len(vocab) == 8
+    assert len(server["hits"]) == 1  # downloaded once, then read from the cache
+    (tmp_path / "text8").write_text("a local file wins " * 10)
+    vocab, _ = load_corpus("text8", min_count=1, cache_dir=cache)
+    assert vocab.words[0] == "a"

@@ -6,35 +6,25 @@ import os
 import signal
 import subprocess
 import sys
-import threading
-import time
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from helpers import assert_one_line_error, interrupt_cli, run_cli, write_group_corpus
 from fastw2v import CorpusError, Vocab, iter_sentences, load_corpus
 from fastw2v.corpus import ReadStats
 from fastw2v.constants import CHECKPOINT_FORMAT_VERSION
 from fastw2v.errors import VectorsFormatError
 from fastw2v.vectors import Vectors
-from fastw2v.vocab import count_words
-
-TRAIN = [sys.executable, "-m", "fastw2v.train"]
-
+from fastw2v.vocab import count_words, recount
 
 def _cli(args, tmp_path, timeout=300):
-    env = dict(os.environ, FASTW2V_CACHE=str(tmp_path / "cache"))
-    return subprocess.run(TRAIN + args, capture_output=True, text=True, env=env, timeout=timeout)
+    return run_cli(args, tmp_path, timeout)
 
 
-def _assert_one_line_error(r, match):
-    assert r.returncode == 2, (r.returncode, r.stderr[-2000:])
-    errors = [l for l in r.stderr.splitlines() if "error" in l.lower()]
-    assert len(errors) == 1 and "Traceback" not in r.stderr, r.stderr
-    assert r.stderr.rstrip().splitlines()[-1] == errors[0]
-    assert match in errors[0], errors[0]
+_assert_one_line_error = assert_one_line_error
 
 
 # ------------------------------------------------------------------ corpus files
@@ -124,7 +114,7 @@ def test_200mb_single_line_streams_in_bounded_memory(tmp_path):
     # VmHWM, not ru_maxrss: Linux carries ru_maxrss across exec, so a child forked from a big
     # pytest process would report the parent's peak
     code = (
-        "import sys; from fastw2v.vocab import count_words;"
+        "import sys; from fastw2v.vocab import count_words, recount;"
         "c = count_words(sys.argv[1]);"
         "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1];"
         "print(sum(c.values()), len(c), hwm)"
@@ -142,6 +132,11 @@ def test_prune_bounds_distinct_words():
     c = count_words(corpus, stats, prune_at=1000)
     assert stats.prunes >= 1 and len(c) <= 5001
     assert c["common"] == 150  # frequent words keep exact counts
+    survivors = dict(c)
+    exact = recount(corpus, survivors)  # a second pass makes every survivor's count exact
+    assert set(exact) == set(survivors) and all(exact[w] == (150 if w == "common" else 3) for w in exact)
+    vocab, enc = load_corpus(corpus, min_count=1, prune_at=1000)  # encoding no longer runs short
+    assert enc.n_words == vocab.total == sum(exact.values())
 
 
 # ------------------------------------------------------------------ files we write
@@ -225,43 +220,22 @@ def test_fuzz_word2vec_loader(tmp_path, data, header, binary):
 # ------------------------------------------------------------------ interruption
 
 
-def _write_corpus(path, n_sent=6000, seed=0):
-    rng = np.random.default_rng(seed)
-    with open(path, "w") as fh:
-        for _ in range(n_sent):
-            g = rng.integers(20)
-            fh.write(" ".join(f"g{g}w{i}" for i in rng.integers(0, 30, size=40)) + "\n")
+_write_corpus = write_group_corpus
 
 
-def test_sigint_then_resume_equals_uninterrupted_run(tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_signal_then_resume_equals_uninterrupted_run(tmp_path, sig):
     corpus = tmp_path / "c.txt"
     _write_corpus(corpus)
     common = ["--corpus", str(corpus), "--backend", "hogwild", "--threads", "1", "--seed", "3", "--dim", "32",
               "--epochs", "6", "--min-count", "1", "--window", "5"]
     full = _cli(common + ["--output", str(tmp_path / "full.bin"), "--quiet"], tmp_path)
     assert full.returncode == 0, full.stderr[-2000:]
-    env = dict(os.environ, FASTW2V_CACHE=str(tmp_path / "cache"))
     ck = tmp_path / "ck"
-    proc = subprocess.Popen(TRAIN + common + ["--output", str(tmp_path / "part.bin"), "--checkpoint-dir", str(ck)],
-                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env)
-    lines = []
-
-    def read():
-        for line in proc.stderr:
-            lines.append(line)
-
-    t = threading.Thread(target=read, daemon=True)
-    t.start()
-    deadline = time.time() + 120
-    while not any("epoch 2:" in l for l in lines) and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.05)  # past the first epoch's checkpoint, in the middle of the run
-    time.sleep(0.3)
-    assert proc.poll() is None, "training finished before it could be interrupted; make the corpus larger"
-    proc.send_signal(signal.SIGINT)
-    rc = proc.wait(timeout=60)
-    t.join(timeout=5)
-    err = "".join(lines)
-    assert rc != 0 and "--resume" in err, err[-2000:]
+    # past the first epoch's checkpoint, in the middle of the run
+    rc, err = interrupt_cli(common + ["--output", tmp_path / "part.bin", "--checkpoint-dir", ck], tmp_path,
+                            "epoch 2:", sig)
+    assert rc == 130 and f"by {sig.name}" in err and "--resume" in err and "Traceback" not in err, err[-2000:]
     meta = json.loads((ck / "checkpoint.json").read_text())
     assert meta["format"] == CHECKPOINT_FORMAT_VERSION and meta["backend"] == "hogwild"
     assert (meta["state"]["epoch"], meta["state"]["next_job"]) != (6, 0)

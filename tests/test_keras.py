@@ -224,8 +224,10 @@ def test_import_fastw2v_does_not_import_tensorflow():
 
 
 def test_interrupt_checkpoint_resume_matches_uninterrupted_run(tmp_path):
-    """Stopped 3 batches into epoch 2, checkpointed and restored into a new trainer, the
-    run ends with the uninterrupted run's step count and weights."""
+    """Stopped 3 batches into epoch 2 of 3, checkpointed and restored into a new trainer,
+    the run ends with the uninterrupted run's step count and weights. Every epoch runs
+    all its batches (Keras 3, left to itself, cuts later epochs of one fit call to the
+    first epoch's step count)."""
     import keras
 
     from fastw2v import TrainingInterrupted
@@ -234,13 +236,15 @@ def test_interrupt_checkpoint_resume_matches_uninterrupted_run(tmp_path):
     corpus, _ = planted_corpus(4, sentences=600)
     vocab = Vocab.build(corpus, min_count=1)
     enc = encode(corpus, vocab)
-    cfg = Word2VecConfig(dim=8, window=3, negative=3, sample=0, min_count=1, epochs=2, seed=2)
+    cfg = Word2VecConfig(dim=8, window=3, negative=3, sample=0, min_count=1, epochs=3, seed=2)
     opts = KerasOptions(batch_size=256)
 
     full = KerasTrainer(cfg, vocab, opts).fit(enc)
     full_steps = int(full.model.optimizer.iterations.numpy())
-    steps0 = -(-full.gen.rows_in_epoch(enc, 0) // opts.batch_size)
-    assert 0 < steps0 < full_steps
+    per_epoch = [-(-full.gen.rows_in_epoch(enc, e) // opts.batch_size) for e in range(3)]
+    assert len(set(per_epoch)) > 1  # the epochs differ in length, so a cut would show
+    assert full_steps == sum(per_epoch)
+    steps0 = per_epoch[0]
 
     class StopAfter(keras.callbacks.Callback):
         def __init__(self, trainer, n):
@@ -266,7 +270,7 @@ def test_interrupt_checkpoint_resume_matches_uninterrupted_run(tmp_path):
     ckpt.check_compatible(meta, second.settings(), fingerprint, second.backend)
     second.restore(arrays, meta["state"])  # before build: applied when fit builds the model
     second.fit(enc)
-    assert [h["epoch"] for h in second.history] == [1, 2]
+    assert [h["epoch"] for h in second.history] == [1, 2, 3]
     assert int(second.model.optimizer.iterations.numpy()) == full_steps
     # the same batches from the same weights: equal up to float32 rounding of the
     # (unordered) scatter-adds, which is far below the change one step makes

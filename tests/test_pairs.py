@@ -97,6 +97,30 @@ def test_random_permutation_is_a_permutation_and_uniform():
     assert stats.chisquare(np.bincount(pos, minlength=8)).pvalue > 1e-3
 
 
+def test_random_permutation_mixes_across_buckets():
+    """Position-by-destination chi-square over n = 2**18 (8 buckets, the parallel path).
+
+    The indices fall in 16 source blocks and their destinations in 16 destination
+    blocks; a uniform permutation sends each sampled index to each destination block
+    with probability 1/16, whatever its source block. A shuffle that only mixed within
+    buckets or neighbourhoods would pile up on the diagonal. 300 keys x 16 source blocks
+    x 8 sampled indices gives 150 expected per cell; false-failure rate 1e-3."""
+    n, blocks, per_block, keys = 1 << 18, 16, 8, 300
+    rng = np.random.default_rng(7)
+    table = np.zeros((blocks, blocks), dtype=np.int64)
+    size = n // blocks
+    for k in range(keys):
+        perm = random_permutation(n, 1000 + k)  # perm[j] is the index placed at position j
+        where = np.empty(n, dtype=np.int64)
+        where[perm] = np.arange(n)
+        for src in range(blocks):
+            idx = rng.integers(src * size, (src + 1) * size, size=per_block)
+            np.add.at(table[src], where[idx] // size, 1)
+    expected = keys * per_block / blocks
+    chi2 = float(((table - expected) ** 2 / expected).sum())
+    assert chi2 < stats.chi2.isf(1e-3, df=(blocks - 1) * blocks)
+
+
 def test_batches_sizes_and_content():
     rng = np.random.default_rng(3)
     counts, corpus = _tiny_corpus(rng, n=20000)

@@ -147,13 +147,22 @@ def test_analogy_evaluation_on_hand_made_file(tmp_path):
     assert (r["total"], r["skipped"]) == (2, 2)
 
 
+def _write(path, text):
+    path.write_text(text)
+    return path
+
+
 def test_pairs_evaluation_and_spearman(tmp_path):
     v = _toy()
     p = tmp_path / "p.tsv"
-    p.write_text("# comment\nword1\tword2\tscore\n".replace("word1\tword2\tscore\n", "") +
-                 "man\tking\t9\nman\tqueen\t1\nking\tqueen\t4\nman\tunicorn\t5\n")
+    body = "man\tking\t9\nman\tqueen\t1\nking\tqueen\t4\nman\tunicorn\t5\n"
+    p.write_text("# comment\nWord 1\tWord 2\tHuman (mean)\n" + body)  # a header row, as WordSim-353 has
     r = evaluate_word_pairs(v, p)
     assert (r["pairs"], r["covered"]) == (4, 3)
+    assert evaluate_word_pairs(v, p) == evaluate_word_pairs(v, _write(tmp_path / "plain.tsv", body))
+    bad = _write(tmp_path / "bad.tsv", body + "king\tman\thigh\n")  # not a number after the first line
+    with pytest.raises(ValueError, match=r"bad.tsv:5: score 'high' is not a number"):
+        evaluate_word_pairs(v, bad)
     sims = [v.similarity("man", "king"), v.similarity("man", "queen"), v.similarity("king", "queen")]
     assert r["spearman"] == pytest.approx(stats.spearmanr(sims, [9, 1, 4]).statistic)
     rng = np.random.default_rng(3)
@@ -176,3 +185,50 @@ def test_evaluate_cli(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "fastw2v.evaluate", str(tmp_path / "nope.bin"), "--analogies",
                           str(tmp_path / "q.txt")], capture_output=True, text=True)
     assert bad.returncode == 2 and "not found" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_analogy_accuracy_agrees_with_gensim(tmp_path):
+    """Same vectors, same questions: fastw2v and gensim's evaluate_word_analogies count
+    the same questions and get the same ones right. Answers are planted (the answer's
+    vector is b - a + c), half of them with an exact tie against a duplicate word, so
+    the tie-breaking decides; mixed-case spellings are included."""
+    pytest.importorskip("gensim")
+    from gensim.models import KeyedVectors
+
+    rng = np.random.default_rng(11)
+    dim = 12
+    base = rng.normal(size=(200, dim))
+    base /= np.linalg.norm(base, axis=1, keepdims=True)
+    words = [f"w{i}" for i in range(200)]
+    vecs = list(base)
+    questions = [": planted"]
+    for k in range(60):
+        a, b, c = rng.choice(200, size=3, replace=False)
+        target = base[b] - base[a] + base[c]
+        words.append(f"ans{k}")
+        vecs.append(target)
+        expected = f"ans{k}"
+        if k % 2 == 0:  # an exact twin: the tie-break picks one of the two
+            words.append(f"twin{k}")
+            vecs.append(target.copy())
+            expected = f"twin{k}" if k % 4 == 0 else expected
+        questions.append(f"w{a} w{b} w{c} {expected}")
+    words += ["Paris", "paris"]
+    vecs += [base[0] * 2.0, base[0]]  # the same direction: a tie in cosine, in two spellings
+    questions += [": case", "w1 w2 PARIS w3", "paris w4 w5 w6", "W7 W8 W9 W10", "w11 w12 w13 paris"]
+    for _ in range(40):
+        a, b, c, d = rng.choice(200, size=4, replace=False)
+        questions.append(f"w{a} w{b} w{c} w{d}")
+    vecs = np.array(vecs, dtype=np.float32)
+    kv = KeyedVectors(dim)
+    kv.add_vectors(words, vecs)
+    path = tmp_path / "q.txt"
+    path.write_text("\n".join(questions) + "\n")
+    ours = evaluate_analogies(Vectors(words, vecs), path, restrict_vocab=len(words))
+    score, sections = kv.evaluate_word_analogies(str(path), restrict_vocab=len(words))
+    theirs = {s["section"]: (len(s["correct"]), len(s["correct"]) + len(s["incorrect"])) for s in sections}
+    for s in ours["sections"]:
+        assert (s["correct"], s["total"]) == theirs[s["section"]], s["section"]
+    assert ours["accuracy"] == pytest.approx(score)
+    planted = ours["sections"][0]
+    assert planted["total"] == 60 and 30 <= planted["correct"] < 60  # the ties really decide some questions

@@ -1,0 +1,142 @@
+"""`python -m fastw2v.train`: each flag, and the report's fields."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from helpers import assert_one_line_error, planted_corpus, run_cli
+
+GROUPS = 6
+
+
+def _planted_file(path, hapaxes=0, seed=0):
+    """The planted corpus as text; ``hapaxes`` one-word lines of distinct words first."""
+    corpus, words = planted_corpus(seed)
+    lines = [f"rare{i}" for i in range(hapaxes)] + [" ".join(s) for s in corpus]
+    path.write_text("\n".join(lines) + "\n")
+    return words
+
+
+def _eval_files(tmp_path):
+    """An analogy file over the planted groups, and a word-pair file with a header row:
+    pairs within a group score 9, across groups 1."""
+    q = tmp_path / "questions.txt"
+    q.write_text(": groups\n" + "".join(f"g{g}w0 g{g}w1 g{(g + 1) % GROUPS}w0 g{(g + 1) % GROUPS}w1\n"
+                                        for g in range(GROUPS)))
+    p = tmp_path / "pairs.tsv"
+    rows = [f"g{g}w{i}\tg{g}w{i + 1}\t9" for g in range(GROUPS) for i in range(3)]
+    rows += [f"g{g}w{i}\tg{(g + 1) % GROUPS}w{i}\t1" for g in range(GROUPS) for i in range(3)]
+    p.write_text("Word 1\tWord 2\tHuman (mean)\n" + "\n".join(rows) + "\n")
+    return q, p
+
+
+def test_hogwild_flags_and_report_fields(tmp_path):
+    corpus = tmp_path / "c.txt"
+    _planted_file(corpus)
+    q, p = _eval_files(tmp_path)
+    report = tmp_path / "r.json"
+    r = run_cli(["--corpus", corpus, "--backend", "hogwild", "--min-count", "1", "--dim", "16", "--window", "3",
+                 "--sample", "0", "--epochs", "4", "--threads", "2", "--validate", "g0w0,g1w1,nosuchword",
+                 "--eval-analogies", q, "--eval-pairs", p, "--report", report, "--output", tmp_path / "v.bin",
+                 "--quiet"], tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    rep = json.loads(report.read_text())
+    assert set(rep["neighbours"]) == {"g0w0", "g1w1"}
+    for word, near in rep["neighbours"].items():
+        assert len(near) == 8 and word not in near
+        assert sum(n.startswith(word.split("w")[0] + "w") for n in near) >= 6  # its own group
+    analogies = rep["evaluation"]["analogies"]
+    assert analogies["total"] == GROUPS and analogies["skipped"] == 0 and 0 <= analogies["accuracy"] <= 1
+    pairs = rep["evaluation"]["pairs"][0]
+    assert pairs["pairs"] == 2 * 3 * GROUPS and pairs["covered"] == pairs["pairs"]  # the header row is not a pair
+    assert pairs["spearman"] > 0.6
+    history = rep["history"]
+    assert [h["epoch"] for h in history] == [1, 2, 3, 4] and history[-1]["loss"] < history[0]["loss"]
+    assert rep["final_loss"] == history[-1]["loss"] and rep["threads"] == 2
+    assert rep["words_per_sec"] > 0 and rep["pairs_per_sec"] > rep["words_per_sec"]
+    # the CLI's own table goes to stderr when not quiet
+    r = run_cli(["--corpus", corpus, "--backend", "hogwild", "--min-count", "1", "--dim", "8", "--epochs", "1",
+                 "--eval-analogies", q, "--validate", "g0w0"], tmp_path)
+    assert r.returncode == 0 and "Analogies (" in r.stderr and "Nearest to g0w0:" in r.stderr, r.stderr[-2000:]
+
+
+def test_prune_at_bounds_the_words_counted(tmp_path):
+    corpus = tmp_path / "c.txt"
+    words = _planted_file(corpus, hapaxes=300)
+    sizes = {}
+    for flags in ([], ["--prune-at", "100"]):
+        report = tmp_path / "r.json"
+        r = run_cli(["--corpus", corpus, "--backend", "hogwild", "--min-count", "1", "--dim", "4", "--epochs", "1",
+                     "--report", report, "--quiet", *flags], tmp_path)
+        assert r.returncode == 0, r.stderr[-2000:]
+        sizes[bool(flags)] = json.loads(report.read_text())["vocab_size"]
+    assert sizes[False] == len(words) + 300
+    assert sizes[True] == len(words)  # every one-off word was pruned while counting
+    assert_one_line_error(run_cli(["--corpus", corpus, "--backend", "hogwild", "--prune-at", "0"], tmp_path),
+                          "prune_at must be >= 1")
+
+
+def test_no_cache_writes_no_cache(tmp_path):
+    corpus = tmp_path / "c.txt"
+    _planted_file(corpus)
+    common = ["--corpus", corpus, "--backend", "hogwild", "--min-count", "1", "--dim", "4", "--epochs", "1", "--quiet"]
+    assert run_cli(common + ["--no-cache"], tmp_path).returncode == 0
+    assert not list((tmp_path / "cache").glob("*.ids.npy"))
+    assert run_cli(common, tmp_path).returncode == 0
+    assert len(list((tmp_path / "cache").glob("*.ids.npy"))) == 1
+
+
+def test_keras_only_flags_are_refused_with_hogwild(tmp_path):
+    corpus = tmp_path / "c.txt"
+    _planted_file(corpus)
+    for flags in (["--model", "tutorial"], ["--strategy", "mirrored"], ["--batch-size", "512"],
+                  ["--tensorboard", str(tmp_path / "tb")]):
+        r = run_cli(["--corpus", corpus, "--backend", "hogwild", "--min-count", "1", *flags], tmp_path)
+        assert_one_line_error(r, "are for --backend keras")
+
+
+def test_keras_tutorial_mirrored_tensorboard(tmp_path):
+    pytest.importorskip("tensorflow", reason="TensorFlow is not installed (the 'tf' extra)")
+    corpus = tmp_path / "c.txt"
+    _planted_file(corpus)
+    report, tb = tmp_path / "r.json", tmp_path / "tb"
+    r = run_cli(["--corpus", corpus, "--backend", "keras", "--model", "tutorial", "--strategy", "mirrored",
+                 "--min-count", "1", "--dim", "8", "--epochs", "2", "--batch-size", "1024", "--tensorboard", tb,
+                 "--report", report, "--quiet"], tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    rep = json.loads(report.read_text())
+    assert rep["model"] == "tutorial" and rep["keras"]["model"] == "tutorial"
+    assert rep["keras"]["strategy"] == "mirrored" and rep["replicas"] >= 1
+    assert rep["config"]["negative"] == 1 and rep["keras"]["learning_rate"] == 0.001  # the tutorial's defaults
+    assert rep["batch_size"] == 1024 and len(rep["history"]) == 2
+    events = list(tb.rglob("events.out.tfevents.*"))
+    assert events and all(e.stat().st_size > 0 for e in events)
+    assert (tb / "metadata.tsv").read_text().count("\n") == rep["vocab_size"]
+    vectors = np.loadtxt(tb / "vectors.tsv", delimiter="\t")
+    assert vectors.shape == (rep["vocab_size"], 8)
+    assert 'tensor_path: "vectors.tsv"' in (tb / "projector_config.pbtxt").read_text()
+
+
+def test_without_tensorflow_hogwild_trains_and_keras_says_what_to_install(tmp_path):
+    """As in a core-only install: TensorFlow cannot be imported."""
+    corpus = tmp_path / "c.txt"
+    _planted_file(corpus)
+    blocked = ("import sys; sys.modules['tensorflow'] = None; sys.modules['keras'] = None\n"
+               "from fastw2v.train import main\n"
+               "rc = main(sys.argv[1:])\n"
+               "assert sys.modules['tensorflow'] is None\n"
+               "sys.exit(rc)")
+    env = dict(os.environ, FASTW2V_CACHE=str(tmp_path / "cache"))
+    common = [sys.executable, "-c", blocked, "--corpus", str(corpus), "--min-count", "1", "--dim", "4", "--epochs",
+              "1", "--quiet"]
+    ok = subprocess.run(common + ["--backend", "hogwild", "--output", str(tmp_path / "v.txt")], capture_output=True,
+                        text=True, env=env)
+    assert ok.returncode == 0, ok.stderr[-2000:]
+    assert (tmp_path / "v.txt").is_file()
+    refused = subprocess.run(common + ["--backend", "keras"], capture_output=True, text=True, env=env)
+    assert_one_line_error(refused, "pip install 'fastw2v[tf]'")
+    assert "--backend hogwild" in refused.stderr
