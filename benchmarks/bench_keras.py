@@ -198,7 +198,7 @@ def main(argv=None):
     p = results["profile_sgns"]
     md.append("")
     md.append(f"sgns step profile ({p['batch_rows']:,} rows = {6 * p['batch_rows']:,} pairs): forward {p['forward_ms']:.0f} ms, "
-              f"forward+backward {p['forward_backward_ms']:.0f} ms, sparse update {p['update_ms']:.0f} ms, "
+              f"forward+backward {p['forward_backward_ms']:.0f} ms, update (whole step minus forward+backward, not timed alone) {p['update_ms']:.0f} ms, "
               f"whole step {p['full_step_ms']:.0f} ms. Gradients: {', '.join(sorted(set(p['gradient_types'])))}. "
               "Step time by vocabulary size (same batch): "
               + ", ".join(f"V={k:,}: {v:.0f} ms" for k, v in p["step_ms_by_vocab_size"].items()) + ".")

@@ -72,7 +72,8 @@ def _grad_and_loss(f, label, exact, sig_table, log_sig_table):
     Table mode (default, word2vec.c's choice): sigmoid from a 1000-bin table over
     [-6, 6]; beyond it the gradient is clamped to label - {0, 1} (the saturated
     sigmoid) and the loss is linear (``-log sigmoid(f) ~ -f`` for f << 0).
-    Exact mode computes both with ``exp``/``log1p``.
+    Exact mode computes both with ``exp``/``log1p``. ``sig_table`` and ``log_sig_table``
+    are float32[SIGMOID_TABLE_SIZE] (see :func:`sigmoid_tables`).
     """
     z = f if label == 1 else -f  # loss is -log sigmoid(z)
     if exact:
@@ -202,11 +203,10 @@ def train_job(ids, sent_starts, sent_lo, sent_hi, keep_thresh, key, neg_key, win
     exact : bool; sig_table, log_sig_table : float32[SIGMOID_TABLE_SIZE]
         Exact sigmoid, or word2vec.c's table (see :func:`sigmoid_tables`).
     k_ids, k_win, neu1e, outputs : arrays
-        The calling thread's buffers: a :class:`HogwildScratch` unpacked (``*scratch``),
-        one by one, since a named tuple of arrays as one argument measured slower.
-        ``neu1e`` and ``outputs`` are size-checked here; ``k_ids`` and ``k_win`` must
-        hold the job's longest sentence and are not (a check here measured slower
-        too): :func:`make_scratch` with the corpus's longest sentence guarantees it.
+        The calling thread's buffers: a :class:`HogwildScratch` unpacked (``*scratch``).
+        ``neu1e`` and ``outputs`` are size-checked here. ``k_ids`` and ``k_win`` must
+        hold the job's longest sentence; that is not checked per job:
+        :func:`make_scratch` with the corpus's longest sentence guarantees it.
 
     Returns
     -------

@@ -85,7 +85,7 @@ def bounded(r, n):
 
 @njit(inline="always", cache=True)
 def alias_draw(r, alias_table):
-    """Draw one id with 64 random bits from a packed alias table (see :func:`pack_alias`)."""
+    """Draw one id with 64 random bits from a packed alias table, uint64[V] (see :func:`pack_alias`)."""
     n = alias_table.shape[0]
     i = bounded(r, n)
     entry = alias_table[i]

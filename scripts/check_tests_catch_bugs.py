@@ -1,0 +1,69 @@
+"""Check that the tests catch real bugs: apply one deliberate break at a time, run the
+tests meant to catch it, and restore the file.
+
+    python scripts/check_tests_catch_bugs.py [FIRST]     # from the repository root
+
+Each line says CAUGHT (the tests failed, as they should) or MISSED. A break that
+crashes the test process counts as caught. Keep the breaks in step with the code:
+a break whose site is gone stops the script with an assertion.
+"""
+import os
+import subprocess
+import sys
+
+os.chdir(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+MUTATIONS = [
+    ("periodic-save SIGINT lost (fit clears the stop flag on start, as before)", "fastw2v/word2vec.py",
+     "        corpus = self._prepare(corpus, vocab, cache_dir, quiet)\n",
+     "        self._stop.clear()\n        corpus = self._prepare(corpus, vocab, cache_dir, quiet)\n",
+     ["tests/test_lifecycle.py::test_sigint_during_a_periodic_checkpoint_stops_at_once"]),
+    ("table sigmoid: saturated gradient from the table's last bin instead of the clamp", "fastw2v/hogwild.py",
+     "    if f >= MAX_EXP:\n        s = 1.0\n", "    if f >= MAX_EXP:\n        s = sig_table[SIGMOID_TABLE_SIZE - 1]\n",
+     ["tests/test_hogwild.py::test_table_sigmoid_saturated_branches_match_reference"]),
+    ("shuffle mixes only locally (contiguous buckets)", "fastw2v/permutation.py",
+     "            counts[c, bounded(token_hash(key, i), n_buckets)] += 1",
+     "            counts[c, i * n_buckets // n] += 1",
+     ["tests/test_pairs.py::test_random_permutation_mixes_across_buckets"]),
+    ("analogy ties broken by lowest index, not gensim's order", "fastw2v/evaluate.py",
+     "            answers[i] = exact.answer(*q[i, :3])", "            pass",
+     ["tests/test_vectors_evaluate.py::test_analogy_accuracy_agrees_with_gensim"]),
+    ("word-pair header row refused", "fastw2v/evaluate.py",
+     "            if first:\n                first = False\n                continue\n", "",
+     ["tests/test_vectors_evaluate.py::test_pairs_evaluation_and_spearman", "tests/test_cli.py::test_hogwild_flags_and_report_fields"]),
+    ("divergence exits 2", "fastw2v/runner.py", "        return EXIT_DIVERGED\n", "        return EXIT_BAD_INPUT\n",
+     ["tests/test_lifecycle.py::test_keras_divergence_exits_3_with_advice"]),
+    ("Keras: all epochs in one fit call (as before)", "fastw2v/keras_trainer.py",
+     "                    while self.epoch < cfg.epochs and not (self.stop_requested or progress.diverged):\n                        self.model.fit(ds, epochs=self.epoch + 1, initial_epoch=self.epoch, verbose=0,\n                                       callbacks=cbs, shuffle=False)\n",
+     "                    self.model.fit(ds, epochs=cfg.epochs, initial_epoch=self.epoch, verbose=0, callbacks=cbs,\n                                   shuffle=False)\n",
+     ["tests/test_keras.py::test_interrupt_checkpoint_resume_matches_uninterrupted_run", "tests/test_lifecycle.py::test_keras_cli_interrupt_and_resume_matches_uninterrupted_run"]),
+    ("Keras resume forgets the optimizer state", "fastw2v/keras_trainer.py",
+     "            if f\"opt{i}\" in arrays:\n                v.assign(arrays[f\"opt{i}\"])\n", "            pass\n",
+     ["tests/test_keras.py::test_interrupt_checkpoint_resume_matches_uninterrupted_run"]),
+    ("--prune-at without the recount", "fastw2v/corpus_cache.py",
+     "    if stats.prunes:\n        # pruning", "    if False:\n        # pruning",
+     ["tests/test_cli.py::test_prune_at_bounds_the_words_counted"]),
+    ("the no-TensorFlow message loses the install hint", "fastw2v/runner.py",
+     "install the 'tf' extra \"\n                         \"(pip install 'fastw2v[tf]') or use --backend hogwild\"",
+     "install TensorFlow\"",
+     ["tests/test_cli.py::test_without_tensorflow_hogwild_trains_and_keras_says_what_to_install"]),
+    ("partial checkpoint state accepted", "fastw2v/word2vec.py",
+     "        if not isinstance(state, dict) or set(state) != fields:", "        if not isinstance(state, dict):",
+     ["tests/test_lifecycle.py::test_resume_refuses_damaged_checkpoints"]),
+    ("internal errors turned into exit 2", "fastw2v/train.py", "        return EXIT_BUG\n", "        return EXIT_BAD_INPUT\n",
+     ["tests/test_lifecycle.py::test_an_internal_error_keeps_its_traceback"]),
+]
+results = []
+for name, path, old, new, tests in MUTATIONS[int(sys.argv[1]) if len(sys.argv) > 1 else 0:]:
+    src = open(path).read()
+    assert src.count(old) == 1, (name, "mutation site not found once")
+    open(path, "w").write(src.replace(old, new))
+    try:
+        r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *tests],
+                           capture_output=True, text=True, timeout=900)
+    finally:
+        open(path, "w").write(src)
+    caught = r.returncode != 0
+    results.append((name, caught))
+    print(("CAUGHT  " if caught else "MISSED  ") + name + "  <- " + (r.stdout.strip().splitlines() or ["(no output: rc %d)" % r.returncode])[-1], flush=True)
+print(f"{sum(c for _, c in results)} of {len(results)} deliberate breaks caught")
+sys.exit(0 if all(c for _, c in results) else 1)
