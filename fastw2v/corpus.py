@@ -19,6 +19,7 @@ import lzma
 import os
 import re
 import warnings
+import zipfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,7 +79,11 @@ def check_path(path: PathLike) -> Path:
 
 
 def open_binary(path: PathLike):
-    """Open a file for binary reading, decompressing by its suffix."""
+    """Open a file for binary reading, decompressing by its suffix.
+
+    ``.gz``, ``.bz2`` and ``.xz``/``.lzma`` are decompressed as they are read; a ``.zip``
+    must hold exactly one file, which is streamed (text8.zip as downloaded).
+    """
     p = check_path(path)
     suffix = p.suffix.lower()
     if suffix == ".gz":
@@ -87,7 +92,74 @@ def open_binary(path: PathLike):
         return bz2.open(p, "rb")
     if suffix in (".xz", ".lzma"):
         return lzma.open(p, "rb")
+    if suffix == ".zip":
+        return _open_zip_member(p)
     return open(p, "rb")
+
+
+def _open_zip_member(p: Path):
+    try:
+        archive = zipfile.ZipFile(p)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise CorpusError(f"{p} is not a readable zip file ({exc})") from None
+    files = [info for info in archive.infolist() if not info.is_dir()]
+    if len(files) != 1:
+        archive.close()
+        names = ", ".join(info.filename for info in files[:5]) + (", ..." if len(files) > 5 else "")
+        raise CorpusError(f"{p} holds {len(files)} files ({names or 'none'}); a zip corpus must hold exactly one "
+                          "text file: unzip it and pass the file to train on")
+    member = archive.open(files[0])
+    member_close = member.close
+
+    def close():  # the member, then the archive it reads from
+        member_close()
+        archive.close()
+
+    member.close = close
+    return member
+
+
+#: the first bytes of a file, in which undecodable and NUL bytes are counted
+SNIFF_BYTES = 1 << 18
+#: more than this share of them means the file is not text (judged on samples of at least
+#: MIN_SNIFF_BYTES: a few bytes say nothing)
+MAX_BINARY_SHARE = 0.2
+MIN_SNIFF_BYTES = 1024
+_MAGIC = [
+    (b"\x89PNG", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"), (b"GIF8", "a GIF image"),
+    (b"%PDF", "a PDF document"), (b"PK\x03\x04", "a zip archive (give it a .zip suffix, or unzip it)"),
+    (b"\x1f\x8b", "gzip data (give it a .gz suffix)"), (b"\xfd7zXZ", "xz data (give it a .xz suffix)"),
+    (b"BZh", "bzip2 data (give it a .bz2 suffix)"), (b"\x93NUMPY", "a NumPy .npy array"),
+    (b"\x7fELF", "a program (ELF executable)"),
+]
+
+
+def check_text(head: bytes, path) -> None:
+    """Refuse a file whose first bytes show it is not text, saying what it looks like.
+
+    The rule: a known binary signature (image, archive, compressed data, NumPy array,
+    program, tar), or more than :data:`MAX_BINARY_SHARE` of the first
+    :data:`SNIFF_BYTES` bytes undecodable as UTF-8 or NUL (in a file of at least
+    :data:`MIN_SNIFF_BYTES`). Text with a few bad bytes passes (they are replaced and
+    counted, with a warning).
+    """
+    sample = head[:SNIFF_BYTES]
+    if not sample:
+        return
+    what = next((name for magic, name in _MAGIC if sample.startswith(magic)), None)
+    if what is None and sample[257:262] == b"ustar":
+        what = "a tar archive (unpack it and pass a text file)"
+    if what is None and len(sample) >= MIN_SNIFF_BYTES:
+        bad = len(_SURROGATES.findall(sample.decode("utf-8", "surrogateescape"))) + sample.count(b"\0")
+        share = bad / len(sample)
+        if share > MAX_BINARY_SHARE:
+            first_line = sample.split(b"\n", 1)[0]
+            looks = ("word2vec binary vectors (a model, not a corpus)"
+                     if re.fullmatch(rb"\d+ \d+", first_line.strip()) else "binary data")
+            what = f"{looks}: {100 * share:.0f}% of its first {len(sample):,} bytes are not UTF-8 text"
+    if what is not None:
+        raise CorpusError(f"{path} is not a text corpus: it looks like {what}. Pass a text file (plain, .gz, .bz2, "
+                          ".xz, or a .zip holding one text file)")
 
 
 def _decode(data: bytes, stats: ReadStats) -> str:
@@ -119,6 +191,8 @@ def _iter_file_lines(path: PathLike, stats: ReadStats, chunk_bytes: int) -> Iter
     chunk comes as several pieces.
     """
     carry = b""
+    with open_binary(path) as head:
+        check_text(_read(head, SNIFF_BYTES, path), path)
     with open_binary(path) as fh:
         while True:
             chunk = _read(fh, chunk_bytes, path)

@@ -1,11 +1,16 @@
 """Hostile input, atomic writes, interruption: nothing crashes deep in a kernel or loses data."""
 
 import errno
+import gzip
+import io
 import json
+import re
 import os
 import signal
 import subprocess
 import sys
+import tarfile
+import zipfile
 
 import numpy as np
 import pytest
@@ -68,20 +73,71 @@ def test_bad_flags_cli(tmp_path, flags, match):
                            match)
 
 
-def test_binary_garbage_is_counted_not_crashed(tmp_path):
+def _binary_files(tmp_path):
     rng = np.random.default_rng(0)
-    png = b"\x89PNG\r\n\x1a\n" + rng.integers(0, 256, size=200_000, dtype=np.uint8).tobytes()
-    f = tmp_path / "img.png"
-    f.write_bytes(png)
-    stats = ReadStats()
-    with pytest.warns(UnicodeWarning, match="undecodable"):
-        try:
-            Vocab.build(f, min_count=1, stats=stats)
-        except CorpusError:
-            pass
-    assert stats.undecodable_bytes > 1000
-    tokens = [t for s in iter_sentences(f) for t in s]
-    assert all(t and not any(c.isspace() for c in t) for t in tokens)
+    noise = rng.integers(0, 256, size=300_000, dtype=np.uint8).tobytes()
+    files = {"random bytes": ("rand.txt", noise, "binary data: "),
+             "PNG image": ("img.png", b"\x89PNG\r\n\x1a\n" + noise[:20_000], "a PNG image"),
+             "NumPy array": ("ids.npy", b"\x93NUMPY" + noise[:20_000], "a NumPy .npy array"),
+             "gzip without .gz": ("c.txt", gzip.compress(b"the cat " * 1000), "gzip data (give it a .gz suffix)")}
+    tar = io.BytesIO()
+    with tarfile.open(fileobj=tar, mode="w") as tf:
+        data = b"a perfectly good text file " * 2000
+        info = tarfile.TarInfo("corpus.txt")
+        info.size = len(data)
+        tf.addfile(info, io.BytesIO(data))
+    files["tar of text"] = ("c.tar", tar.getvalue(), "a tar archive")
+    model = tmp_path / "model.bin"
+    Vectors([f"w{i}" for i in range(300)], rng.normal(size=(300, 50)).astype(np.float32)).save(model)
+    files["word2vec binary model"] = ("model.bin", model.read_bytes(), "word2vec binary vectors")
+    return files
+
+
+@pytest.mark.parametrize("kind", ["random bytes", "PNG image", "NumPy array", "gzip without .gz", "tar of text",
+                                  "word2vec binary model"])
+def test_binary_files_are_refused_saying_what_they_look_like(tmp_path, kind):
+    name, data, what = _binary_files(tmp_path)[kind]
+    f = tmp_path / name
+    f.write_bytes(data)
+    with pytest.raises(CorpusError, match="is not a text corpus: it looks like " + re.escape(what)):
+        Vocab.build(f, min_count=1)
+    assert_one_line_error(_cli(["--corpus", str(f), "--backend", "hogwild", "--min-count", "1"], tmp_path),
+                          "looks like " + what)
+
+
+def test_text_with_a_few_bad_bytes_still_trains_the_threshold_is_the_share(tmp_path):
+    from fastw2v.corpus import MAX_BINARY_SHARE, SNIFF_BYTES, check_text
+
+    line = b"good words here and there \xff\xfe more words\n"  # 2 bad bytes in 46: 4%
+    check_text(line * 5000, "ok.txt")
+    n = 10_000
+    bad = int(n * MAX_BINARY_SHARE) + 50
+    with pytest.raises(CorpusError, match="binary data"):
+        check_text(b"\xff" * bad + b"a " * ((n - bad) // 2), "bad.txt")
+    check_text(b"\xff" * (bad - 100) + b"a " * ((n - bad + 100) // 2), "fine.txt")
+    check_text(b"a\x00b c\x00\x00\n", "tiny.txt")  # too short to judge by the share
+    # only the first SNIFF_BYTES count: binary data further on is read, replaced and counted
+    check_text((b"text " * SNIFF_BYTES)[:SNIFF_BYTES] + b"\xff" * SNIFF_BYTES, "late.txt")
+
+
+def test_zip_with_one_file_is_streamed_and_others_are_refused(tmp_path):
+    text = "the quick brown fox jumps over the lazy dog " * 300
+    (tmp_path / "plain.txt").write_text(text)
+    one = tmp_path / "text8.zip"
+    with zipfile.ZipFile(one, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("text8", text)
+    vocab_zip, corpus_zip = load_corpus(one, min_count=1, use_cache=False)
+    vocab_txt, corpus_txt = load_corpus(tmp_path / "plain.txt", min_count=1, use_cache=False)
+    assert vocab_zip.words == vocab_txt.words and np.array_equal(corpus_zip.ids, corpus_txt.ids)
+    two = tmp_path / "two.zip"
+    with zipfile.ZipFile(two, "w") as zf:
+        zf.writestr("a.txt", text)
+        zf.writestr("sub/b.txt", text)
+    assert_one_line_error(_cli(["--corpus", str(two), "--backend", "hogwild"], tmp_path),
+                          "holds 2 files (a.txt, sub/b.txt); a zip corpus must hold exactly one text file")
+    (tmp_path / "broken.zip").write_bytes(b"PK\x03\x04 not really a zip")
+    with pytest.raises(CorpusError, match="not a readable zip file"):
+        Vocab.build(tmp_path / "broken.zip")
 
 
 def test_nul_bytes_and_invalid_utf8_mixed(tmp_path):
@@ -196,7 +252,11 @@ def test_fuzz_corpus_reader(tmp_path, data, chunk):
     f = tmp_path / "fuzz.txt"
     f.write_bytes(data)
     stats = ReadStats()
-    sents = list(iter_sentences(f, stats, chunk_bytes=chunk))
+    try:
+        sents = list(iter_sentences(f, stats, chunk_bytes=chunk))
+    except CorpusError as exc:  # bytes that look like a binary format are refused, clearly
+        assert "is not a text corpus" in str(exc)
+        return
     for s in sents:
         assert s and all(t and not any(c.isspace() for c in t) and "\x00" not in t for t in s)
     # chunking never changes the tokens of words shorter than a chunk
