@@ -1,7 +1,7 @@
 """Progress bars for long work, drawn by tqdm.
 
 On a terminal, tqdm redraws one line (rate, ETA and the fields given to
-:meth:`Progress.update`: loss, pairs/s, ...); in a notebook, ``tqdm.auto`` draws its
+:meth:`Progress.update`: loss, pairs/s, ...); in a Jupyter notebook, tqdm's notebook
 widget; when stderr is a log file or a pipe, a plain line is printed every
 ``log_interval`` seconds instead of redrawing. ``quiet`` silences all of it.
 """
@@ -13,11 +13,18 @@ import time
 from typing import Optional
 
 from tqdm import tqdm
-from tqdm.auto import tqdm as auto_tqdm
 
 
 def _in_notebook() -> bool:
-    return auto_tqdm is not tqdm
+    """True inside a Jupyter kernel, where tqdm's notebook widget replaces the text bar."""
+    ipython = sys.modules.get("IPython")
+    if ipython is None:
+        return False
+    try:
+        shell = ipython.get_ipython()
+    except AttributeError:
+        return False
+    return shell is not None and "IPKernelApp" in getattr(shell, "config", {})
 
 
 class Progress:
@@ -38,10 +45,16 @@ class Progress:
         self._logged = False
         tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self._bar = None
-        if not quiet and (tty or (stream is None and _in_notebook())):
-            cls = auto_tqdm if not tty else tqdm
-            self._bar = cls(total=total, desc=desc, unit=unit, unit_scale=True, mininterval=interval,
-                            dynamic_ncols=True, file=self.stream if tty else None, leave=True)
+        if not quiet and tty:
+            self._bar = tqdm(total=total, desc=desc, unit=unit, unit_scale=True, mininterval=interval,
+                             dynamic_ncols=True, file=self.stream, leave=True)
+        elif not quiet and stream is None and _in_notebook():
+            try:  # the widget needs ipywidgets; without it, plain lines
+                from tqdm.notebook import tqdm as notebook_tqdm
+
+                self._bar = notebook_tqdm(total=total, desc=desc, unit=unit, unit_scale=True, mininterval=interval)
+            except ImportError:
+                self._bar = None
 
     def update(self, n: float = 0, **fields) -> None:
         self.n += n

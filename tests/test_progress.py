@@ -52,3 +52,10 @@ def test_quiet_prints_nothing_anywhere():
         bar.set(10, loss=1.0)
         bar.close()
         assert stream.getvalue() == ""
+
+
+def test_a_log_gets_no_tqdm_output_outside_notebooks(capsys):
+    bar = Progress(1000, desc="counting")  # stderr, which pytest captures: not a terminal
+    bar.update(10)
+    bar.close()
+    assert capsys.readouterr().err == ""  # too short for a log line, and no tqdm bar
