@@ -9,6 +9,8 @@ benchmarks/results/pairs.{json,md,png}.
 from __future__ import annotations
 
 import argparse
+import gc
+import time
 
 import numpy as np
 from numba import njit, prange
@@ -90,13 +92,29 @@ def main(argv=None):
 
     seq_list = seq.tolist()
     kw = dict(window_size=args.window, negative_samples=1.0, sampling_table=table)
-    med, times, (couples, _) = timed(lambda: keras_skipgrams(seq_list, V, **kw), max(3, args.repeats // 2))
-    results["keras_skipgrams"] = {"pairs": len(couples), "seconds": med, "all_seconds": times,
-                                  "pairs_per_sec": len(couples) / med}
     fastw2v.skipgrams(seq, V, seed=0, **kw)  # compile
-    med, times, (couples, _) = timed(lambda: fastw2v.skipgrams(seq, V, **kw), args.repeats)
-    results["fastw2v_skipgrams"] = {"pairs": int(couples.shape[0]), "seconds": med, "all_seconds": times,
-                                    "pairs_per_sec": couples.shape[0] / med, "threads": all_threads}
+    # alternating pairs (tf_keras then fastw2v, then the other way round), so that a change of
+    # the machine's state hits both sides; the ratio is the median of the pairs' ratios
+    k_times, f_times, pair_ratios = [], [], []
+    for i in range(max(3, args.repeats // 2)):
+        sides = [("k", lambda: keras_skipgrams(seq_list, V, **kw)), ("f", lambda: fastw2v.skipgrams(seq, V, **kw))]
+        took = {}
+        for side, fn in (sides if i % 2 == 0 else sides[::-1]):
+            gc.collect()  # tf_keras leaves millions of Python objects: free them outside the timing
+            t0 = time.perf_counter()
+            out = fn()
+            seconds = time.perf_counter() - t0
+            took[side] = (seconds, len(out[0]))
+            del out
+        k_times.append(took["k"][0])
+        f_times.append(took["f"][0])
+        pair_ratios.append((took["f"][1] / took["f"][0]) / (took["k"][1] / took["k"][0]))
+    n_keras, n_fast = took["k"][1], took["f"][1]
+    results["keras_skipgrams"] = {"pairs": n_keras, "seconds": float(np.median(k_times)), "all_seconds": k_times,
+                                  "pairs_per_sec": n_keras / float(np.median(k_times))}
+    results["fastw2v_skipgrams"] = {"pairs": int(n_fast), "seconds": float(np.median(f_times)), "all_seconds": f_times,
+                                    "pairs_per_sec": n_fast / float(np.median(f_times)), "threads": all_threads,
+                                    "pair_ratios": pair_ratios, "median_pair_ratio": float(np.median(pair_ratios))}
 
     # --- PairGenerator rows, negative=5, over the whole corpus
     def one_epoch(threads):
@@ -161,8 +179,9 @@ def main(argv=None):
               f"{vt['fastw2v_vocab_size']:,} and {vt['gensim_vocab_size']:,} words.")
     md.append(f"skipgrams slice: {seq.shape[0]:,} tokens, window {args.window}, 1 negative per positive, "
               f"Keras sampling table; generator: whole corpus ({corpus.n_words:,} tokens), window 5, 5 negatives, "
-              f"sample 1e-3. Medians of {args.repeats} repeats for fastw2v.skipgrams, "
-              f"{max(3, args.repeats // 2)} for tf_keras (slow) and for the generator's whole-corpus epochs.")
+              f"sample 1e-3. skipgrams: {len(pair_ratios)} alternating tf_keras/fastw2v pairs; fastw2v vs tf_keras "
+              f"per pair {', '.join(f'{r:.0f}x' for r in pair_ratios)}, median {np.median(pair_ratios):.0f}x. "
+              f"Generator: medians of {max(3, args.repeats // 2)} whole-corpus epochs.")
     write_results("pairs", results, "\n".join(md))
     bar_chart("pairs", [n.replace("`", "") for n, _ in rows], [r["pairs_per_sec"] for _, r in rows], "pairs/s (log)",
               "Skip-gram pair generation, same run", annotate=[f"{r['pairs_per_sec']/1e6:.3g}M\n{r.get('ratio_vs_keras', 1):,.0f}x" for _, r in rows])
