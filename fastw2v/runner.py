@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import signal
 import sys
 import threading
@@ -117,8 +118,6 @@ class RunOptions:
 def _check_writable(path, what: str) -> None:
     if path is None:
         return
-    import os
-
     p = Path(path)
     parent = p.parent if str(p.parent) else Path(".")
     if p.is_dir():
