@@ -150,8 +150,9 @@ def check_text(head: bytes, path) -> None:
     if what is None and sample[257:262] == b"ustar":
         what = "a tar archive (unpack it and pass a text file)"
     if what is None and len(sample) >= MIN_SNIFF_BYTES:
-        bad = len(_SURROGATES.findall(sample.decode("utf-8", "surrogateescape"))) + sample.count(b"\0")
-        share = bad / len(sample)
+        seen = ReadStats()
+        _decode(sample, seen)  # counts undecodable bytes as a read of the file would
+        share = (seen.undecodable_bytes + sample.count(b"\0")) / len(sample)
         if share > MAX_BINARY_SHARE:
             first_line = sample.split(b"\n", 1)[0]
             looks = ("word2vec binary vectors (a model, not a corpus)"

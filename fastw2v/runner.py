@@ -20,7 +20,6 @@ both offer ``fit(corpus, quiet=, on_epoch_end=, ...)``, ``request_stop()``,
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import signal
@@ -38,6 +37,8 @@ from .constants import CHECKPOINT_EVERY_SECONDS, DEFAULT_CHECKPOINT_DIR
 from .errors import Fastw2vError, TrainingDiverged, TrainingInterrupted, UsageError
 
 BACKENDS = ("keras", "hogwild")
+#: the refusal of Keras-only options with the Hogwild backend
+KERAS_ONLY_OPTIONS = "--model tutorial, --strategy, --batch-size and --tensorboard are for --backend keras"
 
 #: exit statuses of the command line
 EXIT_OK = 0
@@ -133,7 +134,7 @@ def make_trainer(backend: str, config: Word2VecConfig, vocab, keras: Optional[Ke
     check_choice("backend", backend, BACKENDS)
     if backend == "hogwild":
         if keras is not None:
-            raise UsageError("Keras options (--model, --strategy, --batch-size) are for --backend keras")
+            raise UsageError(KERAS_ONLY_OPTIONS)
         from .word2vec import Word2Vec
 
         return Word2Vec(config)
@@ -242,7 +243,8 @@ class Runner:
     def _on_epoch_end(self, trainer, record: dict) -> None:
         if not self.options.quiet:
             print(f"\nepoch {record['epoch']}: loss {record['loss']:.4f}", file=sys.stderr)
-            self._print_neighbours(trainer.vectors, indent="  ")
+            if self.options.validate:
+                self._print_neighbours(trainer.vectors, indent="  ")
         if self.options.checkpoint_dir:
             self._save_checkpoint(self.options.checkpoint_dir)
 
@@ -326,7 +328,9 @@ def run(corpus: CorpusOptions, backend: str, config: Word2VecConfig, run_options
 
     check_choice("backend", backend, BACKENDS)
     if backend == "hogwild" and run_options.tensorboard:
-        raise UsageError("--tensorboard is for --backend keras")
+        raise UsageError(KERAS_ONLY_OPTIONS)
+    if backend == "keras" and keras is None:
+        keras = KerasOptions()
     run_options.check_paths()
     t0 = time.perf_counter()
     vocab, encoded = load_corpus(corpus.path, config.min_count, config.max_vocab, cache_dir=corpus.cache_dir,
@@ -343,7 +347,7 @@ def run(corpus: CorpusOptions, backend: str, config: Word2VecConfig, run_options
     trained = runner.train()
     report = {
         "backend": backend,
-        "model": keras.model if backend == "keras" and keras is not None else "sgns",
+        "model": keras.model if keras is not None else "sgns",
         "corpus": str(encoded.source or corpus.path),
         "corpus_words": int(encoded.raw_words),
         "encoded_words": int(encoded.n_words),
@@ -351,7 +355,7 @@ def run(corpus: CorpusOptions, backend: str, config: Word2VecConfig, run_options
         "epochs": config.epochs,
         "config": config.to_dict(),
         "prep_seconds": prep_seconds,
-        **({"keras": dataclasses.asdict(keras)} if backend == "keras" and keras is not None else {}),
+        **({"keras": keras.to_dict()} if keras is not None else {}),
         **trained,
     }
     return runner.finish(report)

@@ -20,7 +20,8 @@ from typing import Optional, Tuple
 from .config import KERAS_MODEL_DEFAULTS, KERAS_MODELS, KERAS_STRATEGIES, KerasOptions, Word2VecConfig
 from .constants import CHECKPOINT_EVERY_SECONDS
 from .errors import ArgumentError, ArgumentTypeError, Fastw2vError, UsageError
-from .runner import BACKENDS, EXIT_BAD_INPUT, EXIT_BUG, CorpusOptions, RunOptions, exit_code, run
+from .runner import (BACKENDS, EXIT_BAD_INPUT, EXIT_BUG, KERAS_ONLY_OPTIONS, CorpusOptions, RunOptions, exit_code,
+                     run)
 
 _DEFAULTS = Word2VecConfig()
 
@@ -92,9 +93,6 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
-KERAS_ONLY_FLAGS = "--model tutorial, --strategy, --batch-size and --tensorboard are for --backend keras"
-
-
 def options_from_args(args: argparse.Namespace) -> Tuple[str, CorpusOptions, Word2VecConfig, Optional[KerasOptions],
                                                           RunOptions]:
     """The typed options the flags ask for: ``(backend, corpus, config, keras, run)``.
@@ -106,7 +104,7 @@ def options_from_args(args: argparse.Namespace) -> Tuple[str, CorpusOptions, Wor
     keras_backend = args.backend == "keras"
     if not keras_backend and (args.model != "sgns" or args.strategy != "default" or args.tensorboard
                               or args.batch_size is not None):
-        raise UsageError(KERAS_ONLY_FLAGS)
+        raise UsageError(KERAS_ONLY_OPTIONS)
     tutorial = keras_backend and args.model == "tutorial"
     try:
         config = Word2VecConfig.for_model(

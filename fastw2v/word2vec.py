@@ -290,7 +290,7 @@ class Word2Vec:
             diverged = self._collect(plan, jobs) or diverged
             st.seconds = time.perf_counter() - t_start
             bar.set(st.words_done, epoch=f"{st.epoch + 1}/{cfg.epochs}",
-                    loss=st.epoch_loss / max(1, st.epoch_pairs * (cfg.negative + 1)),
+                    loss=self._epoch_mean_loss(),
                     alpha=self.current_alpha(plan.total_positions))
         if jobs.errors:
             raise jobs.errors[0]
@@ -346,7 +346,7 @@ class Word2Vec:
         st = self.state
         record = {
             "epoch": st.epoch + 1,
-            "loss": st.epoch_loss / max(1, st.epoch_pairs * (self.config.negative + 1)),
+            "loss": self._epoch_mean_loss(),
             "loss_sum": st.epoch_loss,
             "pairs": st.epoch_pairs,
             "seconds": time.perf_counter() - t_start,
@@ -357,6 +357,11 @@ class Word2Vec:
         st.epoch_loss = 0.0
         st.epoch_pairs = 0
         return record
+
+    def _epoch_mean_loss(self) -> float:
+        """The current epoch's loss so far, per (positive or negative) pair."""
+        st = self.state
+        return st.epoch_loss / max(1, st.epoch_pairs * (self.config.negative + 1))
 
     def current_alpha(self, total_positions: float) -> float:
         """The learning rate at the current position of the schedule."""
