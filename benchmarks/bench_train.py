@@ -1,25 +1,29 @@
-"""Training: gensim Word2Vec vs fastw2v Hogwild, same settings, same run.
+"""Training: gensim Word2Vec vs fastw2v Hogwild's two kernels, same settings, same run.
 
-    python benchmarks/bench_train.py [--corpus PATH] [--epochs 5] [--threads 2] [--seeds 1,2] [--quick]
+    python benchmarks/bench_train.py [--corpus PATH] [--epochs 5] [--threads 2] [--dims 100,300]
+                                     [--seeds 1,2] [--repeats 3] [--quick]
 
-Both train skip-gram, dim 100, window 5, negative 5, sample 1e-3, min_count 5,
-alpha 0.025, with the same number of threads. Training time excludes reading the
+All train skip-gram at each of ``--dims``, window 5, negative 5, sample 1e-3,
+min_count 5, alpha 0.025, with the same number of threads. fastw2v runs both Hogwild
+kernels: fresh negatives per pair, and one draw shared by a centre's window. Training time excludes reading the
 text for both (gensim gets the corpus as an in-memory list of token lists; fastw2v
 its encoded, cached corpus). Quality is the mean over ``--seeds`` (each seed trains
 both, for ``--epochs``): one run's analogy accuracy moves by about half a point from
 seed to seed, as much as the gap being measured. Speed is the median ratio of
-``--repeats`` back-to-back 1-epoch runs. Writes benchmarks/results/train.{json,md,png}.
+``--repeats`` 1-epoch runs, each system once per repeat, the order reversed every
+other repeat. The roofline line sets each kernel's GFLOP/s against this CPU's FMA
+peak, measured in the same run. Writes benchmarks/results/train.{json,md,png}.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import functools
 import time
 
 import numpy as np
 
-from _common import RESULTS, bar_chart, default_corpus, quality, train_hogwild, write_results
+from _common import bar_chart, default_corpus, fma_peak_gflops, quality, train_hogwild, write_results
 
 from fastw2v import Word2VecConfig, iter_sentences, load_corpus
 from fastw2v.vectors import Vectors
@@ -33,10 +37,15 @@ def quality_and_neighbours(vectors: Vectors) -> dict:
     return dict(quality(vectors), neighbours=vectors.most_similar_batch(probes, topn=8))
 
 
+@functools.lru_cache(maxsize=1)
+def _sentences(path: str):
+    return list(iter_sentences(path))
+
+
 def run_gensim(path, cfg: Word2VecConfig, threads: int, evaluate: bool = True) -> dict:
     from gensim.models import Word2Vec as GensimWord2Vec
 
-    sentences = list(iter_sentences(str(path)))  # in memory: reading is not timed
+    sentences = _sentences(str(path))  # in memory: reading is not timed
     raw_words = sum(len(s) for s in sentences)
     model = GensimWord2Vec(sg=1, vector_size=cfg.dim, window=cfg.window, negative=cfg.negative, sample=cfg.sample,
                            min_count=cfg.min_count, alpha=cfg.alpha, workers=threads, seed=cfg.seed)
@@ -53,35 +62,85 @@ def run_gensim(path, cfg: Word2VecConfig, threads: int, evaluate: bool = True) -
             **(quality_and_neighbours(vectors) if evaluate else {})}
 
 
+KERNELS = {"pair": False, "shared": True}  # kernel name -> Word2VecConfig.shared_negatives
+KERNEL_LABEL = {"pair": "fastw2v hogwild, per-pair negatives", "shared": "fastw2v hogwild, shared negatives"}
+
+
+def flop_per_pair(dim: int, negative: int) -> int:
+    """Multiply-adds of one positive pair's step, counted as 2 FLOP each.
+
+    Per output row (the centre and ``negative`` noise words): the logit, the input's
+    gradient and the output's update, ``dim`` multiply-adds each; plus ``dim`` adds
+    to apply the input's gradient. Both kernels do this maths; the shared one loads
+    each output row once per window instead of once per pair.
+    """
+    return 6 * dim * (negative + 1) + dim
+
+
 def run_fastw2v(path, cfg: Word2VecConfig, evaluate: bool = True) -> dict:
     t0 = time.perf_counter()
     vocab, corpus = load_corpus(path, cfg.min_count, cfg.max_vocab)
     prep = time.perf_counter() - t0
     model, seconds = train_hogwild(cfg, corpus, vocab)
+    pairs_per_sec = model.state.pairs_done / seconds
     return {"train_seconds": seconds, "prep_seconds": prep, "raw_words": corpus.raw_words,
             "words_per_sec": corpus.raw_words * cfg.epochs / seconds, "vocab_size": len(vocab),
-            "pairs_per_sec": model.state.pairs_done * (cfg.negative + 1) / seconds,
+            "positive_pairs_per_sec": pairs_per_sec,
+            "gflops": pairs_per_sec * flop_per_pair(cfg.dim, cfg.negative) / 1e9,
             "loss_per_epoch": [h["loss"] for h in model.state.history],
             **(quality_and_neighbours(model.vectors) if evaluate else {})}
 
 
-def quality_over_seeds(path, cfg: Word2VecConfig, seeds, threads: int):
-    """Train both once per seed; return the first seed's runs (speeds, neighbours) with quality averaged over seeds."""
-    per_seed = []
-    for seed in seeds:
-        f = run_fastw2v(path, cfg.replace(seed=seed))
-        g = run_gensim(path, cfg.replace(seed=seed), threads)
-        per_seed.append((f, g))
-        print(f"seed {seed}: fastw2v {f.get('analogy_accuracy')} / {f.get('wordsim353_spearman')}, "
-              f"gensim {g.get('analogy_accuracy')} / {g.get('wordsim353_spearman')}", flush=True)
-    fw, gs = dict(per_seed[0][0]), dict(per_seed[0][1])
+def mean_over_seeds(runs):
+    """The first seed's run, with analogy and WordSim-353 replaced by their means over ``runs``."""
+    out = dict(runs[0])
     for key in ("analogy_accuracy", "wordsim353_spearman"):
-        for side, run in enumerate((fw, gs)):
-            vals = [pair[side].get(key) for pair in per_seed]
-            if None not in vals:
-                run[key] = float(np.mean(vals))
-                run[key + "_by_seed"] = vals
-    return fw, gs
+        vals = [r.get(key) for r in runs]
+        if None not in vals:
+            out[key] = float(np.mean(vals))
+            out[key + "_by_seed"] = vals
+    return out
+
+
+def measure_dim(path, cfg: Word2VecConfig, seeds, threads: int, repeats: int, peak: float) -> dict:
+    """Quality (``cfg.epochs`` epochs per seed) and speed (``repeats`` x 1 epoch, in
+    alternating order) of gensim and both fastw2v kernels at ``cfg.dim``."""
+    names = ["gensim"] + list(KERNELS)
+    by_seed = {name: [] for name in names}
+    for seed in seeds:
+        c = cfg.replace(seed=seed)
+        by_seed["gensim"].append(run_gensim(path, c, threads))
+        for kernel, shared in KERNELS.items():
+            by_seed[kernel].append(run_fastw2v(path, c.replace(shared_negatives=shared)))
+        print(f"dim {cfg.dim} seed {seed}: " + "; ".join(
+            f"{n} {by_seed[n][-1].get('analogy_accuracy')} / {by_seed[n][-1].get('wordsim353_spearman')}"
+            for n in names), flush=True)
+    speeds = {name: [] for name in names}
+    one = cfg.replace(epochs=1)
+    for r in range(repeats):
+        for name in (names if r % 2 == 0 else names[::-1]):
+            if name == "gensim":
+                run = run_gensim(path, one, threads, evaluate=False)
+            else:
+                run = run_fastw2v(path, one.replace(shared_negatives=KERNELS[name]), evaluate=False)
+            speeds[name].append(run)
+        print(f"dim {cfg.dim} speed repeat {r + 1}: " + ", ".join(
+            f"{n} {speeds[n][-1]['words_per_sec'] / 1e3:.0f}k" for n in names), flush=True)
+    out = {"dim": cfg.dim, "flop_per_pair": flop_per_pair(cfg.dim, cfg.negative), "fma_peak_gflops": peak}
+    for name in names:
+        words = [run["words_per_sec"] for run in speeds[name]]
+        entry = mean_over_seeds(by_seed[name])
+        entry["speed_repeats_words_per_sec"] = words
+        entry["median_words_per_sec"] = float(np.median(words))
+        if name != "gensim":
+            ratios = [f["words_per_sec"] / g["words_per_sec"] for f, g in zip(speeds[name], speeds["gensim"])]
+            gflops = [run["gflops"] for run in speeds[name]]
+            entry["speed_ratio_vs_gensim"] = float(np.median(ratios))
+            entry["speed_ratios_vs_gensim"] = ratios
+            entry["median_gflops"] = float(np.median(gflops))
+            entry["share_of_peak"] = entry["median_gflops"] / peak
+        out[name] = entry
+    return out
 
 
 def main(argv=None):
@@ -89,100 +148,83 @@ def main(argv=None):
     ap.add_argument("--corpus", default=None, help="text corpus (default ../shared/data/wiki8.txt.xz)")
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--repeats", type=int, default=5, help="back-to-back 1-epoch timings for the speed ratio (default 5)")
+    ap.add_argument("--dims", default="100,300", help="comma-separated embedding sizes (default 100,300)")
+    ap.add_argument("--repeats", type=int, default=3,
+                    help="1-epoch timings of each system, in alternating order, for the speed ratios (default 3)")
     ap.add_argument("--seeds", default="1,2", help="comma-separated seeds for the quality runs (default 1,2)")
-    ap.add_argument("--speed-only", action="store_true",
-                    help="re-measure only the speed ratio and keep the quality runs of benchmarks/results/train.json "
-                         "(same config, epochs and seeds). Only for kernel changes that cannot alter results, such "
-                         "as a prefetch: threads=1 output is then bit-identical (tests/test_hogwild.py)")
-    ap.add_argument("--quick", action="store_true", help="1 epoch, 1 seed, 1 speed repeat")
-    ap.add_argument("--exact-sigmoid", action="store_true", help="fastw2v: exact sigmoid instead of the table")
+    ap.add_argument("--quick", action="store_true", help="1 epoch, 1 seed, 1 speed repeat, dim 100")
     args = ap.parse_args(argv)
     if args.quick:
-        args.epochs = 1
-        args.repeats = 1
-        args.seeds = args.seeds.split(",")[0]
+        args.epochs, args.repeats, args.seeds, args.dims = 1, 1, args.seeds.split(",")[0], "100"
     seeds = [int(x) for x in args.seeds.split(",")]
+    dims = [int(x) for x in args.dims.split(",")]
     path = args.corpus or default_corpus()
-    cfg = Word2VecConfig(dim=100, window=5, negative=5, sample=1e-3, min_count=5, alpha=0.025, epochs=args.epochs,
-                         threads=args.threads, seed=1, exact_sigmoid=args.exact_sigmoid)
-    quality_from = None
-    if args.speed_only:
-        prev = json.loads((RESULTS / "train.json").read_text())
-        # fields the training config no longer has (batch_size moved to KerasOptions) do not count
-        stored = {k: v for k, v in (prev.get("config") or {}).items() if k in cfg.to_dict()}
-        if stored != cfg.to_dict() or prev.get("epochs") != args.epochs or prev.get("seeds") != seeds:
-            raise SystemExit("--speed-only: benchmarks/results/train.json has another config, epoch count or seeds")
-        fw, gs = prev["fastw2v_hogwild"], prev["gensim"]
-        quality_from = prev.get("quality_from") or {"date": prev.get("date"), "commit": prev.get("commit")}
-    else:
-        fw, gs = quality_over_seeds(path, cfg, seeds, args.threads)
-    # Speed: this machine is shared and drifts, so besides the long runs above, time
-    # both for one epoch back to back, `--repeats` times, and report the median ratio.
-    pairs = []
-    for _ in range(args.repeats):
-        f1 = run_fastw2v(path, cfg.replace(epochs=1), evaluate=False)["words_per_sec"]
-        g1 = run_gensim(path, cfg.replace(epochs=1), args.threads, evaluate=False)["words_per_sec"]
-        pairs.append((f1, g1))
-    ratios = [f / g for f, g in pairs]
-    ratio = float(np.median(ratios)) if ratios else fw["words_per_sec"] / gs["words_per_sec"]
-    results = {"corpus": str(path), "epochs": args.epochs, "threads": args.threads, "config": cfg.to_dict(),
-               "seeds": seeds, "quality_from": quality_from,
-               "gensim": gs, "fastw2v_hogwild": fw, "speed_ratio": ratio,
-               "speed_repeats": [{"fastw2v_words_per_sec": f, "gensim_words_per_sec": g, "ratio": f / g}
-                                 for f, g in pairs],
-               "speed_ratio_long_run": fw["words_per_sec"] / gs["words_per_sec"]}
-    med_f = float(np.median([f for f, _ in pairs])) if pairs else fw["words_per_sec"]
-    med_g = float(np.median([g for _, g in pairs])) if pairs else gs["words_per_sec"]
-    md = [
-        f"| {args.threads} threads | raw words/s (median of {len(pairs)} x 1 epoch) | "
-        f"analogy acc. ({args.epochs} epochs, mean of {len(seeds)} seeds) | WordSim-353 (same) |",
-        "|---|---:|---:|---:|",
-    ]
-    for name, r, speed in (("gensim 4.4.0", gs, med_g), ("fastw2v hogwild", fw, med_f)):
-        md.append(f"| {name} | {speed / 1e3:.0f}k | {100 * r.get('analogy_accuracy', float('nan')):.1f}% "
-                  f"| {r.get('wordsim353_spearman', float('nan')):.3f} |")
-    md.append(f"| **fastw2v vs gensim** | **{ratio:.2f}x** (median of per-repeat ratios) | "
-              f"{100 * (fw.get('analogy_accuracy', 0) - gs.get('analogy_accuracy', 0)):+.1f} pt "
-              f"| {fw.get('wordsim353_spearman', 0) - gs.get('wordsim353_spearman', 0):+.3f} |")
-    md.append("")
-    for name, r in (("gensim", gs), ("fastw2v", fw)):
-        if "analogy_accuracy_by_seed" in r:
-            md.append(f"{name} by seed {', '.join(map(str, seeds))}: analogy "
-                      f"{', '.join(f'{100 * x:.1f}%' for x in r['analogy_accuracy_by_seed'])}; WordSim-353 "
-                      f"{', '.join(f'{x:.3f}' for x in r.get('wordsim353_spearman_by_seed', []))}.  ")
-    if pairs:
-        md.append(f"Speed ratio per repeat: {', '.join(f'{x:.2f}' for x in ratios)}.  ")
-    md.append(f"Over the first seed's {args.epochs}-epoch runs themselves: gensim {gs['words_per_sec'] / 1e3:.0f}k, fastw2v "
-              f"{fw['words_per_sec'] / 1e3:.0f}k raw words/s ({fw['words_per_sec'] / gs['words_per_sec']:.2f}x).")
-    md.append("")
-    if quality_from:
-        commit = quality_from.get("commit") or "see git log"
-        md.append(f"Quality runs from {quality_from.get('date')} (commit {commit}); "
-                  "speed re-measured with `--speed-only` after a kernel change that cannot alter results.")
-        md.append("")
-    md.append(f"Nearest neighbours (8, seed {seeds[0]}), gensim | fastw2v:")
-    md.append("")
-    md.append("| word | gensim | fastw2v hogwild |")
-    md.append("|---|---|---|")
-    for w in PROBES:
-        if w in gs["neighbours"] and w in fw["neighbours"]:
-            md.append(f"| {w} | {', '.join(gs['neighbours'][w])} | {', '.join(fw['neighbours'][w])} |")
-    write_results("train", results, "\n".join(md))
+    base = Word2VecConfig(dim=100, window=5, negative=5, sample=1e-3, min_count=5, alpha=0.025, epochs=args.epochs,
+                          threads=args.threads, seed=1)
+    peak = fma_peak_gflops(args.threads)
+    print(f"float32 FMA peak, {args.threads} threads: {peak:.0f} GFLOP/s", flush=True)
+    per_dim = [measure_dim(path, base.replace(dim=dim), seeds, args.threads, args.repeats, peak) for dim in dims]
+    results = {"corpus": str(path), "epochs": args.epochs, "threads": args.threads, "config": base.to_dict(),
+               "seeds": seeds, "repeats": args.repeats, "fma_peak_gflops": peak, "dims": per_dim,
+               "default_kernel": "shared" if Word2VecConfig().shared_negatives else "pair"}
+    write_results("train", results, markdown(results))
     plot(results)
 
 
+def markdown(results: dict) -> str:
+    n_rep, n_seeds = results["repeats"], len(results["seeds"])
+    md = [f"| {results['threads']} threads | dim | raw words/s (median of {n_rep} x 1 epoch) | vs gensim "
+          f"(median ratio) | analogy ({results['epochs']} epochs, mean of {n_seeds} seeds) | WordSim-353 (same) |",
+          "|---|---:|---:|---:|---:|---:|"]
+    for d in results["dims"]:
+        for name, label in [("gensim", "gensim 4.4.0")] + list(KERNEL_LABEL.items()):
+            r = d[name]
+            ratio = f"**{r['speed_ratio_vs_gensim']:.2f}x**" if name != "gensim" else "1"
+            md.append(f"| {label} | {d['dim']} | {r['median_words_per_sec'] / 1e3:.0f}k | {ratio} | "
+                      f"{100 * r.get('analogy_accuracy', float('nan')):.1f}% | "
+                      f"{r.get('wordsim353_spearman', float('nan')):.3f} |")
+    md += ["", f"Roofline: this CPU's float32 FMA peak, measured in the same run on {results['threads']} threads, "
+           f"is {results['fma_peak_gflops']:.0f} GFLOP/s.", "",
+           "| kernel | dim | FLOP per positive pair | GFLOP/s achieved (median) | share of peak |",
+           "|---|---:|---:|---:|---:|"]
+    for d in results["dims"]:
+        for name, label in KERNEL_LABEL.items():
+            r = d[name]
+            md.append(f"| {label} | {d['dim']} | {d['flop_per_pair']:,} | {r['median_gflops']:.1f} | "
+                      f"{100 * r['share_of_peak']:.1f}% |")
+    md.append("")
+    for d in results["dims"]:
+        for name in ["gensim"] + list(KERNELS):
+            r = d[name]
+            if "analogy_accuracy_by_seed" in r:
+                md.append(f"dim {d['dim']}, {name}, by seed: analogy "
+                          f"{', '.join(f'{100 * x:.1f}%' for x in r['analogy_accuracy_by_seed'])}; WordSim-353 "
+                          f"{', '.join(f'{x:.3f}' for x in r.get('wordsim353_spearman_by_seed', []))}; "
+                          + (f"speed ratios {', '.join(f'{x:.2f}' for x in r['speed_ratios_vs_gensim'])}."
+                             if name != "gensim" else "") + "  ")
+    first = results["dims"][0]
+    md += ["", f"Nearest neighbours (8, dim {first['dim']}, seed {results['seeds'][0]}):", "",
+           "| word | gensim | per-pair | shared |", "|---|---|---|---|"]
+    for w in PROBES:
+        cells = [first[n].get("neighbours", {}).get(w) for n in ("gensim", "pair", "shared")]
+        if all(cells):
+            md.append(f"| {w} | " + " | ".join(", ".join(c) for c in cells) + " |")
+    return "\n".join(md)
+
+
 def plot(results: dict) -> None:
-    """Bars: median 1-epoch speeds (the ones the ratio comes from), labelled with 5-epoch quality."""
-    reps = results["speed_repeats"]
-    med_f = float(np.median([r["fastw2v_words_per_sec"] for r in reps]))
-    med_g = float(np.median([r["gensim_words_per_sec"] for r in reps]))
-    gs, fw = results["gensim"], results["fastw2v_hogwild"]
-    bar_chart("train", ["gensim 4.4.0", "fastw2v hogwild"], [med_g, med_f], "raw words/s (median, 1 epoch)",
-              f"SGNS training, {results['threads']} threads, same run", log=False,
-              annotate=[f"{med_g / 1e3:.0f}k\nanalogy {100 * gs.get('analogy_accuracy', 0):.1f}%",
-                        f"{med_f / 1e3:.0f}k ({results['speed_ratio']:.2f}x)\n"
-                        f"analogy {100 * fw.get('analogy_accuracy', 0):.1f}%"])
+    """Bars: median 1-epoch speed per system and dim, labelled with the ratio and quality."""
+    labels, values, notes = [], [], []
+    for d in results["dims"]:
+        for name, label in [("gensim", "gensim")] + [(k, f"fastw2v {k}") for k in KERNELS]:
+            r = d[name]
+            labels.append(f"{label}, dim {d['dim']}")
+            values.append(r["median_words_per_sec"])
+            ratio = f" ({r['speed_ratio_vs_gensim']:.2f}x)" if name != "gensim" else ""
+            notes.append(f"{r['median_words_per_sec'] / 1e3:.0f}k{ratio}\n"
+                         f"analogy {100 * r.get('analogy_accuracy', 0):.1f}%")
+    bar_chart("train", labels, values, "raw words/s (median, 1 epoch)",
+              f"SGNS training, {results['threads']} threads, same run", log=False, annotate=notes)
 
 
 if __name__ == "__main__":

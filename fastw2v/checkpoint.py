@@ -80,13 +80,18 @@ def load(directory) -> Tuple[dict, Dict[str, np.ndarray]]:
     return meta, arrays
 
 
+#: Config fields newer than checkpoint format 2, with the value a checkpoint written
+#: before them was trained with.
+CONFIG_ADDED_LATER = {"shared_negatives": False}
+
+
 def check_compatible(meta: dict, config: dict, fingerprint: dict, backend: str,
                      ignore: Tuple[str, ...] = ("threads",)) -> None:
     """Refuse a checkpoint from another configuration, corpus or backend, saying what differs."""
     diffs = []
     if meta.get("backend") != backend:
         diffs.append(f"backend: checkpoint {meta.get('backend')!r}, now {backend!r}")
-    old = meta.get("config", {})
+    old = dict(CONFIG_ADDED_LATER, **meta.get("config", {}))
     for k in sorted(set(old) | set(config)):
         if k in ignore:
             continue

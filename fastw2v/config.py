@@ -91,6 +91,7 @@ class Word2VecConfig:
     seed: int = 1
     ns_power: float = 0.75
     exact_sigmoid: bool = False
+    shared_negatives: bool = False
 
     def __post_init__(self) -> None:
         check_int("dim", self.dim, 1)
@@ -112,6 +113,8 @@ class Word2VecConfig:
         check_float("ns_power", self.ns_power, 0.0)
         if not isinstance(self.exact_sigmoid, (bool, np.bool_)):
             raise ArgumentTypeError(f"exact_sigmoid must be True or False, got {self.exact_sigmoid!r}")
+        if not isinstance(self.shared_negatives, (bool, np.bool_)):
+            raise ArgumentTypeError(f"shared_negatives must be True or False, got {self.shared_negatives!r}")
 
     @classmethod
     def for_model(cls, model: str = "sgns", **fields) -> "Word2VecConfig":

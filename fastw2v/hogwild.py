@@ -181,10 +181,158 @@ def sgns_update(W_in, W_out, t, outputs, n_out, lr, neu1e, exact, sig_table, log
     return loss
 
 
+@njit(inline="always", fastmath=FASTMATH, cache=True)
+def sgns_window_update(W_in, W_out, ctx, m, outputs, n_out, lr, grads, dout, neu1e, exact, sig_table,
+                       log_sig_table):
+    """One shared-negative window step: the inputs ``W_in[ctx[:m]]`` (the centre's
+    contexts) against the same outputs, ``outputs[0]`` (label 1, the centre) and
+    ``outputs[1:n_out]`` (label 0). Returns the summed loss (float64).
+
+    The step is the gradient of the window's summed loss taken at the weights as they
+    were before it (the rows of a context or noise word listed twice get both updates):
+
+    1. the ``m x n_out`` logits ``W_in[ctx] @ W_out[outputs].T``;
+    2. their scaled gradients ``G = lr * (label - sigmoid)``;
+    3. the outputs' updates ``G.T @ W_in[ctx]`` into ``dout``, from the inputs before the step;
+    4. each input row steps by ``G[i] @ W_out[outputs]`` (the outputs are not yet changed);
+    5. each output row steps by its ``dout`` row.
+
+    Per-pair word2vec (:func:`sgns_update`) instead draws fresh negatives for every
+    context and applies each pair's step before the next pair's logits, so the centre's
+    output row moves ``m`` times within a window where here it moves once by the sum.
+    Each output row is loaded once per window instead of once per pair, and the
+    loops over the rows are small dense products the CPU can keep in registers.
+
+    ``ctx`` int32[>= m]; ``outputs`` int32[>= n_out]; ``grads`` float32[>= m * n_out];
+    ``dout`` float32[>= n_out * dim]; ``neu1e`` float32[>= dim]; the rest as
+    :func:`sgns_update`.
+    """
+    dim = W_in.shape[1]
+    # 1. logits, two contexts at a time so each output row load feeds two dot products
+    for i in range(0, m - 1, 2):
+        c0 = ctx[i]
+        c1 = ctx[i + 1]
+        for n in range(n_out):
+            o = outputs[n]
+            f0 = np.float32(0.0)
+            f1 = np.float32(0.0)
+            for d in range(dim):
+                w = W_out[o, d]
+                f0 += W_in[c0, d] * w
+                f1 += W_in[c1, d] * w
+            grads[i * n_out + n] = f0
+            grads[(i + 1) * n_out + n] = f1
+    if m % 2 == 1:
+        c = ctx[m - 1]
+        for n in range(n_out):
+            o = outputs[n]
+            f = np.float32(0.0)
+            for d in range(dim):
+                f += W_in[c, d] * W_out[o, d]
+            grads[(m - 1) * n_out + n] = f
+    # 2. scaled gradients
+    loss = 0.0
+    for i in range(m):
+        for n in range(n_out):
+            g, l = _grad_and_loss(grads[i * n_out + n], 1 if n == 0 else 0, exact, sig_table, log_sig_table)
+            loss += l
+            grads[i * n_out + n] = g * lr
+    # 3. the outputs' updates from the inputs before the step, two contexts at a time
+    for n in range(n_out):
+        base = n * dim
+        for d in range(dim):
+            dout[base + d] = 0.0
+        for i in range(0, m - 1, 2):
+            g0 = grads[i * n_out + n]
+            g1 = grads[(i + 1) * n_out + n]
+            c0 = ctx[i]
+            c1 = ctx[i + 1]
+            for d in range(dim):
+                dout[base + d] += g0 * W_in[c0, d] + g1 * W_in[c1, d]
+        if m % 2 == 1:
+            g = grads[(m - 1) * n_out + n]
+            c = ctx[m - 1]
+            for d in range(dim):
+                dout[base + d] += g * W_in[c, d]
+    # 4. each input's step from the outputs before the step, two outputs at a time
+    for i in range(m):
+        c = ctx[i]
+        row = i * n_out
+        for d in range(dim):
+            neu1e[d] = 0.0
+        for n in range(0, n_out - 1, 2):
+            g0 = grads[row + n]
+            g1 = grads[row + n + 1]
+            o0 = outputs[n]
+            o1 = outputs[n + 1]
+            for d in range(dim):
+                neu1e[d] += g0 * W_out[o0, d] + g1 * W_out[o1, d]
+        if n_out % 2 == 1:
+            g = grads[row + n_out - 1]
+            o = outputs[n_out - 1]
+            for d in range(dim):
+                neu1e[d] += g * W_out[o, d]
+        for d in range(dim):
+            W_in[c, d] += neu1e[d]
+    # 5. the outputs' steps
+    for n in range(n_out):
+        o = outputs[n]
+        base = n * dim
+        for d in range(dim):
+            W_out[o, d] += dout[base + d]
+    return loss
+
+
+@njit(inline="always", fastmath=FASTMATH, cache=True)
+def _shared_sentence(W_in, W_out, k_ids, k_win, n_kept, state, negative, alias_table, lr, outputs, ctx, grads, dout,
+                     neu1e, exact, sig_table, log_sig_table):
+    """Train one sentence's kept words ``k_ids[:n_kept]`` (reduced windows ``k_win``)
+    with :func:`sgns_window_update`. Returns ``(state, loss, pairs)``.
+
+    Each centre with a context (every centre, once two words are kept) draws its
+    ``negative`` noise words in centre order, never the centre itself. The draws run
+    one centre ahead, into the other half of ``outputs``, so that the next window's
+    random output rows are prefetched while this window trains.
+    """
+    n_out = negative + 1
+    loss = 0.0
+    pairs = 0
+    if n_kept < 2:
+        return state, loss, pairs
+    for k in range(min(2, n_kept)):
+        # slot k % 2 holds centre k's outputs: the centre, then its negatives
+        outputs[k * n_out] = k_ids[k]
+        for n in range(1, n_out):
+            state, neg = draw_negative(state, k_ids[k], alias_table)
+            outputs[k * n_out + n] = neg
+    for k in range(n_kept):
+        slot = (k % 2) * n_out
+        nxt = n_out - slot
+        if k >= 1 and k + 1 < n_kept:
+            outputs[nxt] = k_ids[k + 1]
+            for n in range(1, n_out):
+                state, neg = draw_negative(state, k_ids[k + 1], alias_table)
+                outputs[nxt + n] = neg
+        if k + 1 < n_kept:
+            _prefetch_rows(W_out, outputs, nxt, nxt + n_out)
+        b = k_win[k]
+        if k + b + 1 < n_kept:
+            _prefetch_rows(W_in, k_ids, k + b + 1, k + b + 2)
+        m = 0
+        for j in range(max(0, k - b), min(n_kept, k + b + 1)):
+            if j != k:
+                ctx[m] = k_ids[j]
+                m += 1
+        loss += sgns_window_update(W_in, W_out, ctx, m, outputs[slot:slot + n_out], n_out, lr, grads, dout, neu1e,
+                                   exact, sig_table, log_sig_table)
+        pairs += m
+    return state, loss, pairs
+
+
 @njit(nogil=True, fastmath=FASTMATH, cache=True)
 def train_job(ids, sent_starts, sent_lo, sent_hi, keep_thresh, key, neg_key, window, negative, alias_table,
-              W_in, W_out, alpha, min_alpha, pos_offset, total_positions, exact, sig_table, log_sig_table,
-              k_ids, k_win, neu1e, outputs):
+              W_in, W_out, alpha, min_alpha, pos_offset, total_positions, exact, shared, sig_table, log_sig_table,
+              k_ids, k_win, neu1e, outputs, ctx, grads, dout):
     """Train on sentences ``sent_lo..sent_hi-1`` of the encoded corpus.
 
     Parameters
@@ -202,9 +350,12 @@ def train_job(ids, sent_starts, sent_lo, sent_hi, keep_thresh, key, neg_key, win
         ``total_positions``; position = ``pos_offset`` + corpus position.
     exact : bool; sig_table, log_sig_table : float32[SIGMOID_TABLE_SIZE]
         Exact sigmoid, or word2vec.c's table (see :func:`sigmoid_tables`).
-    k_ids, k_win, neu1e, outputs : arrays
+    shared : bool
+        One draw of negatives per centre word, shared by its whole window
+        (:func:`sgns_window_update`); else fresh negatives per pair (:func:`sgns_update`).
+    k_ids, k_win, neu1e, outputs, ctx, grads, dout : arrays
         The calling thread's buffers: a :class:`HogwildScratch` unpacked (``*scratch``).
-        ``neu1e`` and ``outputs`` are size-checked here. ``k_ids`` and ``k_win`` must
+        All but ``k_ids`` and ``k_win`` are size-checked here. ``k_ids`` and ``k_win`` must
         hold the job's longest sentence; that is not checked per job:
         :func:`make_scratch` with the corpus's longest sentence guarantees it.
 
@@ -219,6 +370,10 @@ def train_job(ids, sent_starts, sent_lo, sent_hi, keep_thresh, key, neg_key, win
         raise ValueError("train_job: outputs must hold 2 * window * (negative + 1) ids")
     if neu1e.shape[0] < W_in.shape[1] + n_out:
         raise ValueError("train_job: neu1e must hold dim + negative + 1 floats")
+    if ctx.shape[0] < 2 * window or grads.shape[0] < 2 * window * n_out:
+        raise ValueError("train_job: ctx must hold 2 * window ids and grads 2 * window * (negative + 1) floats")
+    if dout.shape[0] < n_out * W_in.shape[1]:
+        raise ValueError("train_job: dout must hold (negative + 1) * dim floats")
     state = stream_seed(neg_key, sent_starts[sent_lo])
     total_loss = 0.0
     n_pairs = 0
@@ -234,6 +389,13 @@ def train_job(ids, sent_starts, sent_lo, sent_hi, keep_thresh, key, neg_key, win
                 k_ids[n_kept] = ids[p]
                 k_win[n_kept] = reduced_window(h, window)
                 n_kept += 1
+        if shared:
+            state, loss, pairs = _shared_sentence(W_in, W_out, k_ids, k_win, n_kept, state, negative, alias_table,
+                                                  lr, outputs, ctx, grads, dout, neu1e, exact, sig_table,
+                                                  log_sig_table)
+            total_loss += loss
+            n_pairs += pairs
+            continue
         for k in range(n_kept):
             b = k_win[k]
             t = k_ids[k]
@@ -287,13 +449,23 @@ class HogwildScratch(NamedTuple):
     neu1e : float32[>= dim + negative + 1]
         One step's gradients (see :func:`sgns_update`).
     outputs : int32[>= 2 * window * (negative + 1)]
-        One centre word's contexts, each followed by its negatives.
+        One centre word's contexts, each followed by its negatives (per-pair step), or
+        two centres' outputs (shared-negative step).
+    ctx : int32[>= 2 * window]
+        One window's context words (shared-negative step).
+    grads : float32[>= 2 * window * (negative + 1)]
+        One window's scaled logit gradients (shared-negative step).
+    dout : float32[>= (negative + 1) * dim]
+        One window's output-row updates (shared-negative step).
     """
 
     k_ids: np.ndarray
     k_win: np.ndarray
     neu1e: np.ndarray
     outputs: np.ndarray
+    ctx: np.ndarray
+    grads: np.ndarray
+    dout: np.ndarray
 
 
 def make_scratch(longest_sentence: int, dim: int, window: int, negative: int) -> HogwildScratch:
@@ -301,7 +473,10 @@ def make_scratch(longest_sentence: int, dim: int, window: int, negative: int) ->
     return HogwildScratch(k_ids=np.empty(longest_sentence, dtype=np.int32),
                           k_win=np.empty(longest_sentence, dtype=np.int64),
                           neu1e=np.empty(dim + negative + 1, dtype=np.float32),
-                          outputs=np.empty(2 * window * (negative + 1), dtype=np.int32))
+                          outputs=np.empty(2 * window * (negative + 1), dtype=np.int32),
+                          ctx=np.empty(2 * window, dtype=np.int32),
+                          grads=np.empty(2 * window * (negative + 1), dtype=np.float32),
+                          dout=np.empty((negative + 1) * dim, dtype=np.float32))
 
 
 def init_weights(vocab_size: int, dim: int, seed: int):

@@ -39,6 +39,7 @@ from .errors import Fastw2vError, TrainingDiverged, TrainingInterrupted, UsageEr
 BACKENDS = ("keras", "hogwild")
 #: the refusal of Keras-only options with the Hogwild backend
 KERAS_ONLY_OPTIONS = "--model tutorial, --strategy, --batch-size and --tensorboard are for --backend keras"
+HOGWILD_ONLY_OPTIONS = "--exact-sigmoid and --[no-]shared-negatives are for --backend hogwild"
 
 #: exit statuses of the command line
 EXIT_OK = 0

@@ -20,7 +20,7 @@ from typing import Optional, Tuple
 from .config import KERAS_MODEL_DEFAULTS, KERAS_MODELS, KERAS_STRATEGIES, KerasOptions, Word2VecConfig
 from .constants import CHECKPOINT_EVERY_SECONDS
 from .errors import ArgumentError, ArgumentTypeError, Fastw2vError, UsageError
-from .runner import (BACKENDS, EXIT_BAD_INPUT, EXIT_BUG, KERAS_ONLY_OPTIONS, CorpusOptions, RunOptions, exit_code,
+from .runner import (BACKENDS, EXIT_BAD_INPUT, EXIT_BUG, HOGWILD_ONLY_OPTIONS, KERAS_ONLY_OPTIONS, CorpusOptions, RunOptions, exit_code,
                      run)
 
 _DEFAULTS = Word2VecConfig()
@@ -72,6 +72,11 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--seed", type=int, default=_DEFAULTS.seed, help="random seed")
     g.add_argument("--exact-sigmoid", action="store_true",
                    help="hogwild: exact sigmoid instead of word2vec.c's 1000-bin table")
+    g.add_argument("--shared-negatives", action=argparse.BooleanOptionalAction, default=None,
+                   help="hogwild: draw each centre word's negatives once for its whole window and train the window "
+                        "as one small matrix product (default: "
+                        f"{'on' if _DEFAULTS.shared_negatives else 'off'}); --no-shared-negatives draws them per "
+                        "pair, as word2vec.c")
     g.add_argument("--strategy", choices=KERAS_STRATEGIES, default="default",
                    help="keras backend: tf.distribute strategy (mirrored: all visible devices)")
     g = ap.add_argument_group("output and state")
@@ -105,13 +110,15 @@ def options_from_args(args: argparse.Namespace) -> Tuple[str, CorpusOptions, Wor
     if not keras_backend and (args.model != "sgns" or args.strategy != "default" or args.tensorboard
                               or args.batch_size is not None):
         raise UsageError(KERAS_ONLY_OPTIONS)
+    if keras_backend and (args.exact_sigmoid or args.shared_negatives is not None):
+        raise UsageError(HOGWILD_ONLY_OPTIONS)
     tutorial = keras_backend and args.model == "tutorial"
     try:
         config = Word2VecConfig.for_model(
             args.model if keras_backend else "sgns", dim=args.dim, window=args.window, negative=args.negative,
             sample=args.sample, min_count=args.min_count, max_vocab=args.max_vocab,
             alpha=None if tutorial else args.alpha, epochs=args.epochs, threads=args.threads, seed=args.seed,
-            exact_sigmoid=args.exact_sigmoid)
+            exact_sigmoid=args.exact_sigmoid, shared_negatives=args.shared_negatives)
         keras = KerasOptions(model=args.model, strategy=args.strategy, batch_size=args.batch_size,
                              learning_rate=args.alpha if tutorial else None) if keras_backend else None
         corpus = CorpusOptions(path=args.corpus, cache_dir=args.cache_dir, use_cache=not args.no_cache,

@@ -318,6 +318,7 @@ class Word2Vec:
                 loss, pairs = train_job(plan.ids, plan.starts, lo, hi, plan.tables.keep_thresh, key, neg_key,
                                         cfg.window, cfg.negative, plan.tables.alias_table, self.W_in, self.W_out,
                                         cfg.alpha, cfg.final_alpha, offset, plan.total_positions, cfg.exact_sigmoid,
+                                        cfg.shared_negatives,
                                         plan.sig, plan.log_sig, *scratch)
                 jobs.put(j, loss, pairs, int(plan.starts[hi] - plan.starts[lo]))
         except BaseException as exc:  # surfaced in the main thread

@@ -208,3 +208,64 @@ def job_pairs(ids, sent_starts, sent_lo, sent_hi, keep_thresh, alias_thresh, ali
                     outs.append(d)
                 steps.append((s, ctx, outs))
     return steps
+
+
+def sgns_window_step(W_in, W_out, contexts, outputs, lr, table=False):
+    """Reference shared-negative window step in float64: returns (new W_in, new W_out, loss).
+
+    Every context's input row is trained against the same outputs (``outputs[0]``
+    label 1, the rest label 0). All gradients are taken at the weights before the
+    step and then added, so a row listed twice gets the sum of its updates.
+    """
+    import numpy as np
+
+    U = np.asarray(W_in, dtype=np.float64).copy()
+    W = np.asarray(W_out, dtype=np.float64).copy()
+    dU = np.zeros_like(U)
+    dW = np.zeros_like(W)
+    loss = 0.0
+    for c in contexts:
+        for n, o in enumerate(outputs):
+            f = float(U[c] @ W[o])
+            label = 1.0 if n == 0 else 0.0
+            if table:
+                s = table_sigmoid(f)
+                loss += table_loss(f if label else -f)
+            else:
+                s = 1.0 / (1.0 + math.exp(-f))
+                loss += -math.log(s) if label else -math.log(1.0 - s)
+            g = (label - s) * lr
+            dU[c] += g * W[o]
+            dW[o] += g * U[c]
+    return U + dU, W + dW, loss
+
+
+def job_windows(ids, sent_starts, sent_lo, sent_hi, keep_thresh, alias_thresh, alias_index, window, negative, seed,
+                epoch, neg_salt):
+    """The (sentence, contexts, outputs) window steps of a shared-negative Hogwild job, in order.
+
+    Each centre word of a sentence with at least two kept words draws ``negative``
+    noise words (never itself) once, in centre order, for its whole reduced window.
+    """
+    key = epoch_key(seed, epoch)
+    rng = XorShift(stream_seed(mix64(key ^ neg_salt), int(sent_starts[sent_lo])))
+    steps = []
+    for s in range(sent_lo, sent_hi):
+        kept = []
+        for p in range(int(sent_starts[s]), int(sent_starts[s + 1])):
+            h = token_hash(key, p)
+            if (h >> 32) < int(keep_thresh[ids[p]]):
+                kept.append((int(ids[p]), (((h & M32) * window) >> 32) + 1))
+        if len(kept) < 2:
+            continue
+        for k, (t, b) in enumerate(kept):
+            contexts = [kept[j][0] for j in range(max(0, k - b), min(len(kept), k + b + 1)) if j != k]
+            outs = [t]
+            for _ in range(negative):
+                while True:
+                    d = alias_draw(rng.next(), alias_thresh, alias_index)
+                    if d != t:
+                        break
+                outs.append(d)
+            steps.append((s, contexts, outs))
+    return steps

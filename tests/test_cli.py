@@ -99,6 +99,20 @@ def test_keras_only_flags_are_refused_with_hogwild(tmp_path):
         assert_one_line_error(r, "are for --backend keras")
 
 
+def test_hogwild_only_flags_are_refused_with_keras_and_shared_negatives_is_recorded(tmp_path):
+    corpus = tmp_path / "c.txt"
+    _planted_file(corpus)
+    for flags in (["--exact-sigmoid"], ["--shared-negatives"], ["--no-shared-negatives"]):
+        r = run_cli(["--corpus", corpus, "--backend", "keras", "--min-count", "1", *flags], tmp_path)
+        assert_one_line_error(r, "are for --backend hogwild")
+    for flag, shared in (("--shared-negatives", True), ("--no-shared-negatives", False)):
+        report = tmp_path / "r.json"
+        r = run_cli(["--corpus", corpus, "--backend", "hogwild", "--min-count", "1", "--dim", "8", "--epochs", "1",
+                     "--report", report, "--quiet", flag], tmp_path)
+        assert r.returncode == 0, r.stderr[-2000:]
+        assert json.loads(report.read_text())["config"]["shared_negatives"] is shared
+
+
 def test_keras_tutorial_mirrored_tensorboard(tmp_path):
     pytest.importorskip("tensorflow", reason="TensorFlow is not installed (the 'tf' extra)")
     corpus = tmp_path / "c.txt"

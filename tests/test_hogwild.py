@@ -5,7 +5,8 @@ import naive
 from helpers import group_purity, planted_corpus
 from fastw2v import Word2VecConfig
 from fastw2v import PairGenerator, TrainingDiverged, Word2Vec
-from fastw2v.hogwild import HogwildScratch, init_weights, make_scratch, sgns_update, sigmoid_tables, train_job
+from fastw2v.hogwild import (HogwildScratch, init_weights, make_scratch, sgns_update, sgns_window_update,
+                             sigmoid_tables, train_job)
 from fastw2v.memory import check_memory
 from fastw2v.sampling import NEG_SALT, epoch_keys
 
@@ -111,7 +112,8 @@ def test_train_job_matches_reference_sequence():
 
     def job(a, b, scratch):
         return train_job(ids, starts, 0, len(starts) - 1, tables.keep_thresh, key, neg_key, window, negative,
-                         tables.alias_table, a, b, alpha, min_alpha, offset, total, True, SIG, LOG_SIG, *scratch)
+                         tables.alias_table, a, b, alpha, min_alpha, offset, total, True, False, SIG, LOG_SIG,
+                         *scratch)
 
     loss, pairs = job(a, b, scratch)
     steps = naive.job_pairs(ids, starts, 0, len(starts) - 1, tables.keep_thresh, tables.alias_thresh,
@@ -129,11 +131,72 @@ def test_train_job_matches_reference_sequence():
     assert loss == pytest.approx(ref_loss, rel=1e-4)
     # every scratch buffer's size is checked, not overrun
     for field, size, match in [("outputs", 2 * window * (negative + 1) - 1, "outputs must hold"),
-                               ("neu1e", dim + negative, "neu1e must hold")]:
+                               ("neu1e", dim + negative, "neu1e must hold"),
+                               ("ctx", 2 * window - 1, "ctx must hold"),
+                               ("grads", 2 * window * (negative + 1) - 1, "grads"),
+                               ("dout", (negative + 1) * dim - 1, "dout must hold")]:
         small = scratch._replace(**{field: np.empty(size, getattr(scratch, field).dtype)})
         assert isinstance(small, HogwildScratch)
         with pytest.raises(ValueError, match=match):
             job(a.copy(), b.copy(), small)
+
+
+@pytest.mark.parametrize("exact", [True, False])
+def test_window_update_matches_reference(exact):
+    rng = np.random.default_rng(5)
+    W_in, W_out = _weights(rng, 20, 16)
+    contexts = np.array([5, 2, 9, 2], dtype=np.int32)  # a context listed twice gets both updates
+    outputs = np.array([3, 7, 11, 7], dtype=np.int32)  # and so does a noise word drawn twice
+    ref_U, ref_W, ref_loss = naive.sgns_window_step(W_in, W_out, contexts, outputs, lr=0.1, table=not exact)
+    a, b = W_in.copy(), W_out.copy()
+    m, n_out = len(contexts), len(outputs)
+    loss = sgns_window_update(a, b, contexts, m, outputs, n_out, np.float32(0.1), np.empty(m * n_out, np.float32),
+                              np.empty(n_out * 16, np.float32), np.empty(16, np.float32), exact, SIG, LOG_SIG)
+    tol = 1e-6 if exact else 1e-5
+    np.testing.assert_allclose(a, ref_U, atol=tol, rtol=0)
+    np.testing.assert_allclose(b, ref_W, atol=tol, rtol=0)
+    assert loss == pytest.approx(ref_loss, abs=1e-5)
+    # the window step differs from m per-pair steps (it is not the old kernel in disguise)
+    u, W = W_in.astype(np.float64), W_out.astype(np.float64)
+    for c in contexts:
+        u[c], W, _ = naive.sgns_step(u[c], W, outputs, 0.1, table=not exact)
+    assert np.max(np.abs(W - ref_W)) > 1e-4
+
+
+def test_shared_train_job_matches_reference_sequence():
+    """With shared negatives, the job takes exactly the reference's window steps
+    (one draw of negatives per centre), and ends at the reference weights."""
+    rng = np.random.default_rng(3)
+    counts, ids, starts = _tiny_corpus(rng)
+    V, dim, window, negative, seed, epoch = len(counts), 8, 3, 2, 4, 1
+    gen = PairGenerator(counts, window=window, negative=negative, sample=1e-2, seed=seed)
+    W_in, W_out = _weights(rng, V, dim)
+    W_in *= 0.1
+    W_out *= 0.1
+    alpha, min_alpha, offset, total = 0.05, 0.0001, 1000.0, 10000.0
+    key, neg_key = epoch_keys(seed, epoch)
+    tables = gen.tables
+    a, b = W_in.copy(), W_out.copy()
+    scratch = make_scratch(int(np.max(np.diff(starts))), dim, window, negative)
+    loss, pairs = train_job(ids, starts, 0, len(starts) - 1, tables.keep_thresh, key, neg_key, window, negative,
+                            tables.alias_table, a, b, alpha, min_alpha, offset, total, True, True, SIG, LOG_SIG,
+                            *scratch)
+    steps = naive.job_windows(ids, starts, 0, len(starts) - 1, tables.keep_thresh, tables.alias_thresh,
+                              tables.alias_index, window, negative, seed, epoch, NEG_SALT)
+    # same positive pairs as the per-pair kernel, fewer negative draws
+    per_pair = naive.job_pairs(ids, starts, 0, len(starts) - 1, tables.keep_thresh, tables.alias_thresh,
+                               tables.alias_index, window, negative, seed, epoch, NEG_SALT)
+    assert pairs == sum(len(c) for _, c, _ in steps) == len(per_pair) > 500
+    U = W_in.astype(np.float64)
+    W = W_out.astype(np.float64)
+    ref_loss = 0.0
+    for s, contexts, outs in steps:
+        lr = max(min_alpha, alpha - (alpha - min_alpha) * (offset + starts[s]) / total)
+        U, W, l = naive.sgns_window_step(U, W, contexts, outs, np.float32(lr))
+        ref_loss += l
+    np.testing.assert_allclose(a, U, atol=5e-5)
+    np.testing.assert_allclose(b, W, atol=5e-5)
+    assert loss == pytest.approx(ref_loss, rel=1e-4)
 
 
 def test_init_matches_word2vec_c():
@@ -144,7 +207,8 @@ def test_init_matches_word2vec_c():
     assert abs(W_in.mean()) < 1e-4 and W_in.std() == pytest.approx((1 / 50) / np.sqrt(12), rel=0.02)
 
 
-def test_end_to_end_planted_groups():
+@pytest.mark.parametrize("shared", [False, True])
+def test_end_to_end_planted_groups(shared):
     """Each word's 5 nearest neighbours lie in its own group.
 
     Measured over 40 corpus seeds x model seeds (2 threads, so Hogwild races
@@ -153,7 +217,7 @@ def test_end_to_end_planted_groups():
     """
     corpus, words = planted_corpus(seed=0)
     model = Word2Vec(dim=16, window=3, negative=5, sample=0, min_count=1, epochs=5, alpha=0.025, seed=1,
-                     threads=2).fit(corpus)
+                     threads=2, shared_negatives=shared).fit(corpus)
     assert group_purity(model.vectors, words) >= 0.9
     # and a random embedding is far from that (the test can fail)
     rng = np.random.default_rng(0)
@@ -163,9 +227,11 @@ def test_end_to_end_planted_groups():
     assert group_purity(random_vectors, words) < 0.5
 
 
-def test_one_thread_is_bit_for_bit_repeatable():
+@pytest.mark.parametrize("shared", [False, True])
+def test_one_thread_is_bit_for_bit_repeatable(shared):
     corpus, _ = planted_corpus(seed=1, sentences=400)
-    kw = dict(dim=12, window=3, negative=3, sample=1e-3, min_count=1, epochs=2, seed=5, threads=1)
+    kw = dict(dim=12, window=3, negative=3, sample=1e-3, min_count=1, epochs=2, seed=5, threads=1,
+              shared_negatives=shared)
     a = Word2Vec(**kw).fit(corpus)
     b = Word2Vec(**kw).fit(corpus)
     assert np.array_equal(a.W_in, b.W_in) and np.array_equal(a.W_out, b.W_out)

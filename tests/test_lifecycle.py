@@ -192,6 +192,16 @@ def test_resume_refuses_another_backend(tmp_path, hogwild_checkpoint):
         ckpt.check_compatible(meta, meta["config"], meta["corpus"], "keras-sgns")
 
 
+def test_a_checkpoint_from_before_shared_negatives_resumes_with_per_pair_negatives(hogwild_checkpoint):
+    _, ck = hogwild_checkpoint
+    meta, _ = ckpt.load(ck)
+    config = dict(meta["config"])
+    old = dict(meta, config={k: v for k, v in config.items() if k != "shared_negatives"})
+    ckpt.check_compatible(old, dict(config, shared_negatives=False), meta["corpus"], meta["backend"])
+    with pytest.raises(ckpt.CheckpointError, match="shared_negatives: checkpoint False, now True"):
+        ckpt.check_compatible(old, dict(config, shared_negatives=True), meta["corpus"], meta["backend"])
+
+
 # ------------------------------------------------------------------ exit codes
 
 
