@@ -1,6 +1,8 @@
 """Keras path: the tutorial as written vs fastw2v's Keras models vs Hogwild, one run.
 
     python benchmarks/bench_keras.py [--corpus PATH] [--epochs 1] [--quick]
+    python benchmarks/bench_keras.py --batch-sweep [--epochs 2] [--quick]
+    python benchmarks/bench_keras.py --workers [--quick]
 
 1. The tutorial as written: tf_keras ``skipgrams`` + one ``train_on_batch`` per
    pair, timed over ``--tutorial-steps`` steps (pair generation included).
@@ -9,18 +11,24 @@
 4. fastw2v hogwild.
 
 Pairs/s count positives and negatives alike. 2-4 train for the same number of
-epochs and are evaluated (analogies, WordSim-353). A profile of the sgns step
-(where the time goes; sparse-update evidence) is stored too.
+epochs and are evaluated (analogies, WordSim-353). The sgns step through
+``model.fit`` is timed beside a bare compiled step doing the same maths.
 Writes benchmarks/results/keras.{json,md,png}.
+
+``--batch-sweep`` trains sgns at 4k to 256k rows per step with row-wise Adagrad,
+and with summed SGD, beside Hogwild (results/keras_sweep.*). ``--workers`` runs
+``--strategy multiworker`` with 2 local worker processes against 1
+(results/keras_workers.*).
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import numpy as np
-from _common import bar_chart, default_corpus, fmt_rate, quality, train_hogwild, write_results
+from _common import RESULTS, bar_chart, default_corpus, eval_files, fmt_rate, quality, train_hogwild, write_results
 
 from fastw2v import Word2VecConfig, load_corpus
 
@@ -59,97 +67,272 @@ def tutorial_as_written(corpus, vocab, steps: int, dim: int) -> dict:
             "skipgrams_pairs_per_sec": len(labels) / gen_seconds}
 
 
-def profile_sgns(vocab, corpus, batch: int) -> dict:
-    """Where an sgns step's time goes, on a real batch; and step time against vocabulary size."""
+def profile_sgns(vocab, corpus, batch: int, steps: int = 20) -> dict:
+    """The sgns model's step through ``model.fit`` beside a bare XLA-compiled step doing the
+    same maths, on the same real batches, timed in alternation (median ms per step).
+
+    The bare step is the maths alone: gather, logits, closed-form gradients, row-wise
+    Adagrad on both tables, with no Keras in the loop. ``fit`` runs ``steps`` steps over
+    the same batches held in memory, so neither side waits on the pair generator.
+    """
     import tensorflow as tf
 
-    from fastw2v.keras_models import SGNSLoss, build_sgns
+    from fastw2v.keras_models import build_sgns, sgns_pair_loss
     from fastw2v.pairs import PairGenerator
 
     gen = PairGenerator(vocab, seed=1)
-    t, c = next(iter(gen.batches(corpus, batch)))
-    y = np.zeros(batch, np.float32)
+    batches = []
+    for t, c in gen.batches(corpus, batch):
+        batches.append((t, c))
+        if len(batches) == steps:
+            break
+    V, dim = len(vocab), 100
+    model = build_sgns(V, dim, 5, words_per_step=1, total_words=1e12)
+    ds = tf.data.Dataset.from_tensor_slices(((np.stack([t for t, _ in batches]), np.stack([c for _, c in batches])),
+                                             np.zeros((len(batches), batch), np.float32))).cache()
+    W_in = tf.Variable(model.get_layer("w_in").embeddings.numpy())
+    W_out = tf.Variable(np.zeros((V, dim), np.float32))
+    acc_in, acc_out = tf.Variable(np.zeros(V, np.float32)), tf.Variable(np.zeros(V, np.float32))
+    labels = tf.constant(np.eye(1, 6, dtype=np.float32))
 
-    def med(f, n=7):
-        f()
-        ts = []
-        for _ in range(n):
+    @tf.function(jit_compile=True)
+    def bare_step(t, c):
+        u = tf.gather(W_in, t)
+        v = tf.gather(W_out, c)
+        logits = tf.einsum("bd,bkd->bk", u, v)
+        err = tf.sigmoid(logits) - labels
+        gu = tf.einsum("bk,bkd->bd", err, v)
+        gv = tf.reshape(err[:, :, None] * u[:, None, :], [-1, dim])
+        cf = tf.reshape(c, [-1])
+        for W, acc, idx, g in ((W_in, acc_in, t, gu), (W_out, acc_out, cf, gv)):
+            acc.scatter_add(tf.IndexedSlices(tf.reduce_mean(g * g, axis=1), idx))
+            scale = 0.2 / (tf.sqrt(tf.gather(acc, idx)) + 1e-10)
+            W.scatter_sub(tf.IndexedSlices(g * scale[:, None], idx))
+        return tf.reduce_mean(sgns_pair_loss(logits))
+
+    tensors = [(tf.constant(t), tf.constant(c)) for t, c in batches]
+
+    def bare():
+        loss = None
+        for t, c in tensors:
+            loss = bare_step(t, c)
+        float(loss)  # wait for the last step
+
+    def fit():
+        model.fit(ds, epochs=1, verbose=0, shuffle=False)  # each element is one whole batch
+
+    bare()
+    fit()
+    bare_ms, fit_ms = [], []
+    for r in range(5):
+        for name, f, out in ((("bare", bare, bare_ms), ("fit", fit, fit_ms)) if r % 2 == 0
+                             else (("fit", fit, fit_ms), ("bare", bare, bare_ms))):
             t0 = time.perf_counter()
             f()
-            ts.append(time.perf_counter() - t0)
-        return 1000 * float(np.median(ts))
+            out.append(1000 * (time.perf_counter() - t0) / len(batches))
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(model([tensors[0][0], tensors[0][1]]))
+    grads = tape.gradient(loss, model.trainable_variables)
+    bare_med, fit_med = float(np.median(bare_ms)), float(np.median(fit_ms))
+    return {"batch_rows": batch, "steps": len(batches), "bare_step_ms": bare_med, "fit_step_ms": fit_med,
+            "bare_step_ms_repeats": bare_ms, "fit_step_ms_repeats": fit_ms, "fit_over_bare": fit_med / bare_med,
+            "bare_pairs_per_sec": 6 * batch / bare_med * 1000, "fit_pairs_per_sec": 6 * batch / fit_med * 1000,
+            "gradient_types": [type(g).__name__ for g in grads]}
 
-    V = len(vocab)
-    model = build_sgns(V, 100, 5, words_per_step=1, total_words=1e12)
-    tt, cc = tf.constant(t), tf.constant(c)
-    loss_fn = SGNSLoss()
-    variables = model.trainable_variables
 
-    @tf.function(jit_compile=True)
-    def forward():
-        return loss_fn(tf.zeros(batch), model([tt, cc]))
+SWEEP_SIZES = (4096, 16384, 65536, 262144)
 
-    @tf.function(jit_compile=True)
-    def forward_backward():
-        with tf.GradientTape() as tape:
-            loss = loss_fn(tf.zeros(batch), model([tt, cc]))
-        return tape.gradient(loss, variables)
 
-    out = {"batch_rows": batch, "forward_ms": med(forward), "forward_backward_ms": med(forward_backward),
-           "full_step_ms": med(lambda: model.train_on_batch([t, c], y))}
-    out["update_ms"] = out["full_step_ms"] - out["forward_backward_ms"]
-    grads = forward_backward()
-    out["gradient_types"] = [type(g).__name__ for g in grads]
-    scaling = {}
-    for v_size in (V // 4, V, 4 * V):
-        m = build_sgns(v_size, 100, 5, words_per_step=1, total_words=1e12)
-        scaling[v_size] = med(lambda: m.train_on_batch([t % v_size, c % v_size], y))
-    out["step_ms_by_vocab_size"] = scaling
+def train_keras(corpus, vocab, epochs: int, batch: int, optimizer: str = "adagrad", lr=None) -> dict:
+    """Train Keras sgns through KerasTrainer, as the command line does; quality, speed, divergence."""
+    from fastw2v import KerasOptions, TrainingDiverged
+    from fastw2v.keras_trainer import KerasTrainer
+
+    opts = KerasOptions("sgns", batch_size=batch, optimizer=optimizer, learning_rate=lr)
+    trainer = KerasTrainer(Word2VecConfig(epochs=epochs, seed=1), vocab, opts)
+    t0 = time.perf_counter()
+    diverged = None
+    try:
+        trainer.fit(corpus)
+    except TrainingDiverged as exc:
+        diverged = str(exc)
+    seconds = time.perf_counter() - t0
+    out = {"batch_size": batch, "optimizer": optimizer, "learning_rate": trainer.learning_rates()[0],
+           "pairs_per_sec": trainer.pairs_done / seconds, "train_seconds": seconds, "diverged": diverged,
+           "loss": [h["loss"] for h in trainer.history]}
+    if diverged is None:
+        out.update(quality(trainer.vectors))
+    print(f"sgns {optimizer} batch {batch}: {out['pairs_per_sec'] / 1e6:.2f}M pairs/s, "
+          f"analogy {out.get('analogy_accuracy')}, WS {out.get('wordsim353_spearman')}, diverged {bool(diverged)}",
+          flush=True)
     return out
 
 
-def batch_sweep(vocab, corpus, sizes=(4096, 16384, 65536)) -> dict:
-    """sgns pairs/s of one training step on real batches, per batch size (median of 7 steps)."""
-    from fastw2v.keras_models import build_sgns
-    from fastw2v.pairs import PairGenerator
+def run_batch_sweep(path, corpus, vocab, epochs: int) -> None:
+    """Row-wise Adagrad at each of SWEEP_SIZES, summed SGD at 4,096 and 65,536, and Hogwild, one run."""
+    runs = [train_keras(corpus, vocab, epochs, b) for b in SWEEP_SIZES]
+    runs += [train_keras(corpus, vocab, epochs, 4096, "sgd")]
+    # summed SGD past its limit, to show why Adagrad is the default (KerasOptions refuses it, so
+    # this builds the model directly)
+    runs.append(sgd_past_its_limit(corpus, vocab, 65536))
+    model, seconds = train_hogwild(Word2VecConfig(epochs=epochs, threads=2, seed=1), corpus, vocab)
+    hogwild = {"words_per_sec": corpus.raw_words * epochs / seconds, "train_seconds": seconds,
+               "pairs_per_sec": model.state.pairs_done * 6 / seconds, **quality(model.vectors)}
+    results = {"corpus": str(path), "epochs": epochs, "corpus_words": corpus.raw_words, "runs": runs,
+               "hogwild": hogwild}
+    md = [f"| Keras sgns, {epochs} epochs, {corpus.raw_words:,} words | rows per step | pairs/s | analogy | "
+          "WordSim-353 | diverged |", "|---|---:|---:|---:|---:|---|"]
+    for r in runs:
+        name = "row-wise Adagrad" if r["optimizer"] == "adagrad" else "summed SGD"
+        acc = f"{100 * r['analogy_accuracy']:.1f}%" if "analogy_accuracy" in r else "n/a"
+        ws = f"{r['wordsim353_spearman']:.3f}" if "wordsim353_spearman" in r else "n/a"
+        md.append(f"| {name}, lr {r['learning_rate']:g} | {r['batch_size']:,} | {fmt_rate(r['pairs_per_sec'])} | "
+                  f"{acc} | {ws} | {'yes' if r['diverged'] else 'no'} |")
+    md.append(f"| Hogwild (same run), 2 threads | 1 pair at a time | {fmt_rate(hogwild['pairs_per_sec'])} | "
+              f"{100 * hogwild.get('analogy_accuracy', 0):.1f}% | {hogwild.get('wordsim353_spearman', 0):.3f} | no |")
+    write_results("keras_sweep", results, "\n".join(md))
+    plot_sweep(results)
 
-    gen = PairGenerator(vocab, seed=1)
-    out = {}
-    for b in sizes:
-        t, c = next(iter(gen.batches(corpus, b)))
-        y = np.zeros(b, np.float32)
-        model = build_sgns(len(vocab), 100, 5, words_per_step=1, total_words=1e12)
-        model.train_on_batch([t, c], y)
-        ts = []
-        for _ in range(7):
-            t0 = time.perf_counter()
-            model.train_on_batch([t, c], y)
-            ts.append(time.perf_counter() - t0)
-        out[b] = {"step_ms": 1000 * float(np.median(ts)), "pairs_per_sec": 6 * b / float(np.median(ts))}
-        print(f"batch {b}: {out[b]['step_ms']:.1f} ms/step, {out[b]['pairs_per_sec'] / 1e6:.2f}M pairs/s", flush=True)
+
+def sgd_past_its_limit(corpus, vocab, batch: int) -> dict:
+    """Summed SGD at ``batch`` rows for one epoch, where it is expected to diverge."""
+    from fastw2v import KerasOptions, TrainingDiverged
+    from fastw2v.keras_trainer import KerasTrainer
+
+    opts = KerasOptions("sgns", batch_size=4096, optimizer="sgd")
+    object.__setattr__(opts, "batch_size", batch)  # past SGD_MAX_BATCH on purpose
+    trainer = KerasTrainer(Word2VecConfig(epochs=1, seed=1), vocab, opts)
+    t0 = time.perf_counter()
+    diverged = None
+    try:
+        trainer.fit(corpus)
+    except TrainingDiverged as exc:
+        diverged = str(exc)
+    seconds = time.perf_counter() - t0
+    out = {"batch_size": batch, "optimizer": "sgd", "learning_rate": trainer.learning_rates()[0],
+           "pairs_per_sec": trainer.pairs_done / seconds, "train_seconds": seconds, "diverged": diverged,
+           "epochs": 1}
+    if diverged is None:
+        out.update(quality(trainer.vectors))
+    print(f"sgns sgd batch {batch}: diverged {diverged}", flush=True)
     return out
+
+
+def plot_sweep(results: dict) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ada = [r for r in results["runs"] if r["optimizer"] == "adagrad"]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    xs = [r["batch_size"] for r in ada]
+    ax1.plot(xs, [r["pairs_per_sec"] / 1e6 for r in ada], "o-", label="row-wise Adagrad")
+    ax1.set_xscale("log", base=2)
+    ax1.set_xlabel("rows per step")
+    ax1.set_ylabel("M pairs/s (end to end)")
+    ax1.set_title("Keras sgns throughput", fontsize=10)
+    ax2.plot(xs, [100 * r.get("analogy_accuracy", float("nan")) for r in ada], "o-", label="Adagrad: analogy %")
+    ax2.axhline(100 * results["hogwild"].get("analogy_accuracy", 0), color="gray", ls="--", label="Hogwild: analogy %")
+    for r in results["runs"]:
+        if r["optimizer"] == "sgd":
+            marker = "x" if r["diverged"] else "s"
+            ax2.plot([r["batch_size"]], [100 * r.get("analogy_accuracy", 0)], marker, color="red",
+                     label=f"summed SGD {r['batch_size']:,}" + (" (diverged)" if r["diverged"] else ""))
+    ax2.set_xscale("log", base=2)
+    ax2.set_xlabel("rows per step")
+    ax2.set_ylabel(f"analogy accuracy, {results['epochs']} epochs (%)")
+    ax2.legend(fontsize=7)
+    ax2.set_title("Quality by batch size, same run", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(RESULTS / "keras_sweep.png", dpi=110)
+    plt.close(fig)
+
+
+def run_workers(path, corpus, vocab, words: int, epochs: int) -> None:
+    """``--strategy multiworker`` with 2 local worker processes against 1 worker, on a slice; one run."""
+    import json as _json
+    import os
+    import socket
+    import subprocess
+    import sys
+    import tempfile
+
+    head = corpus.head(words)
+    tmp = Path(tempfile.mkdtemp(prefix="fastw2v-workers-"))
+    text = tmp / "slice.txt"
+    with open(text, "w") as fh:
+        starts = head.sentence_starts
+        for s in range(len(starts) - 1):
+            fh.write(" ".join(vocab.words[i] for i in head.ids[starts[s]:starts[s + 1]]) + "\n")
+
+    def launch(n):
+        socks = [socket.socket() for _ in range(n)]
+        for sk in socks:
+            sk.bind(("127.0.0.1", 0))
+        hosts = [f"localhost:{sk.getsockname()[1]}" for sk in socks]
+        for sk in socks:
+            sk.close()
+        procs = []
+        t0 = time.perf_counter()
+        for i in range(n):
+            env = dict(os.environ, TF_CONFIG=_json.dumps({"cluster": {"worker": hosts},
+                                                          "task": {"type": "worker", "index": i}}),
+                       FASTW2V_CACHE=str(tmp / f"cache{i}"), TF_CPP_MIN_LOG_LEVEL="2")
+            procs.append(subprocess.Popen([sys.executable, "-m", "fastw2v.train", "--corpus", str(text),
+                                           "--strategy", "multiworker", "--epochs", str(epochs), "--quiet",
+                                           "--report", str(tmp / f"r{n}.json"), "--eval-analogies",
+                                           str(eval_files()[0])], env=env, stderr=subprocess.DEVNULL))
+        codes = [p.wait(timeout=1800) for p in procs]
+        wall = time.perf_counter() - t0
+        report = _json.loads((tmp / f"r{n}.json").read_text())
+        out = {"workers": n, "exit_codes": codes, "wall_seconds": wall, "train_seconds": report["train_seconds"],
+               "pairs_per_sec_chief": report["pairs_per_sec"],
+               "cluster_pairs_per_sec": report.get("cluster_pairs_per_sec", report["pairs_per_sec"]),
+               "analogy_accuracy": report.get("evaluation", {}).get("analogies", {}).get("accuracy")}
+        print(f"{n} worker(s): {out}", flush=True)
+        return out
+
+    runs = [launch(1), launch(2), launch(1), launch(2)]
+    results = {"corpus": str(path), "words": head.raw_words, "epochs": epochs, "runs": runs}
+    one = float(np.median([r["cluster_pairs_per_sec"] for r in runs if r["workers"] == 1]))
+    two = float(np.median([r["cluster_pairs_per_sec"] for r in runs if r["workers"] == 2]))
+    results["two_over_one"] = two / one
+    md = [f"| --strategy multiworker, localhost, {head.raw_words:,} words, {epochs} epochs | pairs/s (all workers) "
+          "| train s | wall s | analogy |", "|---|---:|---:|---:|---:|"]
+    for r in runs:
+        acc = f"{100 * r['analogy_accuracy']:.1f}%" if r["analogy_accuracy"] is not None else "n/a"
+        md.append(f"| {r['workers']} worker(s) | {fmt_rate(r['cluster_pairs_per_sec'])} | {r['train_seconds']:.0f} | "
+                  f"{r['wall_seconds']:.0f} | {acc} |")
+    md.append(f"\n2 workers / 1 worker (median pairs/s): {two / one:.2f}x on this {os.cpu_count()}-core machine, "
+              "where both workers share the same cores.")
+    write_results("keras_workers", results, "\n".join(md))
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--corpus", default=None)
-    ap.add_argument("--epochs", type=int, default=1, help="epochs for the three fastw2v models (equal)")
+    ap.add_argument("--epochs", type=int, default=None,
+                    help="epochs for the fastw2v models (default 1; 2 with --batch-sweep)")
     ap.add_argument("--tutorial-steps", type=int, default=2000)
     ap.add_argument("--quick", action="store_true", help="a 3M-word slice and 300 tutorial steps")
     ap.add_argument("--batch-sweep", action="store_true",
-                    help="only time sgns steps per batch size (writes results/keras_batch.json)")
+                    help="sgns with row-wise Adagrad at 4k, 16k, 64k and 256k rows per step and summed SGD, "
+                         "trained for --epochs (default 2 here) beside Hogwild (writes results/keras_sweep.*)")
+    ap.add_argument("--workers", action="store_true",
+                    help="--strategy multiworker: 2 local workers against 1 on a slice (writes results/keras_workers.*)")
     args = ap.parse_args(argv)
+    args.epochs_given = args.epochs is not None
+    args.epochs = args.epochs or 1
     path = args.corpus or default_corpus()
     vocab, corpus = load_corpus(path, min_count=5)
     if args.batch_sweep:
-        sweep = batch_sweep(vocab, corpus)
-        best = max(sweep, key=lambda b: sweep[b]["pairs_per_sec"])
-        md = ["| sgns batch rows | ms/step | pairs/s |", "|---:|---:|---:|"]
-        md += [f"| {b:,} | {r['step_ms']:.1f} | {fmt_rate(r['pairs_per_sec'])} |" for b, r in sweep.items()]
-        md.append(f"\nFastest: {best:,} rows per step.")
-        write_results("keras_batch", {"sweep": sweep, "best": best}, "\n".join(md))
-        bar_chart("keras_batch", [f"{b:,}" for b in sweep], [r["pairs_per_sec"] for r in sweep.values()],
-                  "pairs/s", "Keras sgns step throughput by batch size", log=False)
+        if args.quick:
+            corpus = corpus.head(3_000_000)
+        run_batch_sweep(path, corpus, vocab, args.epochs if args.epochs_given else 2)
+        return
+    if args.workers:
+        run_workers(path, corpus, vocab, 300_000 if args.quick else 3_000_000, 1)
         return
     if args.quick:
         corpus = corpus.head(3_000_000)
@@ -197,11 +380,11 @@ def main(argv=None):
         md.append(f"| {name} | {fmt_rate(r['pairs_per_sec'])} | {r['ratio_vs_tutorial']:,.0f}x | {acc} | {ws} |")
     p = results["profile_sgns"]
     md.append("")
-    md.append(f"sgns step profile ({p['batch_rows']:,} rows = {6 * p['batch_rows']:,} pairs): forward {p['forward_ms']:.0f} ms, "
-              f"forward+backward {p['forward_backward_ms']:.0f} ms, update (whole step minus forward+backward, not timed alone) {p['update_ms']:.0f} ms, "
-              f"whole step {p['full_step_ms']:.0f} ms. Gradients: {', '.join(sorted(set(p['gradient_types'])))}. "
-              "Step time by vocabulary size (same batch): "
-              + ", ".join(f"V={k:,}: {v:.0f} ms" for k, v in p["step_ms_by_vocab_size"].items()) + ".")
+    md.append(f"sgns step ({p['batch_rows']:,} rows = {6 * p['batch_rows']:,} pairs, {p['steps']} real batches held in "
+              f"memory, median of 5 alternating rounds): through `model.fit` {p['fit_step_ms']:.1f} ms "
+              f"({fmt_rate(p['fit_pairs_per_sec'])} pairs/s); a bare XLA-compiled step doing the same maths "
+              f"{p['bare_step_ms']:.1f} ms ({fmt_rate(p['bare_pairs_per_sec'])} pairs/s); fit / bare = "
+              f"{p['fit_over_bare']:.2f}. Embedding gradients: {', '.join(sorted(set(p['gradient_types'])))}.")
     md.append("The tutorial as written is too slow to finish an epoch, so it has no quality figures.")
     write_results("keras", results, "\n".join(md))
     bar_chart("keras", [n.replace("`", "") for n, _ in rows], [r["pairs_per_sec"] for _, r in rows], "pairs/s (log)",

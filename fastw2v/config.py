@@ -21,16 +21,23 @@ import numpy as np
 from .errors import ArgumentError, ArgumentTypeError
 
 KERAS_MODELS = ("sgns", "tutorial")
-KERAS_STRATEGIES = ("default", "mirrored")
+KERAS_STRATEGIES = ("default", "mirrored", "multiworker")
+#: Update rules per Keras model; the first is the default.
+KERAS_OPTIMIZERS = {"sgns": ("adagrad", "sgd"), "tutorial": ("rmsprop",)}
 
-#: Defaults that depend on the Keras model. ``batch_size`` is rows per step (sgns: one
-#: positive and its negatives; tutorial: one labelled pair); see benchmarks/results/
-#: keras_batch.* for how they were chosen. The tutorial trains 1 negative per positive
-#: with RMSprop at 0.001, as the Keras tutorial does; sgns steps by ``alpha``.
+#: Defaults that depend on the Keras model and its optimizer. ``batch_size`` is rows per
+#: step (sgns: one positive and its negatives; tutorial: one labelled pair); see
+#: benchmarks/results/keras_sweep.* for how sgns's were chosen. The tutorial trains 1
+#: negative per positive with RMSprop at 0.001, as the Keras tutorial does. sgns with
+#: summed SGD steps by ``alpha`` (None here), word2vec's per-pair rate, which bounds its
+#: batch; row-wise Adagrad has its own rate and takes large batches.
 KERAS_MODEL_DEFAULTS = {
-    "sgns": {"batch_size": 4096, "negative": 5, "learning_rate": None},
+    "sgns": {"batch_size": 65536, "negative": 5, "learning_rate": 0.2},
     "tutorial": {"batch_size": 65536, "negative": 1, "learning_rate": 0.001},
 }
+KERAS_OPTIMIZER_DEFAULTS = {("sgns", "sgd"): {"batch_size": 4096, "learning_rate": None}}
+#: The largest batch sgns takes with summed SGD: larger ones diverge (benchmarks/results/keras_sweep.*).
+SGD_MAX_BATCH = 4096
 
 
 def default_threads() -> int:
@@ -91,7 +98,7 @@ class Word2VecConfig:
     seed: int = 1
     ns_power: float = 0.75
     exact_sigmoid: bool = False
-    shared_negatives: bool = False
+    shared_negatives: bool = True  # Hogwild: one draw of negatives per centre word's window
 
     def __post_init__(self) -> None:
         check_int("dim", self.dim, 1)
@@ -150,33 +157,48 @@ class KerasOptions:
     Attributes
     ----------
     model : {"sgns", "tutorial"}
-        ``sgns``: input and output embeddings, ``negative`` negatives per positive,
-        SGD at ``Word2VecConfig.alpha``. ``tutorial``: the Keras tutorial's shared
-        embedding, dot product and sigmoid ``Dense``, trained with RMSprop.
-    strategy : {"default", "mirrored"}
-        The ``tf.distribute`` strategy.
+        ``sgns``: input and output embeddings, ``negative`` negatives per positive.
+        ``tutorial``: the Keras tutorial's shared embedding, dot product and sigmoid
+        ``Dense``, trained with RMSprop.
+    strategy : {"default", "mirrored", "multiworker"}
+        The ``tf.distribute`` strategy; ``multiworker`` reads the cluster from ``TF_CONFIG``.
     batch_size : int
-        Rows per step.
+        Rows per step (per worker under ``multiworker``).
     learning_rate : float or None
-        The tutorial's RMSprop rate; None for sgns, which steps by ``alpha``.
+        The optimizer's initial rate: row-wise Adagrad's (sgns, default 0.2) or RMSprop's
+        (tutorial, 0.001). None with sgns and ``optimizer="sgd"``, which steps by
+        ``Word2VecConfig.alpha``.
+    optimizer : {"adagrad", "sgd"} for sgns, {"rmsprop"} for tutorial
+        sgns: ``adagrad`` is row-wise sparse Adagrad (the default, stable at any batch);
+        ``sgd`` is word2vec's per-pair SGD summed over a batch, for comparison, up to
+        :data:`SGD_MAX_BATCH` rows.
     """
 
     model: str = "sgns"
     strategy: str = "default"
     batch_size: Optional[int] = None
     learning_rate: Optional[float] = None
+    optimizer: Optional[str] = None
 
     def __post_init__(self) -> None:
         check_choice("model", self.model, KERAS_MODELS)
         check_choice("strategy", self.strategy, KERAS_STRATEGIES)
-        defaults = KERAS_MODEL_DEFAULTS[self.model]
+        if self.optimizer is None:
+            object.__setattr__(self, "optimizer", KERAS_OPTIMIZERS[self.model][0])
+        check_choice(f"optimizer for the {self.model} model", self.optimizer, KERAS_OPTIMIZERS[self.model])
+        defaults = dict(KERAS_MODEL_DEFAULTS[self.model],
+                        **KERAS_OPTIMIZER_DEFAULTS.get((self.model, self.optimizer), {}))
         if self.batch_size is None:
             object.__setattr__(self, "batch_size", defaults["batch_size"])
         check_int("batch_size", self.batch_size, 1)
+        if self.model == "sgns" and self.optimizer == "sgd" and self.batch_size > SGD_MAX_BATCH:
+            raise ArgumentError(f"batch_size {self.batch_size} is too large for summed SGD, which diverges past "
+                                f"{SGD_MAX_BATCH} rows; use the adagrad optimizer for large batches")
         if self.learning_rate is None:
             object.__setattr__(self, "learning_rate", defaults["learning_rate"])
-        elif self.model == "sgns":
-            raise ArgumentError("learning_rate is the tutorial model's RMSprop rate; sgns steps by alpha")
+        elif defaults["learning_rate"] is None:
+            raise ArgumentError("learning_rate is for the adagrad and rmsprop optimizers; sgns with sgd steps by "
+                                "alpha")
         else:
             check_float("learning_rate", self.learning_rate, 0.0, strict=True)
 

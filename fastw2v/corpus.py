@@ -325,6 +325,25 @@ class EncodedCorpus:
         return EncodedCorpus(ids=self.ids[:n], sentence_starts=np.append(starts, np.int64(n)).astype(np.int64),
                              raw_words=n, source=self.source)
 
+    def share(self, index: int, n_shares: int) -> "EncodedCorpus":
+        """Share ``index`` of ``n_shares`` disjoint runs of whole sentences, without copying.
+
+        Share ``i`` holds sentences ``[i * S // n, (i + 1) * S // n)``, so the shares
+        cover the corpus exactly once and no skip-gram window crosses two of them.
+        ``raw_words`` is scaled by the share's part of the ids. ``extra["share"]``
+        records ``(first sentence, end sentence)``.
+        """
+        if not 0 <= index < n_shares:
+            raise ArgumentError(f"share index must be in 0..{n_shares - 1}, got {index}")
+        if n_shares > self.n_sentences:
+            raise ArgumentError(f"cannot split {self.n_sentences} sentences into {n_shares} shares")
+        s0 = index * self.n_sentences // n_shares
+        s1 = (index + 1) * self.n_sentences // n_shares
+        lo, hi = int(self.sentence_starts[s0]), int(self.sentence_starts[s1])
+        raw = round(self.raw_words * (hi - lo) / max(1, self.n_words))
+        return EncodedCorpus(ids=self.ids[lo:hi], sentence_starts=self.sentence_starts[s0:s1 + 1] - lo,
+                             raw_words=raw, source=self.source, extra=dict(self.extra, share=(s0, s1)))
+
     @classmethod
     def from_array(cls, ids, vocab_size: int | None = None) -> "EncodedCorpus":
         """Wrap a flat id array, cut into pseudo-sentences of MAX_SENTENCE_LEN."""

@@ -1,9 +1,11 @@
 """Hogwild SGD for skip-gram with negative sampling: the Numba kernels.
 
 :func:`train_job` trains one job (a run of whole sentences): per sentence it
-subsamples and draws reduced windows, then for each centre word draws the
-negatives of its whole window and calls :func:`sgns_update` once per context,
-prefetching (:func:`_prefetch_rows`) the rows the next step will touch.
+subsamples and draws reduced windows, then for each centre word either draws its
+negatives once and trains its whole window with :func:`sgns_window_update` (the
+default, ``shared``), or draws negatives for every context and calls
+:func:`sgns_update` once per pair. Both prefetch (:func:`_prefetch_rows`) the rows
+the next step will touch.
 :func:`init_weights` and :func:`sigmoid_tables` build its inputs, and
 :func:`make_scratch` one thread's scratch buffers (:class:`HogwildScratch`).
 
@@ -16,7 +18,8 @@ The Hogwild contract
   accumulator, one window's outputs) belongs to the calling thread.
 * Random numbers: subsampling and the reduced window come from the same
   counter-based hash of ``(seed, epoch, corpus position)`` as the pair generator;
-  negatives from a xorshift64* stream seeded from ``(seed, epoch, job start)``.
+  negatives from a xorshift64* stream seeded from ``(seed, epoch, job start)``,
+  drawn in centre order (per-pair: in pair order).
 * The learning rate is a pure function of the corpus position (linear decay over
   all planned words of all epochs), so the schedule does not depend on how many
   threads run or in which order jobs finish.

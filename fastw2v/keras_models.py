@@ -117,44 +117,155 @@ class SparseRMSprop(keras.optimizers.RMSprop):
 
 
 @keras.saving.register_keras_serializable(package="fastw2v")
-class SGNSLoss(keras.losses.Loss):
-    """Sigmoid cross-entropy summed over the 1 + k columns: column 0 positive, the rest negative.
+class RowAdagrad(keras.optimizers.Optimizer):
+    """Row-wise sparse Adagrad: one accumulator per embedding row, not per weight.
 
-    ``y_true`` is ignored (the labels are implied by the rows layout).
+    For each occurrence of a row in a batch's ``IndexedSlices`` gradient ``g``, the
+    row's accumulator grows by ``mean(g ** 2)`` over the dimensions, then the
+    occurrence steps by ``lr * g / (sqrt(accumulator) + epsilon)`` (the form used by
+    DGL's DeepWalk and PyTorch-BigGraph). The accumulator is a ``V``-float vector
+    per table, so the state is ``1 / dim`` of full Adagrad's, and a step touches only
+    the batch's rows. A frequent word's steps shrink as its accumulator grows, which
+    is what keeps batches of hundreds of thousands of rows stable where summed SGD
+    diverges. A dense gradient is treated as every row looked up once.
     """
 
-    def __init__(self, reduction="sum", name="sgns_loss"):
+    def __init__(self, learning_rate=0.2, epsilon=1e-10, initial_accumulator_value=0.0, name="row_adagrad",
+                 **kwargs):
+        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+        self.epsilon = float(epsilon)
+        self.initial_accumulator_value = float(initial_accumulator_value)
+
+    def build(self, variables):
+        if self.built:
+            return
+        super().build(variables)
+        self._accumulators = [
+            self.add_variable(shape=(v.shape[0],), dtype=v.dtype, name="row_accumulator",
+                              initializer=keras.initializers.Constant(self.initial_accumulator_value))
+            for v in variables]
+
+    def update_step(self, gradient, variable, learning_rate):
+        lr = tf.cast(learning_rate, variable.dtype)
+        acc = self._accumulators[self._get_variable_index(variable)]
+        if isinstance(gradient, tf.IndexedSlices):
+            indices, values = gradient.indices, tf.cast(gradient.values, variable.dtype)
+        else:
+            indices, values = tf.range(tf.shape(gradient)[0]), tf.cast(gradient, variable.dtype)
+        n_rows = tf.shape(acc)[:1]
+        self.assign_add(acc, tf.IndexedSlices(tf.reduce_mean(tf.square(values), axis=1), indices, n_rows))
+        scale = lr / (tf.sqrt(tf.gather(acc.value if hasattr(acc, "value") else acc, indices)) + self.epsilon)
+        self.assign_sub(variable, tf.IndexedSlices(values * scale[:, None], indices, tf.shape(variable)))
+
+    def get_config(self):
+        return dict(super().get_config(), epsilon=self.epsilon,
+                    initial_accumulator_value=self.initial_accumulator_value)
+
+
+@keras.saving.register_keras_serializable(package="fastw2v")
+class SGNSLoss(keras.losses.Loss):
+    """Sigmoid cross-entropy over the 1 + k columns (column 0 positive, the rest negative),
+    averaged over every (positive or negative) pair: Hogwild's loss scale.
+
+    ``y_true`` is ignored (the labels are implied by the rows layout). :class:`SGNS`
+    trains with analytic gradients and does not use this loss; it is here for users
+    who compile the model their own way.
+    """
+
+    def __init__(self, reduction="sum_over_batch_size", name="sgns_loss"):
         super().__init__(reduction=reduction, name=name)
 
     def call(self, y_true, logits):
-        pos = tf.nn.softplus(-logits[:, 0])
-        neg = tf.reduce_sum(tf.nn.softplus(logits[:, 1:]), axis=1)
-        return pos + neg
+        return sgns_pair_loss(logits)
 
 
-def build_sgns(vocab_size: int, dim: int, negative: int, alpha: float = 0.025, min_alpha: float = 2.5e-6,
-               words_per_step: float = 1.0, total_words: float = 1.0, seed: int = 1,
-               jit_compile: bool = True) -> keras.Model:
-    """Standard SGNS: input and output embeddings, logits from a batched dot product.
+def sgns_pair_loss(logits):
+    """Mean over the columns of ``-log sigmoid(logits[:, 0]) - log sigmoid(-logits[:, 1:])``, per row."""
+    pos = tf.nn.softplus(-logits[:, :1])
+    neg = tf.nn.softplus(logits[:, 1:])
+    return tf.reduce_mean(tf.concat([pos, neg], axis=1), axis=1)
 
-    Inputs ``targets int32[B]`` and ``contexts int32[B, 1 + negative]`` (the pair
-    generator's rows layout); output ``logits float32[B, 1 + negative]``.
-    ``W_in ~ U(-0.5/dim, 0.5/dim)`` and ``W_out = 0``, as word2vec.c.
 
-    The logits are an ``einsum`` and the step is XLA-compiled (``jit_compile``).
+@keras.saving.register_keras_serializable(package="fastw2v")
+class SGNS(keras.Model):
+    """Standard SGNS: input and output embeddings (layers ``w_in`` and ``w_out``).
+
+    Called on ``(targets int32[B], contexts int32[B, 1 + k])`` (the pair generator's
+    rows layout: the positive context first, then ``k`` negatives), it returns the
+    logits ``float32[B, 1 + k]``. ``W_in ~ U(-0.5/dim, 0.5/dim)`` and ``W_out = 0``, as
+    word2vec.c.
+
+    :meth:`train_step` is the lean step: it gathers the batch's rows, takes the
+    logits, and writes the gradients down in closed form (``e = sigmoid(logits) -
+    labels``; ``dW_in[t] = e @ W_out[c]``; ``dW_out[c] = e * W_in[t]``) as
+    ``IndexedSlices``, so no tape is recorded and no dense ``V x dim`` tensor is ever
+    built. Each occurrence's gradient is its own pair's (summed over the batch, not
+    averaged), which the optimizer turns into a step. The reported ``loss`` is the
+    mean per (positive or negative) pair, averaged over the epoch so far. Under a ``tf.distribute`` strategy the
+    optimizer all-reduces the slices across replicas, as for any Keras model.
     """
-    targets = keras.Input((), dtype="int32", name="targets")
-    contexts = keras.Input((negative + 1,), dtype="int32", name="contexts")
-    w_in = keras.layers.Embedding(vocab_size, dim, name="w_in",
-                                  embeddings_initializer=keras.initializers.RandomUniform(-0.5 / dim, 0.5 / dim,
-                                                                                           seed=seed))
-    w_out = keras.layers.Embedding(vocab_size, dim, name="w_out", embeddings_initializer="zeros")
-    u = w_in(targets)  # (B, dim)
-    v = w_out(contexts)  # (B, 1 + k, dim)
-    logits = keras.ops.einsum("bd,bkd->bk", u, v)  # (B, 1 + k)
-    model = keras.Model([targets, contexts], logits, name="sgns")
+
+    def __init__(self, vocab_size: int, dim: int, negative: int, seed: int = 1, name: str = "sgns", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.vocab_size, self.dim, self.negative, self.seed = int(vocab_size), int(dim), int(negative), int(seed)
+        init = keras.initializers.RandomUniform(-0.5 / dim, 0.5 / dim, seed=seed)
+        self.w_in = keras.layers.Embedding(vocab_size, dim, name="w_in", embeddings_initializer=init)
+        self.w_out = keras.layers.Embedding(vocab_size, dim, name="w_out", embeddings_initializer="zeros")
+        self.w_in.build((None,))
+        self.w_out.build((None, negative + 1))
+        self.built = True
+        self._labels = np.eye(1, negative + 1, dtype=np.float32)  # [[1, 0, ..., 0]]
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+
+    @property
+    def metrics(self):
+        return [self.loss_tracker]
+
+    def call(self, inputs):
+        targets, contexts = inputs
+        return keras.ops.einsum("bd,bkd->bk", self.w_in(targets), self.w_out(contexts))
+
+    def train_step(self, data):
+        (targets, contexts), _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        W_in, W_out = self.w_in.embeddings, self.w_out.embeddings
+        u = tf.gather(W_in.value, targets)  # (B, dim)
+        v = tf.gather(W_out.value, contexts)  # (B, 1 + k, dim)
+        logits = tf.einsum("bd,bkd->bk", u, v)
+        err = tf.sigmoid(logits) - self._labels  # d loss / d logit, per pair
+        grad_u = tf.einsum("bk,bkd->bd", err, v)
+        grad_v = tf.reshape(err[:, :, None] * u[:, None, :], [-1, self.dim])
+        shape = tf.constant([self.vocab_size, self.dim])
+        self.optimizer.apply([tf.IndexedSlices(grad_u, targets, shape),
+                              tf.IndexedSlices(grad_v, tf.reshape(contexts, [-1]), shape)], [W_in, W_out])
+        self.loss_tracker.update_state(sgns_pair_loss(logits))  # per row: an empty batch adds nothing
+        return {"loss": self.loss_tracker.result()}
+
+    def get_config(self):
+        return {"vocab_size": self.vocab_size, "dim": self.dim, "negative": self.negative, "seed": self.seed,
+                "name": self.name}
+
+
+def sgns_optimizer(name: str, learning_rate) -> keras.optimizers.Optimizer:
+    """The optimizer :func:`build_sgns` compiles with: ``"adagrad"`` (:class:`RowAdagrad`) or
+    ``"sgd"`` (summed sparse SGD, word2vec's per-pair steps added up over a batch)."""
+    if name == "adagrad":
+        return RowAdagrad(learning_rate=learning_rate)
+    if name == "sgd":
+        return SparseSGD(learning_rate=learning_rate)
+    raise ValueError(f"optimizer must be 'adagrad' or 'sgd', got {name!r}")
+
+
+def build_sgns(vocab_size: int, dim: int, negative: int, alpha: float = 0.2, min_alpha: float = 2e-5,
+               words_per_step: float = 1.0, total_words: float = 1.0, seed: int = 1, optimizer: str = "adagrad",
+               jit_compile: bool = True) -> SGNS:
+    """An :class:`SGNS` model compiled with ``optimizer`` at a rate decaying linearly
+    from ``alpha`` to ``min_alpha`` over ``total_words`` corpus words (:class:`WordDecay`).
+
+    The step is XLA-compiled when ``jit_compile``.
+    """
+    model = SGNS(vocab_size, dim, negative, seed=seed)
     schedule = WordDecay(alpha, min_alpha, words_per_step, total_words)
-    model.compile(optimizer=SparseSGD(learning_rate=schedule), loss=SGNSLoss(), jit_compile=jit_compile)
+    model.compile(optimizer=sgns_optimizer(optimizer, schedule), jit_compile=jit_compile)
     return model
 
 

@@ -23,11 +23,12 @@ import numpy as np
 import tensorflow as tf
 import keras
 
+from .cluster import WORKER_SEED_STRIDE, cluster_from_tf_config
 from .config import KerasOptions, Word2VecConfig
 from .constants import LOSS_EXPLOSION_FACTOR
 from .errors import ArgumentTypeError, CheckpointError, CorpusError, TrainingDiverged, TrainingInterrupted
 from .keras_models import build_sgns, build_tutorial, input_embeddings
-from .memory import check_memory
+from .memory import check_batch_memory, check_memory
 from .pairs import PairGenerator
 from .progress import Progress
 from .vectors import Vectors
@@ -163,6 +164,9 @@ class _EpochTracker(keras.callbacks.Callback):
 def _strategy(name: str):
     if name == "mirrored":
         return tf.distribute.MirroredStrategy()
+    if name == "multiworker":
+        cluster_from_tf_config()
+        return tf.distribute.MultiWorkerMirroredStrategy()
     return tf.distribute.get_strategy()
 
 
@@ -182,9 +186,14 @@ class KerasTrainer:
         self.config = config
         self.options = options
         self.vocab = vocab
-        self.gen = PairGenerator(vocab, window=config.window, negative=config.negative, sample=config.sample,
-                                 ns_power=config.ns_power, seed=config.seed, threads=config.threads)
+        #: this process's worker index and the number of workers (0 and 1 unless multiworker)
+        self.worker_index, self.n_workers = cluster_from_tf_config() if options.strategy == "multiworker" else (0, 1)
         self.strategy = _strategy(options.strategy)
+        # workers draw from distinct streams (their shares are disjoint anyway); the
+        # model's initial weights come from config.seed on every worker
+        self.gen = PairGenerator(vocab, window=config.window, negative=config.negative, sample=config.sample,
+                                 ns_power=config.ns_power, seed=config.seed + WORKER_SEED_STRIDE * self.worker_index,
+                                 threads=config.threads)
         self.model: Optional[keras.Model] = None
         #: rows of the first epoch, and corpus words per row (set by build)
         self.rows_per_epoch = 0
@@ -198,6 +207,15 @@ class KerasTrainer:
         self.rows_done = 0
         self._stop = threading.Event()
         self._pending_state: Optional[Dict[str, np.ndarray]] = None
+
+    @property
+    def is_chief(self) -> bool:
+        """True for the process that writes outputs, reports and checkpoints (worker 0)."""
+        return self.worker_index == 0
+
+    def worker_share(self, corpus):
+        """The part of ``corpus`` this worker trains on: all of it, or its disjoint share of sentences."""
+        return corpus if self.n_workers == 1 else corpus.share(self.worker_index, self.n_workers)
 
     @property
     def backend(self) -> str:
@@ -229,6 +247,8 @@ class KerasTrainer:
         """Count the first epoch's rows and build the model (inside the strategy's scope)."""
         cfg, opts = self.config, self.options
         check_memory(len(self.vocab), cfg.dim)
+        check_batch_memory(opts.batch_size, cfg.negative + 1 if opts.layout == "rows" else 1, cfg.dim)
+        corpus = self.worker_share(corpus)
         rows_epoch0 = self.gen.rows_in_epoch(corpus, 0)
         if rows_epoch0 == 0:
             raise CorpusError("the corpus yields no skip-gram pairs (every sentence is too short after subsampling)")
@@ -239,15 +259,24 @@ class KerasTrainer:
         words_per_step = self.words_per_row * opts.batch_size
         with self.strategy.scope():
             if opts.model == "sgns":
-                self.model = build_sgns(len(self.vocab), cfg.dim, cfg.negative, cfg.alpha, cfg.final_alpha,
-                                        words_per_step, corpus.raw_words * cfg.epochs, seed=cfg.seed,
-                                        jit_compile=self.strategy.num_replicas_in_sync == 1)
+                rate, final = self.learning_rates()
+                self.model = build_sgns(len(self.vocab), cfg.dim, cfg.negative, rate, final, words_per_step,
+                                        corpus.raw_words * self.n_workers * cfg.epochs, seed=cfg.seed,
+                                        optimizer=opts.optimizer, jit_compile=self.strategy.num_replicas_in_sync == 1)
             else:
                 self.model = build_tutorial(len(self.vocab), cfg.dim, opts.learning_rate, seed=cfg.seed)
         if self._pending_state is not None:
             self._load_arrays(self._pending_state)
             self._pending_state = None
         return self
+
+    def learning_rates(self) -> Tuple[float, float]:
+        """sgns's initial and final rate: ``alpha`` for summed SGD, else the optimizer's own
+        rate, decaying to the same fraction of it as ``alpha`` does (1e-4 by default)."""
+        cfg, opts = self.config, self.options
+        if opts.optimizer == "sgd":
+            return cfg.alpha, cfg.final_alpha
+        return opts.learning_rate, opts.learning_rate * cfg.final_alpha / cfg.alpha
 
     def _epoch_source(self):
         epoch = self.epoch
@@ -282,6 +311,7 @@ class KerasTrainer:
         cfg, opts = self.config, self.options
         if self.model is None:
             self.build(corpus)
+        corpus = self.worker_share(corpus)
         ds = make_dataset(self.gen, corpus, opts.layout, opts.batch_size, self._epoch_source)
         total_rows = self.rows_per_epoch * cfg.epochs
         start_rows = self.epoch * self.rows_per_epoch + self.skip_batches * opts.batch_size
@@ -296,7 +326,12 @@ class KerasTrainer:
             with warnings.catch_warnings():
                 # each Keras epoch is one pass of the generator, which then ends: that is expected
                 warnings.filterwarnings("ignore", message=".*ran out of data.*")
-                if max_steps is None:
+                if self.n_workers > 1:
+                    while self.epoch < cfg.epochs and not (self.stop_requested or progress.diverged):
+                        self._fit_epoch_distributed(ds, cbs, max_steps)
+                        if max_steps is not None:
+                            break
+                elif max_steps is None:
                     # one fit call per epoch: within one call Keras 3 runs the later epochs for
                     # the first epoch's step count instead of to the end of their generator
                     while self.epoch < cfg.epochs and not (self.stop_requested or progress.diverged):
@@ -321,6 +356,42 @@ class KerasTrainer:
             self.vectors.save_projector(tensorboard)
         return self
 
+    def _fit_epoch_distributed(self, ds, callbacks, max_steps: Optional[int]) -> None:
+        """One epoch under ``MultiWorkerMirroredStrategy``, by a custom loop.
+
+        Keras 3's ``fit`` hands ``PerReplica`` values to the step under this strategy
+        and fails (keras-team/keras#20585 is of this family), so the loop is ours:
+        ``strategy.run`` of the model's own :meth:`~fastw2v.keras_models.SGNS.train_step`,
+        whose optimizer all-reduces the gradient slices across workers. The
+        distributed iterator agrees across workers on when the epoch ends, so shares
+        of unequal length end together (a worker out of rows steps on empty batches).
+        Callbacks get the same calls ``fit`` makes.
+        """
+        if not hasattr(self, "_distributed_step"):
+            strategy, model = self.strategy, self.model
+
+            @tf.function
+            def step(data):
+                logs = strategy.run(model.train_step, args=(data,))
+                return strategy.reduce(tf.distribute.ReduceOp.MEAN, logs["loss"], axis=None)
+
+            self._distributed_step = step
+        cbs = keras.callbacks.CallbackList(list(callbacks), model=self.model)
+        self.model.stop_training = False
+        cbs.on_train_begin()
+        cbs.on_epoch_begin(self.epoch)
+        for metric in self.model.metrics:
+            metric.reset_state()
+        logs = {}
+        for i, data in enumerate(self.strategy.experimental_distribute_dataset(ds)):
+            logs = {"loss": float(self._distributed_step(data))}
+            cbs.on_train_batch_end(i, logs)
+            if self.model.stop_training or (max_steps is not None and i + 1 >= max_steps):
+                break
+        if max_steps is None and not self.model.stop_training:
+            cbs.on_epoch_end(self.epoch, logs)
+        cbs.on_train_end()
+
     @property
     def vectors(self) -> Vectors:
         if self.model is None:
@@ -330,13 +401,18 @@ class KerasTrainer:
     def settings(self) -> dict:
         """What a checkpoint must have been trained with to be resumed here (the strategy may differ)."""
         return dict(self.config.to_dict(), batch_size=self.options.batch_size,
-                    learning_rate=self.options.learning_rate)
+                    learning_rate=self.options.learning_rate, optimizer=self.options.optimizer)
 
     def report_fields(self) -> dict:
         """Backend-specific fields for a run report."""
-        return {"batch_size": self.options.batch_size,
-                "devices": [d.name for d in tf.config.list_logical_devices()],
-                "replicas": self.strategy.num_replicas_in_sync}
+        fields = {"batch_size": self.options.batch_size, "optimizer": self.options.optimizer,
+                  "learning_rate": self.learning_rates()[0] if self.options.model == "sgns"
+                  else self.options.learning_rate,
+                  "devices": [d.name for d in tf.config.list_logical_devices()],
+                  "replicas": self.strategy.num_replicas_in_sync}
+        if self.n_workers > 1:
+            fields.update(workers=self.n_workers, worker_index=self.worker_index)
+        return fields
 
     # -- checkpoints ---------------------------------------------------------------
 

@@ -6,7 +6,8 @@
   advice; without it this is ``np.empty``.
 * :func:`release_pages` hands the pages of a memory-mapped corpus that a pass has
   left behind back to the OS, so streaming keeps the resident set flat.
-* :func:`check_memory` refuses, with the estimate, weights that cannot fit.
+* :func:`check_memory` refuses, with the estimate, weights that cannot fit;
+  :func:`check_batch_memory` a Keras batch whose step cannot.
 """
 
 from __future__ import annotations
@@ -118,3 +119,26 @@ def available_memory() -> Optional[int]:
     except OSError:
         pass
     return None
+
+
+#: Float32 arrays of ``rows x columns x dim`` one Keras sgns step holds at once: the
+#: gathered output rows, their gradients, and the copies TensorFlow makes of both.
+BATCH_TENSOR_COPIES = 6
+
+
+def batch_memory(batch_size: int, columns: int, dim: int) -> int:
+    """Bytes one Keras step of ``batch_size`` rows of ``columns`` outputs at ``dim`` needs, estimated."""
+    return BATCH_TENSOR_COPIES * batch_size * columns * dim * 4
+
+
+def check_batch_memory(batch_size: int, columns: int, dim: int, available: Optional[int] = None) -> None:
+    """Refuse, with the estimate, a Keras batch whose step tensors cannot fit in memory."""
+    need = batch_memory(batch_size, columns, dim)
+    if available is None:
+        available = available_memory()
+    if available is not None and need > 0.5 * available:
+        raise InsufficientMemoryError(
+            f"--batch-size {batch_size:,} needs about {need / 2**30:.1f} GiB per step ({BATCH_TENSOR_COPIES} x "
+            f"{batch_size:,} rows x {columns} outputs x dim {dim} x 4 bytes) but only {available / 2**30:.1f} GiB of "
+            "memory is available; lower --batch-size"
+        )

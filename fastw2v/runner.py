@@ -26,19 +26,22 @@ import signal
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Optional, Tuple
 
 from . import checkpoint as ckpt
 from .atomic import atomic_open
+from .cluster import cluster_from_tf_config
 from .config import KerasOptions, Word2VecConfig, check_choice, check_float, check_int
 from .constants import CHECKPOINT_EVERY_SECONDS, DEFAULT_CHECKPOINT_DIR
 from .errors import Fastw2vError, TrainingDiverged, TrainingInterrupted, UsageError
+from .memory import check_batch_memory
 
 BACKENDS = ("keras", "hogwild")
 #: the refusal of Keras-only options with the Hogwild backend
-KERAS_ONLY_OPTIONS = "--model tutorial, --strategy, --batch-size and --tensorboard are for --backend keras"
+KERAS_ONLY_OPTIONS = ("--model tutorial, --strategy, --batch-size, --optimizer and --tensorboard are for "
+                      "--backend keras")
 HOGWILD_ONLY_OPTIONS = "--exact-sigmoid and --[no-]shared-negatives are for --backend hogwild"
 
 #: exit statuses of the command line
@@ -333,12 +336,28 @@ def run(corpus: CorpusOptions, backend: str, config: Word2VecConfig, run_options
     if backend == "keras" and keras is None:
         keras = KerasOptions()
     run_options.check_paths()
+    if keras is not None:
+        # checked before TensorFlow is imported, so a refusal is quick and its line is the last
+        check_batch_memory(keras.batch_size, config.negative + 1 if keras.layout == "rows" else 1, config.dim)
+        if keras.strategy == "multiworker":
+            cluster_from_tf_config()
+    if keras is not None and keras.strategy == "multiworker" and run_options.resume:
+        raise UsageError("--resume is not supported with --strategy multiworker yet: every worker would need the "
+                         "chief's checkpoint; resume on one machine without --strategy multiworker instead")
     t0 = time.perf_counter()
     vocab, encoded = load_corpus(corpus.path, config.min_count, config.max_vocab, cache_dir=corpus.cache_dir,
                                  use_cache=corpus.use_cache, progress_factory=factory(run_options.quiet),
                                  prune_at=corpus.prune_at)
     prep_seconds = time.perf_counter() - t0
     trainer = make_trainer(backend, config, vocab, keras)
+    if getattr(trainer, "n_workers", 1) > 1:
+        share = trainer.worker_share(encoded).extra["share"]
+        print(f"worker {trainer.worker_index} of {trainer.n_workers}: sentences {share[0]}..{share[1] - 1}"
+              + ("" if trainer.is_chief else "; this worker writes no files"), file=sys.stderr)
+        if not trainer.is_chief:
+            # only the chief (worker 0) writes files; the others train their share
+            run_options = replace(run_options, output=None, report=None, checkpoint_dir=None, tensorboard=None,
+                                  eval_analogies=None, eval_pairs=(), validate=())
     if backend == "hogwild":
         fit_options = {"vocab": vocab}
     else:
@@ -359,5 +378,8 @@ def run(corpus: CorpusOptions, backend: str, config: Word2VecConfig, run_options
         **({"keras": keras.to_dict()} if keras is not None else {}),
         **trained,
     }
+    if trained.get("workers", 1) > 1:
+        # the workers step together, each on its own share of the pairs
+        report["cluster_pairs_per_sec"] = trained["pairs_per_sec"] * trained["workers"]
     return runner.finish(report)
 

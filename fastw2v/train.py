@@ -17,7 +17,8 @@ import sys
 import traceback
 from typing import Optional, Tuple
 
-from .config import KERAS_MODEL_DEFAULTS, KERAS_MODELS, KERAS_STRATEGIES, KerasOptions, Word2VecConfig
+from .config import (KERAS_MODEL_DEFAULTS, KERAS_MODELS, KERAS_OPTIMIZER_DEFAULTS, KERAS_OPTIMIZERS, KERAS_STRATEGIES,
+                     SGD_MAX_BATCH, KerasOptions, Word2VecConfig)
 from .constants import CHECKPOINT_EVERY_SECONDS
 from .errors import ArgumentError, ArgumentTypeError, Fastw2vError, UsageError
 from .runner import (BACKENDS, EXIT_BAD_INPUT, EXIT_BUG, HOGWILD_ONLY_OPTIONS, KERAS_ONLY_OPTIONS, CorpusOptions, RunOptions, exit_code,
@@ -62,12 +63,20 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--min-count", type=int, default=_DEFAULTS.min_count, help="ignore words rarer than this")
     g.add_argument("--max-vocab", type=int, default=None, help="keep at most this many words (most frequent)")
     g.add_argument("--alpha", type=float, default=None,
-                   help="learning rate (default 0.025, decaying linearly to alpha*1e-4 over all words; "
-                        "tutorial model: rmsprop rate, default 0.001)")
+                   help="learning rate, decaying linearly to 1e-4 of itself over all words. hogwild: SGD rate "
+                        f"(default {_DEFAULTS.alpha}); keras sgns: row-wise Adagrad rate (default "
+                        f"{KERAS_MODEL_DEFAULTS['sgns']['learning_rate']}), or the SGD rate with --optimizer sgd "
+                        f"(default {_DEFAULTS.alpha}); keras tutorial: RMSprop rate (default "
+                        f"{KERAS_MODEL_DEFAULTS['tutorial']['learning_rate']})")
     g.add_argument("--epochs", type=int, default=_DEFAULTS.epochs, help="passes over the corpus")
     g.add_argument("--batch-size", type=int, default=None,
-                   help=f"keras backend: rows per step (default {KERAS_MODEL_DEFAULTS['sgns']['batch_size']} for "
-                        f"sgns, {KERAS_MODEL_DEFAULTS['tutorial']['batch_size']} pairs for tutorial)")
+                   help=f"keras backend: rows per step, per worker (default {KERAS_MODEL_DEFAULTS['sgns']['batch_size']}"
+                        f" for sgns, {KERAS_OPTIMIZER_DEFAULTS[('sgns', 'sgd')]['batch_size']} with --optimizer sgd, "
+                        f"which diverges past {SGD_MAX_BATCH}; {KERAS_MODEL_DEFAULTS['tutorial']['batch_size']} pairs "
+                        "for tutorial)")
+    g.add_argument("--optimizer", choices=KERAS_OPTIMIZERS["sgns"], default=None,
+                   help="keras sgns: adagrad (row-wise sparse Adagrad, stable at large batches; the default) or sgd "
+                        "(word2vec's per-pair SGD summed over the batch, for comparison)")
     g.add_argument("--threads", type=int, default=None, help="worker threads (default: all cores)")
     g.add_argument("--seed", type=int, default=_DEFAULTS.seed, help="random seed")
     g.add_argument("--exact-sigmoid", action="store_true",
@@ -78,7 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
                         f"{'on' if _DEFAULTS.shared_negatives else 'off'}); --no-shared-negatives draws them per "
                         "pair, as word2vec.c")
     g.add_argument("--strategy", choices=KERAS_STRATEGIES, default="default",
-                   help="keras backend: tf.distribute strategy (mirrored: all visible devices)")
+                   help="keras backend: tf.distribute strategy (mirrored: all visible devices; multiworker: one "
+                        "process per machine, cluster from TF_CONFIG, see the README)")
     g = ap.add_argument_group("output and state")
     g.add_argument("--output", default=None, help="write vectors here: word2vec binary if it ends in .bin, else text")
     g.add_argument("--report", default=None, help="write a JSON summary of the run here")
@@ -108,19 +118,24 @@ def options_from_args(args: argparse.Namespace) -> Tuple[str, CorpusOptions, Wor
     """
     keras_backend = args.backend == "keras"
     if not keras_backend and (args.model != "sgns" or args.strategy != "default" or args.tensorboard
-                              or args.batch_size is not None):
+                              or args.batch_size is not None or args.optimizer is not None):
         raise UsageError(KERAS_ONLY_OPTIONS)
     if keras_backend and (args.exact_sigmoid or args.shared_negatives is not None):
         raise UsageError(HOGWILD_ONLY_OPTIONS)
     tutorial = keras_backend and args.model == "tutorial"
+    if tutorial and args.optimizer is not None:
+        raise UsageError("--optimizer is for --model sgns; the tutorial model trains with RMSprop")
+    # --alpha is the optimizer's own rate unless SGD steps by it (hogwild, keras sgns with sgd)
+    alpha_is_rate = keras_backend and (tutorial or (args.optimizer or KERAS_OPTIMIZERS["sgns"][0]) != "sgd")
     try:
         config = Word2VecConfig.for_model(
             args.model if keras_backend else "sgns", dim=args.dim, window=args.window, negative=args.negative,
             sample=args.sample, min_count=args.min_count, max_vocab=args.max_vocab,
-            alpha=None if tutorial else args.alpha, epochs=args.epochs, threads=args.threads, seed=args.seed,
+            alpha=None if alpha_is_rate else args.alpha, epochs=args.epochs, threads=args.threads, seed=args.seed,
             exact_sigmoid=args.exact_sigmoid, shared_negatives=args.shared_negatives)
         keras = KerasOptions(model=args.model, strategy=args.strategy, batch_size=args.batch_size,
-                             learning_rate=args.alpha if tutorial else None) if keras_backend else None
+                             learning_rate=args.alpha if alpha_is_rate else None,
+                             optimizer=None if tutorial else args.optimizer) if keras_backend else None
         corpus = CorpusOptions(path=args.corpus, cache_dir=args.cache_dir, use_cache=not args.no_cache,
                                prune_at=args.prune_at)
         run_options = RunOptions(

@@ -49,6 +49,22 @@ MUTATIONS = [
     ("partial checkpoint state accepted", "fastw2v/word2vec.py",
      "        if not isinstance(state, dict) or set(state) != fields:", "        if not isinstance(state, dict):",
      ["tests/test_lifecycle.py::test_resume_refuses_damaged_checkpoints"]),
+    ("shared-negative window: outputs' updates from the inputs after their step", "fastw2v/hogwild.py",
+     "    # 5. the outputs' steps\n",
+     "    # 5. the outputs' steps (broken: recomputed from the updated inputs)\n    for n in range(n_out):\n"
+     "        base = n * dim\n        for i in range(m):\n            g = grads[i * n_out + n]\n"
+     "            for d in range(dim):\n                dout[base + d] += g * W_in[ctx[i], d] * np.float32(0.5)\n",
+     ["tests/test_hogwild.py::test_window_update_matches_reference"]),
+    ("row-wise Adagrad steps before adding the occurrences to the accumulator", "fastw2v/keras_models.py",
+     "        self.assign_add(acc, tf.IndexedSlices(tf.reduce_mean(tf.square(values), axis=1), indices, n_rows))\n"
+     "        scale = lr / (tf.sqrt(tf.gather(acc.value if hasattr(acc, \"value\") else acc, indices)) + self.epsilon)\n",
+     "        scale = lr / (tf.sqrt(tf.gather(acc.value if hasattr(acc, \"value\") else acc, indices)) + 1.0)\n"
+     "        self.assign_add(acc, tf.IndexedSlices(tf.reduce_mean(tf.square(values), axis=1), indices, n_rows))\n",
+     ["tests/test_keras.py::test_sgns_row_adagrad_step_matches_reference"]),
+    ("multiworker: both workers train the whole corpus", "fastw2v/keras_trainer.py",
+     "        return corpus if self.n_workers == 1 else corpus.share(self.worker_index, self.n_workers)",
+     "        return corpus",
+     ["tests/test_multiworker.py::test_two_local_workers_train_disjoint_shares_and_only_the_chief_writes"]),
     ("internal errors turned into exit 2", "fastw2v/train.py", "        return EXIT_BUG\n", "        return EXIT_BAD_INPUT\n",
      ["tests/test_lifecycle.py::test_an_internal_error_keeps_its_traceback"]),
 ]

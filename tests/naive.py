@@ -269,3 +269,42 @@ def job_windows(ids, sent_starts, sent_lo, sent_hi, keep_thresh, alias_thresh, a
                 outs.append(d)
             steps.append((s, contexts, outs))
     return steps
+
+
+def sgns_batch_gradients(W_in, W_out, targets, contexts):
+    """Per-occurrence SGNS gradients of a batch in float64, all at the weights before it.
+
+    Row ``b`` trains ``W_in[targets[b]]`` against ``W_out[contexts[b, 0]]`` (label 1) and
+    ``W_out[contexts[b, 1:]]`` (label 0). Returns ``(in_grads, out_grads, mean loss
+    per pair)``, the gradients as lists of ``(row, gradient)``.
+    """
+    import numpy as np
+
+    U = np.asarray(W_in, dtype=np.float64)
+    W = np.asarray(W_out, dtype=np.float64)
+    in_grads, out_grads, losses = [], [], []
+    for t, row in zip(targets, contexts):
+        gu = np.zeros(U.shape[1])
+        for n, o in enumerate(row):
+            f = float(U[t] @ W[o])
+            label = 1.0 if n == 0 else 0.0
+            s = 1.0 / (1.0 + math.exp(-f))
+            losses.append(-math.log(s) if label else -math.log(1.0 - s))
+            gu += (s - label) * W[o]
+            out_grads.append((int(o), (s - label) * U[t]))
+        in_grads.append((int(t), gu))
+    return in_grads, out_grads, sum(losses) / len(losses)
+
+
+def row_adagrad_apply(W, acc, grads, lr, eps=1e-10):
+    """Row-wise Adagrad on ``(row, gradient)`` occurrences: every occurrence first adds
+    ``mean(g^2)`` to its row's accumulator, then each steps by ``lr * g / (sqrt(acc) + eps)``."""
+    import numpy as np
+
+    W = np.asarray(W, dtype=np.float64).copy()
+    acc = np.asarray(acc, dtype=np.float64).copy()
+    for row, g in grads:
+        acc[row] += float(np.mean(g * g))
+    for row, g in grads:
+        W[row] -= lr * g / (math.sqrt(acc[row]) + eps)
+    return W, acc

@@ -48,8 +48,11 @@ def compute() -> dict:
     from fastw2v import Vocab
 
     vocab = Vocab([f"w{i}" for i in range(len(counts))], counts)
-    model = Word2Vec(Word2VecConfig(dim=8, window=3, negative=2, sample=1e-2, epochs=2, threads=1, seed=4))
+    cfg = Word2VecConfig(dim=8, window=3, negative=2, sample=1e-2, epochs=2, threads=1, seed=4)
+    model = Word2Vec(cfg.replace(shared_negatives=False))
     model.fit((ids, starts), vocab=vocab)
+    shared = Word2Vec(cfg.replace(shared_negatives=True))
+    shared.fit((ids, starts), vocab=vocab)
     return {
         "pair_rows_sha256": rows,
         "pair_flat_sha256": flat,
@@ -57,6 +60,9 @@ def compute() -> dict:
         "hogwild_W_in": model.W_in.tolist(),
         "hogwild_W_out": model.W_out.tolist(),
         "hogwild_loss": [h["loss"] for h in model.state.history],
+        "hogwild_shared_W_in": shared.W_in.tolist(),
+        "hogwild_shared_W_out": shared.W_out.tolist(),
+        "hogwild_shared_loss": [h["loss"] for h in shared.state.history],
     }
 
 
@@ -66,9 +72,10 @@ def test_outputs_match_golden():
     assert got["pair_rows_sha256"] == want["pair_rows_sha256"]
     assert got["pair_flat_sha256"] == want["pair_flat_sha256"]
     assert got["skipgrams_sha256"] == want["skipgrams_sha256"]
-    for key in ("hogwild_W_in", "hogwild_W_out"):
-        np.testing.assert_allclose(np.array(got[key]), np.array(want[key]), rtol=0, atol=1e-5, err_msg=key)
-    np.testing.assert_allclose(got["hogwild_loss"], want["hogwild_loss"], rtol=1e-5)
+    for kernel in ("hogwild", "hogwild_shared"):  # per-pair and shared-negative steps
+        for key in (f"{kernel}_W_in", f"{kernel}_W_out"):
+            np.testing.assert_allclose(np.array(got[key]), np.array(want[key]), rtol=0, atol=1e-5, err_msg=key)
+        np.testing.assert_allclose(got[f"{kernel}_loss"], want[f"{kernel}_loss"], rtol=1e-5)
 
 
 if __name__ == "__main__":
