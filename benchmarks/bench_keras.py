@@ -144,11 +144,19 @@ SWEEP_SIZES = (4096, 16384, 65536, 262144)
 
 
 def train_keras(corpus, vocab, epochs: int, batch: int, optimizer: str = "adagrad", lr=None) -> dict:
-    """Train Keras sgns through KerasTrainer, as the command line does; quality, speed, divergence."""
+    """Train Keras sgns through KerasTrainer, as the command line does; quality, speed, divergence.
+
+    Summed SGD past :data:`~fastw2v.config.SGD_MAX_BATCH` is refused by ``KerasOptions``;
+    this sets such a batch anyway, to show what the limit is for.
+    """
     from fastw2v import KerasOptions, TrainingDiverged
+    from fastw2v.config import SGD_MAX_BATCH
     from fastw2v.keras_trainer import KerasTrainer
 
-    opts = KerasOptions("sgns", batch_size=batch, optimizer=optimizer, learning_rate=lr)
+    past_limit = optimizer == "sgd" and batch > SGD_MAX_BATCH
+    opts = KerasOptions("sgns", batch_size=SGD_MAX_BATCH if past_limit else batch, optimizer=optimizer,
+                        learning_rate=lr)
+    object.__setattr__(opts, "batch_size", batch)
     trainer = KerasTrainer(Word2VecConfig(epochs=epochs, seed=1), vocab, opts)
     t0 = time.perf_counter()
     diverged = None
@@ -158,8 +166,8 @@ def train_keras(corpus, vocab, epochs: int, batch: int, optimizer: str = "adagra
         diverged = str(exc)
     seconds = time.perf_counter() - t0
     out = {"batch_size": batch, "optimizer": optimizer, "learning_rate": trainer.learning_rates()[0],
-           "pairs_per_sec": trainer.pairs_done / seconds, "train_seconds": seconds, "diverged": diverged,
-           "loss": [h["loss"] for h in trainer.history]}
+           "epochs": epochs, "pairs_per_sec": trainer.pairs_done / seconds, "train_seconds": seconds,
+           "diverged": diverged, "loss": [h["loss"] for h in trainer.history]}
     if diverged is None:
         out.update(quality(trainer.vectors))
     print(f"sgns {optimizer} batch {batch}: {out['pairs_per_sec'] / 1e6:.2f}M pairs/s, "
@@ -172,9 +180,7 @@ def run_batch_sweep(path, corpus, vocab, epochs: int) -> None:
     """Row-wise Adagrad at each of SWEEP_SIZES, summed SGD at 4,096 and 65,536, and Hogwild, one run."""
     runs = [train_keras(corpus, vocab, epochs, b) for b in SWEEP_SIZES]
     runs += [train_keras(corpus, vocab, epochs, 4096, "sgd")]
-    # summed SGD past its limit, to show why Adagrad is the default (KerasOptions refuses it, so
-    # this builds the model directly)
-    runs.append(sgd_past_its_limit(corpus, vocab, 65536))
+    runs.append(train_keras(corpus, vocab, 1, 65536, "sgd"))  # past its limit: why Adagrad is the default
     model, seconds = train_hogwild(Word2VecConfig(epochs=epochs, threads=2, seed=1), corpus, vocab)
     hogwild = {"words_per_sec": corpus.raw_words * epochs / seconds, "train_seconds": seconds,
                "pairs_per_sec": model.state.pairs_done * 6 / seconds, **quality(model.vectors)}
@@ -186,36 +192,13 @@ def run_batch_sweep(path, corpus, vocab, epochs: int) -> None:
         name = "row-wise Adagrad" if r["optimizer"] == "adagrad" else "summed SGD"
         acc = f"{100 * r['analogy_accuracy']:.1f}%" if "analogy_accuracy" in r else "n/a"
         ws = f"{r['wordsim353_spearman']:.3f}" if "wordsim353_spearman" in r else "n/a"
-        md.append(f"| {name}, lr {r['learning_rate']:g} | {r['batch_size']:,} | {fmt_rate(r['pairs_per_sec'])} | "
+        name += f", lr {r['learning_rate']:g}" + (f", {r['epochs']} epoch" if r["epochs"] != epochs else "")
+        md.append(f"| {name} | {r['batch_size']:,} | {fmt_rate(r['pairs_per_sec'])} | "
                   f"{acc} | {ws} | {'yes' if r['diverged'] else 'no'} |")
     md.append(f"| Hogwild (same run), 2 threads | 1 pair at a time | {fmt_rate(hogwild['pairs_per_sec'])} | "
               f"{100 * hogwild.get('analogy_accuracy', 0):.1f}% | {hogwild.get('wordsim353_spearman', 0):.3f} | no |")
     write_results("keras_sweep", results, "\n".join(md))
     plot_sweep(results)
-
-
-def sgd_past_its_limit(corpus, vocab, batch: int) -> dict:
-    """Summed SGD at ``batch`` rows for one epoch, where it is expected to diverge."""
-    from fastw2v import KerasOptions, TrainingDiverged
-    from fastw2v.keras_trainer import KerasTrainer
-
-    opts = KerasOptions("sgns", batch_size=4096, optimizer="sgd")
-    object.__setattr__(opts, "batch_size", batch)  # past SGD_MAX_BATCH on purpose
-    trainer = KerasTrainer(Word2VecConfig(epochs=1, seed=1), vocab, opts)
-    t0 = time.perf_counter()
-    diverged = None
-    try:
-        trainer.fit(corpus)
-    except TrainingDiverged as exc:
-        diverged = str(exc)
-    seconds = time.perf_counter() - t0
-    out = {"batch_size": batch, "optimizer": "sgd", "learning_rate": trainer.learning_rates()[0],
-           "pairs_per_sec": trainer.pairs_done / seconds, "train_seconds": seconds, "diverged": diverged,
-           "epochs": 1}
-    if diverged is None:
-        out.update(quality(trainer.vectors))
-    print(f"sgns sgd batch {batch}: diverged {diverged}", flush=True)
-    return out
 
 
 def plot_sweep(results: dict) -> None:

@@ -99,14 +99,20 @@ def check_memory(vocab_size: int, dim: int, available: Optional[int] = None) -> 
     ``available`` defaults to the kernel's MemAvailable; where that is unknown, nothing
     is refused.
     """
-    need = 2 * vocab_size * dim * 4
+    _refuse(2 * vocab_size * dim * 4, 0.9, available,
+            f"the weights need {{need}} (2 x {vocab_size:,} words x dim {dim} x 4 bytes)", "lower --dim or --max-vocab")
+
+
+def _refuse(need: int, share: float, available: Optional[int], what: str, advice: str) -> None:
+    """Raise InsufficientMemoryError if ``need`` bytes exceed ``share`` of the available memory.
+
+    ``what`` is formatted with ``need`` in GiB; ``available`` defaults to MemAvailable.
+    """
     if available is None:
         available = available_memory()
-    if available is not None and need > 0.9 * available:
-        raise InsufficientMemoryError(
-            f"the weights need {need / 2**30:.1f} GiB (2 x {vocab_size:,} words x dim {dim} x 4 bytes) but only "
-            f"{available / 2**30:.1f} GiB of memory is available; lower --dim or --max-vocab"
-        )
+    if available is not None and need > share * available:
+        raise InsufficientMemoryError(f"{what.format(need=f'{need / 2**30:.1f} GiB')} but only "
+                                      f"{available / 2**30:.1f} GiB of memory is available; {advice}")
 
 
 def available_memory() -> Optional[int]:
@@ -133,12 +139,6 @@ def batch_memory(batch_size: int, columns: int, dim: int) -> int:
 
 def check_batch_memory(batch_size: int, columns: int, dim: int, available: Optional[int] = None) -> None:
     """Refuse, with the estimate, a Keras batch whose step tensors cannot fit in memory."""
-    need = batch_memory(batch_size, columns, dim)
-    if available is None:
-        available = available_memory()
-    if available is not None and need > 0.5 * available:
-        raise InsufficientMemoryError(
-            f"--batch-size {batch_size:,} needs about {need / 2**30:.1f} GiB per step ({BATCH_TENSOR_COPIES} x "
-            f"{batch_size:,} rows x {columns} outputs x dim {dim} x 4 bytes) but only {available / 2**30:.1f} GiB of "
-            "memory is available; lower --batch-size"
-        )
+    _refuse(batch_memory(batch_size, columns, dim), 0.5, available,
+            f"--batch-size {batch_size:,} needs about {{need}} per step ({BATCH_TENSOR_COPIES} x {batch_size:,} rows "
+            f"x {columns} outputs x dim {dim} x 4 bytes)", "lower --batch-size")

@@ -8,4 +8,8 @@ for b in benchmarks/bench_*.py; do
     echo "=== $b"
     python "$b" ${QUICK:+--quick}
 done
+echo "=== benchmarks/bench_keras.py --batch-sweep"
+python benchmarks/bench_keras.py --batch-sweep ${QUICK:+--quick}
+echo "=== benchmarks/bench_keras.py --workers"
+python benchmarks/bench_keras.py --workers ${QUICK:+--quick}
 python scripts/update_readme.py

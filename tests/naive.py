@@ -142,6 +142,18 @@ def table_loss(z: float) -> float:
     return -math.log(table_sigmoid(z))
 
 
+def logit_step(f, positive, lr, table=False):
+    """``(lr * (label - sigmoid(f)), -log p(label | f))`` for one logit, exact or from the table."""
+    label = 1.0 if positive else 0.0
+    if table:
+        s = table_sigmoid(f)
+        loss = table_loss(f if positive else -f)
+    else:
+        s = 1.0 / (1.0 + math.exp(-f))
+        loss = -math.log(s) if positive else -math.log(1.0 - s)
+    return (label - s) * lr, loss
+
+
 def sgns_step(w_in, W_out, outputs, lr, table=False):
     """Reference SGNS step in float64: returns (new w_in, new W_out, loss).
 
@@ -158,14 +170,8 @@ def sgns_step(w_in, W_out, outputs, lr, table=False):
     neu1e = np.zeros_like(u)
     loss = 0.0
     for n, (o, f) in enumerate(zip(outputs, logits)):
-        label = 1.0 if n == 0 else 0.0
-        if table:
-            s = table_sigmoid(f)
-            loss += table_loss(f if label else -f)
-        else:
-            s = 1.0 / (1.0 + math.exp(-f))
-            loss += -math.log(s) if label else -math.log(1.0 - s)
-        g = (label - s) * lr
+        g, l = logit_step(f, n == 0, lr, table)
+        loss += l
         neu1e += g * W[o]
         W[o] += g * u
     return u + neu1e, W, loss
@@ -182,6 +188,16 @@ def sgns_loss(u, W_out, outputs):
     return loss
 
 
+def kept_tokens(ids, sent_starts, s, key, keep_thresh, window):
+    """Sentence ``s``'s tokens that subsampling keeps, as ``(id, reduced window)``."""
+    kept = []
+    for p in range(int(sent_starts[s]), int(sent_starts[s + 1])):
+        h = token_hash(key, p)
+        if (h >> 32) < int(keep_thresh[ids[p]]):
+            kept.append((int(ids[p]), (((h & M32) * window) >> 32) + 1))
+    return kept
+
+
 def job_pairs(ids, sent_starts, sent_lo, sent_hi, keep_thresh, alias_thresh, alias_index, window, negative, seed,
               epoch, neg_salt):
     """The (sentence, input word, outputs) steps one Hogwild job takes, in order."""
@@ -189,11 +205,7 @@ def job_pairs(ids, sent_starts, sent_lo, sent_hi, keep_thresh, alias_thresh, ali
     rng = XorShift(stream_seed(mix64(key ^ neg_salt), int(sent_starts[sent_lo])))
     steps = []
     for s in range(sent_lo, sent_hi):
-        kept = []
-        for p in range(int(sent_starts[s]), int(sent_starts[s + 1])):
-            h = token_hash(key, p)
-            if (h >> 32) < int(keep_thresh[ids[p]]):
-                kept.append((int(ids[p]), (((h & M32) * window) >> 32) + 1))
+        kept = kept_tokens(ids, sent_starts, s, key, keep_thresh, window)
         for k, (t, b) in enumerate(kept):
             for j in range(max(0, k - b), min(len(kept), k + b + 1)):
                 if j == k:
@@ -226,15 +238,8 @@ def sgns_window_step(W_in, W_out, contexts, outputs, lr, table=False):
     loss = 0.0
     for c in contexts:
         for n, o in enumerate(outputs):
-            f = float(U[c] @ W[o])
-            label = 1.0 if n == 0 else 0.0
-            if table:
-                s = table_sigmoid(f)
-                loss += table_loss(f if label else -f)
-            else:
-                s = 1.0 / (1.0 + math.exp(-f))
-                loss += -math.log(s) if label else -math.log(1.0 - s)
-            g = (label - s) * lr
+            g, l = logit_step(float(U[c] @ W[o]), n == 0, lr, table)
+            loss += l
             dU[c] += g * W[o]
             dW[o] += g * U[c]
     return U + dU, W + dW, loss
@@ -251,11 +256,7 @@ def job_windows(ids, sent_starts, sent_lo, sent_hi, keep_thresh, alias_thresh, a
     rng = XorShift(stream_seed(mix64(key ^ neg_salt), int(sent_starts[sent_lo])))
     steps = []
     for s in range(sent_lo, sent_hi):
-        kept = []
-        for p in range(int(sent_starts[s]), int(sent_starts[s + 1])):
-            h = token_hash(key, p)
-            if (h >> 32) < int(keep_thresh[ids[p]]):
-                kept.append((int(ids[p]), (((h & M32) * window) >> 32) + 1))
+        kept = kept_tokens(ids, sent_starts, s, key, keep_thresh, window)
         if len(kept) < 2:
             continue
         for k, (t, b) in enumerate(kept):

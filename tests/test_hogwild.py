@@ -93,9 +93,11 @@ def _tiny_corpus(rng, n=2000, V=30, sentences=6):
     return counts, ids, np.concatenate(([0], cuts, [n])).astype(np.int64)
 
 
-def test_train_job_matches_reference_sequence():
-    """The job visits exactly the reference's (target, context, negatives) steps,
-    with the per-sentence learning rate, and ends at the reference weights."""
+@pytest.mark.parametrize("shared", [False, True])
+def test_train_job_matches_reference_sequence(shared):
+    """The job visits exactly the reference's steps, with the per-sentence learning rate,
+    and ends at the reference weights: per pair, (input, centre + its own negatives);
+    shared, (contexts, centre + one draw of negatives per centre)."""
     rng = np.random.default_rng(2)
     counts, ids, starts = _tiny_corpus(rng)
     V, dim, window, negative, seed, epoch = len(counts), 8, 3, 2, 4, 1
@@ -112,21 +114,30 @@ def test_train_job_matches_reference_sequence():
 
     def job(a, b, scratch):
         return train_job(ids, starts, 0, len(starts) - 1, tables.keep_thresh, key, neg_key, window, negative,
-                         tables.alias_table, a, b, alpha, min_alpha, offset, total, True, False, SIG, LOG_SIG,
+                         tables.alias_table, a, b, alpha, min_alpha, offset, total, True, shared, SIG, LOG_SIG,
                          *scratch)
 
     loss, pairs = job(a, b, scratch)
-    steps = naive.job_pairs(ids, starts, 0, len(starts) - 1, tables.keep_thresh, tables.alias_thresh,
-                            tables.alias_index, window, negative, seed, epoch, NEG_SALT)
-    assert pairs == len(steps) > 500
-    u = W_in.astype(np.float64)
+    args = (ids, starts, 0, len(starts) - 1, tables.keep_thresh, tables.alias_thresh, tables.alias_index, window,
+            negative, seed, epoch, NEG_SALT)
+    per_pair = naive.job_pairs(*args)
+    assert pairs == len(per_pair) > 500  # the same positive pairs either way
+    U = W_in.astype(np.float64)
     W = W_out.astype(np.float64)
     ref_loss = 0.0
-    for s, t, outs in steps:
-        lr = max(min_alpha, alpha - (alpha - min_alpha) * (offset + starts[s]) / total)
-        u[t], W, l = naive.sgns_step(u[t], W, outs, np.float32(lr))
-        ref_loss += l
-    np.testing.assert_allclose(a, u, atol=5e-5)
+    if shared:
+        windows = naive.job_windows(*args)
+        assert sum(len(c) for _, c, _ in windows) == pairs
+        for s, contexts, outs in windows:
+            lr = max(min_alpha, alpha - (alpha - min_alpha) * (offset + starts[s]) / total)
+            U, W, l = naive.sgns_window_step(U, W, contexts, outs, np.float32(lr))
+            ref_loss += l
+    else:
+        for s, t, outs in per_pair:
+            lr = max(min_alpha, alpha - (alpha - min_alpha) * (offset + starts[s]) / total)
+            U[t], W, l = naive.sgns_step(U[t], W, outs, np.float32(lr))
+            ref_loss += l
+    np.testing.assert_allclose(a, U, atol=5e-5)
     np.testing.assert_allclose(b, W, atol=5e-5)
     assert loss == pytest.approx(ref_loss, rel=1e-4)
     # every scratch buffer's size is checked, not overrun
@@ -161,42 +172,6 @@ def test_window_update_matches_reference(exact):
     for c in contexts:
         u[c], W, _ = naive.sgns_step(u[c], W, outputs, 0.1, table=not exact)
     assert np.max(np.abs(W - ref_W)) > 1e-4
-
-
-def test_shared_train_job_matches_reference_sequence():
-    """With shared negatives, the job takes exactly the reference's window steps
-    (one draw of negatives per centre), and ends at the reference weights."""
-    rng = np.random.default_rng(3)
-    counts, ids, starts = _tiny_corpus(rng)
-    V, dim, window, negative, seed, epoch = len(counts), 8, 3, 2, 4, 1
-    gen = PairGenerator(counts, window=window, negative=negative, sample=1e-2, seed=seed)
-    W_in, W_out = _weights(rng, V, dim)
-    W_in *= 0.1
-    W_out *= 0.1
-    alpha, min_alpha, offset, total = 0.05, 0.0001, 1000.0, 10000.0
-    key, neg_key = epoch_keys(seed, epoch)
-    tables = gen.tables
-    a, b = W_in.copy(), W_out.copy()
-    scratch = make_scratch(int(np.max(np.diff(starts))), dim, window, negative)
-    loss, pairs = train_job(ids, starts, 0, len(starts) - 1, tables.keep_thresh, key, neg_key, window, negative,
-                            tables.alias_table, a, b, alpha, min_alpha, offset, total, True, True, SIG, LOG_SIG,
-                            *scratch)
-    steps = naive.job_windows(ids, starts, 0, len(starts) - 1, tables.keep_thresh, tables.alias_thresh,
-                              tables.alias_index, window, negative, seed, epoch, NEG_SALT)
-    # same positive pairs as the per-pair kernel, fewer negative draws
-    per_pair = naive.job_pairs(ids, starts, 0, len(starts) - 1, tables.keep_thresh, tables.alias_thresh,
-                               tables.alias_index, window, negative, seed, epoch, NEG_SALT)
-    assert pairs == sum(len(c) for _, c, _ in steps) == len(per_pair) > 500
-    U = W_in.astype(np.float64)
-    W = W_out.astype(np.float64)
-    ref_loss = 0.0
-    for s, contexts, outs in steps:
-        lr = max(min_alpha, alpha - (alpha - min_alpha) * (offset + starts[s]) / total)
-        U, W, l = naive.sgns_window_step(U, W, contexts, outs, np.float32(lr))
-        ref_loss += l
-    np.testing.assert_allclose(a, U, atol=5e-5)
-    np.testing.assert_allclose(b, W, atol=5e-5)
-    assert loss == pytest.approx(ref_loss, rel=1e-4)
 
 
 def test_init_matches_word2vec_c():
