@@ -198,6 +198,18 @@ def kept_tokens(ids, sent_starts, s, key, keep_thresh, window):
     return kept
 
 
+def noise_words(rng, centre, negative, alias_thresh, alias_index):
+    """``negative`` draws from the alias table, each redrawn while it is ``centre``."""
+    out = []
+    for _ in range(negative):
+        while True:
+            d = alias_draw(rng.next(), alias_thresh, alias_index)
+            if d != centre:
+                break
+        out.append(d)
+    return out
+
+
 def job_pairs(ids, sent_starts, sent_lo, sent_hi, keep_thresh, alias_thresh, alias_index, window, negative, seed,
               epoch, neg_salt):
     """The (sentence, input word, outputs) steps one Hogwild job takes, in order."""
@@ -210,15 +222,8 @@ def job_pairs(ids, sent_starts, sent_lo, sent_hi, keep_thresh, alias_thresh, ali
             for j in range(max(0, k - b), min(len(kept), k + b + 1)):
                 if j == k:
                     continue
-                ctx = kept[j][0]
-                outs = [t]  # word2vec.c's roles: the context's input against the centre's output
-                for _ in range(negative):
-                    while True:
-                        d = alias_draw(rng.next(), alias_thresh, alias_index)
-                        if d != t:
-                            break
-                    outs.append(d)
-                steps.append((s, ctx, outs))
+                # word2vec.c's roles: the context's input against the centre's output
+                steps.append((s, kept[j][0], [t] + noise_words(rng, t, negative, alias_thresh, alias_index)))
     return steps
 
 
@@ -261,14 +266,7 @@ def job_windows(ids, sent_starts, sent_lo, sent_hi, keep_thresh, alias_thresh, a
             continue
         for k, (t, b) in enumerate(kept):
             contexts = [kept[j][0] for j in range(max(0, k - b), min(len(kept), k + b + 1)) if j != k]
-            outs = [t]
-            for _ in range(negative):
-                while True:
-                    d = alias_draw(rng.next(), alias_thresh, alias_index)
-                    if d != t:
-                        break
-                outs.append(d)
-            steps.append((s, contexts, outs))
+            steps.append((s, contexts, [t] + noise_words(rng, t, negative, alias_thresh, alias_index)))
     return steps
 
 
