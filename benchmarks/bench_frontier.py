@@ -1,0 +1,216 @@
+"""The quality-time frontier: word2vec.c, gensim and fastw2v, each as a whole process.
+
+    python benchmarks/bench_frontier.py [--corpus PATH] [--epochs 1,2,3,5] [--threads 2] [--quick]
+
+Every system trains skip-gram with the shared settings (dim 100, window 5, negative 5,
+sample 1e-3, min-count 5) on the same plain-text corpus, for each of ``--epochs``, as a
+separate process whose wall time is measured whole (reading the text included; fastw2v
+runs with ``--no-cache`` so it reads the text too). The vectors are scored with
+``fastw2v.evaluate`` (analogies, WordSim-353). Systems:
+
+* word2vec.c, compiled with its makefile's flags into a build folder outside the
+  repository (``$FASTW2V_PEER_BUILD`` or the system's temp folder), skipped with a note
+  where no compiler or source exists;
+* gensim 4.4 (``LineSentence`` over the same file);
+* fastw2v Hogwild (its default: shared negatives);
+* fastw2v Keras ``sgns`` at its default batch, and at 262,144 rows.
+
+Points run in alternating order of systems per epoch count. Equal-time quality is each
+system's best analogy among its points that finished within gensim's time for the
+largest epoch count. Writes benchmarks/results/frontier.{json,md,png}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from _common import RESULTS, default_corpus, quality, write_results
+
+PEER_SOURCE = Path(__file__).resolve().parents[2] / "shared" / "peers" / "word2vec"
+SETTINGS = {"dim": 100, "window": 5, "negative": 5, "sample": 1e-3, "min_count": 5}
+SYSTEMS = ("word2vec.c", "gensim", "fastw2v hogwild", "fastw2v keras sgns", "fastw2v keras sgns 262k")
+
+
+def build_word2vec_c(build_dir: Path):
+    """Compile word2vec.c as its makefile does; returns the binary, or (None, why)."""
+    src = PEER_SOURCE / "word2vec.c"
+    cc = shutil.which("gcc") or shutil.which("cc")
+    if not src.exists():
+        return None, f"no source at {src}"
+    if cc is None:
+        return None, "no C compiler (gcc or cc) on PATH"
+    build_dir.mkdir(parents=True, exist_ok=True)
+    binary = build_dir / "word2vec"
+    cmd = [cc, str(src), "-o", str(binary), "-lm", "-pthread", "-O3", "-march=native", "-Wall", "-funroll-loops",
+           "-Wno-unused-result"]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        return None, f"compiling word2vec.c failed: {r.stderr.strip()[-300:]}"
+    return binary, " ".join(cmd)
+
+
+def plain_text(path: Path, work: Path, words: int = 0) -> Path:
+    """The corpus as one plain-text file (word2vec.c reads no compression), cut to ``words`` if given."""
+    from fastw2v import iter_sentences
+
+    out = work / "corpus.txt"
+    n = 0
+    with open(out, "w") as fh:
+        for sentence in iter_sentences(str(path)):
+            if words and n + len(sentence) > words:
+                sentence = sentence[:words - n]
+            fh.write(" ".join(sentence) + "\n")
+            n += len(sentence)
+            if words and n >= words:
+                break
+    return out
+
+
+def command(system: str, text: Path, out: Path, epochs: int, threads: int, binary) -> list:
+    s = SETTINGS
+    if system == "word2vec.c":
+        return [str(binary), "-train", str(text), "-output", str(out), "-binary", "1", "-cbow", "0", "-hs", "0",
+                "-size", str(s["dim"]), "-window", str(s["window"]), "-negative", str(s["negative"]),
+                "-sample", str(s["sample"]), "-min-count", str(s["min_count"]), "-alpha", "0.025",
+                "-threads", str(threads), "-iter", str(epochs)]
+    if system == "gensim":
+        code = ("import sys; from gensim.models import Word2Vec; from gensim.models.word2vec import LineSentence; "
+                f"m = Word2Vec(LineSentence(sys.argv[1]), sg=1, vector_size={s['dim']}, window={s['window']}, "
+                f"negative={s['negative']}, sample={s['sample']}, min_count={s['min_count']}, workers={threads}, "
+                f"epochs={epochs}, seed=1); m.wv.save_word2vec_format(sys.argv[2], binary=True)")
+        return [sys.executable, "-c", code, str(text), str(out)]
+    train = [sys.executable, "-m", "fastw2v.train", "--corpus", str(text), "--no-cache", "--quiet", "--epochs",
+             str(epochs), "--threads", str(threads), "--output", str(out), "--dim", str(s["dim"]), "--window",
+             str(s["window"]), "--negative", str(s["negative"]), "--sample", str(s["sample"]), "--min-count",
+             str(s["min_count"])]
+    if system == "fastw2v hogwild":
+        return train + ["--backend", "hogwild"]
+    if system == "fastw2v keras sgns":
+        return train + ["--backend", "keras"]
+    return train + ["--backend", "keras", "--batch-size", "262144"]
+
+
+def run_point(system, text, work, epochs, threads, binary) -> dict:
+    from fastw2v.vectors import Vectors
+
+    out = work / f"{system.replace(' ', '_')}-{epochs}.bin"
+    t0 = time.perf_counter()
+    r = subprocess.run(command(system, text, out, epochs, threads, binary), capture_output=True, text=True,
+                       env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+    wall = time.perf_counter() - t0
+    point = {"system": system, "epochs": epochs, "wall_seconds": wall, "exit_code": r.returncode}
+    if r.returncode != 0:
+        point["error"] = r.stderr.strip()[-500:]
+    else:
+        point.update(quality(Vectors.load(out)))
+        out.unlink()
+    print(f"{system}, {epochs} epoch(s): {wall:.0f} s, analogy {point.get('analogy_accuracy')}, "
+          f"WordSim-353 {point.get('wordsim353_spearman')}", flush=True)
+    return point
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--corpus", default=None, help="text corpus (default ../shared/data/wiki8.txt.xz)")
+    ap.add_argument("--epochs", default="1,2,3,5", help="comma-separated epoch counts (default 1,2,3,5)")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--quick", action="store_true", help="a 2M-word slice, epochs 1,2")
+    args = ap.parse_args(argv)
+    epochs = [1, 2] if args.quick else [int(x) for x in args.epochs.split(",")]
+    path = Path(args.corpus) if args.corpus else default_corpus()
+    work = Path(tempfile.mkdtemp(prefix="fastw2v-frontier-"))
+    build = Path(os.environ.get("FASTW2V_PEER_BUILD", Path(tempfile.gettempdir()) / "fastw2v-peers"))
+    binary, build_note = build_word2vec_c(build)
+    systems = [s for s in SYSTEMS if s != "word2vec.c" or binary is not None]
+    if binary is None:
+        print(f"word2vec.c skipped: {build_note}", flush=True)
+    try:
+        text = plain_text(path, work, 2_000_000 if args.quick else 0)
+        points = []
+        for i, e in enumerate(epochs):
+            for system in (systems if i % 2 == 0 else systems[::-1]):
+                points.append(run_point(system, text, work, e, args.threads, binary))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    results = {"corpus": str(path), "quick": args.quick, "threads": args.threads, "settings": SETTINGS,
+               "epochs": epochs, "word2vec_c_build": build_note, "points": points}
+    results["equal_time"] = equal_time(points, max(epochs))
+    write_results("frontier", results, markdown(results))
+    plot(results)
+
+
+def equal_time(points, epochs: int) -> dict:
+    """Each system's best analogy among its points within gensim's time for ``epochs`` epochs."""
+    ref = [p for p in points if p["system"] == "gensim" and p["epochs"] == epochs and "analogy_accuracy" in p]
+    if not ref:
+        return {}
+    budget = ref[0]["wall_seconds"]
+    out = {"budget_seconds": budget, "systems": {}}
+    for system in dict.fromkeys(p["system"] for p in points):
+        within = [p for p in points if p["system"] == system and p["wall_seconds"] <= budget and
+                  "analogy_accuracy" in p]
+        best = max(within, key=lambda p: p["analogy_accuracy"], default=None)
+        out["systems"][system] = None if best is None else {
+            "epochs": best["epochs"], "wall_seconds": best["wall_seconds"],
+            "analogy_accuracy": best["analogy_accuracy"], "wordsim353_spearman": best.get("wordsim353_spearman")}
+    return out
+
+
+def markdown(results: dict) -> str:
+    md = [f"| system ({results['threads']} threads) | epochs | wall s (whole process) | analogy | WordSim-353 |",
+          "|---|---:|---:|---:|---:|"]
+    for p in sorted(results["points"], key=lambda p: (SYSTEMS.index(p["system"]), p["epochs"])):
+        acc = f"{100 * p['analogy_accuracy']:.1f}%" if "analogy_accuracy" in p else "failed"
+        ws = f"{p['wordsim353_spearman']:.3f}" if "wordsim353_spearman" in p else "n/a"
+        md.append(f"| {p['system']} | {p['epochs']} | {p['wall_seconds']:.0f} | {acc} | {ws} |")
+    eq = results.get("equal_time") or {}
+    if eq:
+        md += ["", f"Equal time: what each system reaches within gensim's {max(results['epochs'])}-epoch time "
+               f"({eq['budget_seconds']:.0f} s).", "", "| system | best point within that time | analogy | WordSim-353 |",
+               "|---|---:|---:|---:|"]
+        for system, best in eq["systems"].items():
+            if best is None:
+                md.append(f"| {system} | none finished in time | n/a | n/a |")
+            else:
+                md.append(f"| {system} | {best['epochs']} epoch(s), {best['wall_seconds']:.0f} s | "
+                          f"{100 * best['analogy_accuracy']:.1f}% | {best['wordsim353_spearman']:.3f} |")
+    if "word2vec.c" not in {p["system"] for p in results["points"]}:
+        md += ["", f"word2vec.c was skipped: {results['word2vec_c_build']}."]
+    return "\n".join(md)
+
+
+def plot(results: dict) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for system in SYSTEMS:
+        pts = sorted((p for p in results["points"] if p["system"] == system and "analogy_accuracy" in p),
+                     key=lambda p: p["epochs"])
+        if not pts:
+            continue
+        ax.plot([p["wall_seconds"] for p in pts], [100 * p["analogy_accuracy"] for p in pts], "o-", label=system)
+        for p in pts:
+            ax.annotate(str(p["epochs"]), (p["wall_seconds"], 100 * p["analogy_accuracy"]), fontsize=7,
+                        xytext=(3, 3), textcoords="offset points")
+    ax.set_xscale("log")
+    ax.set_xlabel("whole-process wall time, s (log); labels: epochs")
+    ax.set_ylabel("analogy accuracy (%)")
+    ax.set_title(f"Quality against time, {results['threads']} threads, same run", fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(RESULTS / "frontier.png", dpi=110)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    main()
