@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Run every benchmark (each measures fastw2v and its peer in one run), then refresh
 # the README's tables. Needs the `bench` extra: pip install -e '.[bench,tf]'.
-# Pass QUICK=1 for shorter runs (fewer epochs/repeats).
+# --quick (or QUICK=1) gives every table on a slice of wiki8 in a few minutes, for checking
+# that nothing broke; the full mode is what the README shows.
 set -euo pipefail
+if [[ "${1:-}" == "--quick" ]]; then QUICK=1; fi
 cd "$(dirname "$0")/.."
 for b in benchmarks/bench_*.py; do
     echo "=== $b"
