@@ -120,14 +120,19 @@ class SparseRMSprop(keras.optimizers.RMSprop):
 class RowAdagrad(keras.optimizers.Optimizer):
     """Row-wise sparse Adagrad: one accumulator per embedding row, not per weight.
 
-    For each occurrence of a row in a batch's ``IndexedSlices`` gradient ``g``, the
-    row's accumulator grows by ``mean(g ** 2)`` over the dimensions, then the
-    occurrence steps by ``lr * g / (sqrt(accumulator) + epsilon)`` (the form used by
-    DGL's DeepWalk and PyTorch-BigGraph). The accumulator is a ``V``-float vector
-    per table, so the state is ``1 / dim`` of full Adagrad's, and a step touches only
-    the batch's rows. A frequent word's steps shrink as its accumulator grows, which
-    is what keeps batches of hundreds of thousands of rows stable where summed SGD
-    diverges. A dense gradient is treated as every row looked up once.
+    A batch's ``IndexedSlices`` gradient is first summed per row (as PyTorch's sparse
+    Adagrad coalesces it); the row's accumulator grows by the mean square of that sum
+    over the dimensions, and the row steps once, by ``lr * sum / (sqrt(accumulator) +
+    epsilon)`` (the row-wise form of DGL's DeepWalk and PyTorch-BigGraph). The
+    accumulator is a ``V``-float vector per table, ``1 / dim`` of full Adagrad's state.
+
+    Summing first matters for large batches: a frequent word occurs thousands of times
+    in a batch of 65,536 rows, and stepping each occurrence by its own normalised
+    gradient moves its row by about ``sqrt(n)`` normalised steps at once (measured on
+    wiki8 at 65,536 rows, 2 epochs: the loss spiked tenfold early, and the analogy
+    score fell from 26.1% to 23.4%). Each occurrence applies ``1 / n`` of its row's
+    step, so the update stays sparse: only the batch's rows change. A dense gradient is
+    treated as every row looked up once.
     """
 
     def __init__(self, learning_rate=0.2, epsilon=1e-10, initial_accumulator_value=0.0, name="row_adagrad",
@@ -152,10 +157,14 @@ class RowAdagrad(keras.optimizers.Optimizer):
             indices, values = gradient.indices, tf.cast(gradient.values, variable.dtype)
         else:
             indices, values = tf.range(tf.shape(gradient)[0]), tf.cast(gradient, variable.dtype)
-        n_rows = tf.shape(acc)[:1]
-        self.assign_add(acc, tf.IndexedSlices(tf.reduce_mean(tf.square(values), axis=1), indices, n_rows))
-        scale = lr / (tf.sqrt(tf.gather(acc.value if hasattr(acc, "value") else acc, indices)) + self.epsilon)
-        self.assign_sub(variable, tf.IndexedSlices(values * scale[:, None], indices, tf.shape(variable)))
+        n_rows = tf.shape(acc)[0]
+        row_sums = tf.math.unsorted_segment_sum(values, indices, n_rows)  # (V, dim); rows not in the batch: 0
+        counts = tf.math.unsorted_segment_sum(tf.ones_like(indices, variable.dtype), indices, n_rows)
+        self.assign_add(acc, tf.reduce_mean(tf.square(row_sums), axis=1))
+        acc_rows = tf.gather(acc.value if hasattr(acc, "value") else acc, indices)
+        scale = lr / ((tf.sqrt(acc_rows) + self.epsilon) * tf.gather(counts, indices))
+        self.assign_sub(variable, tf.IndexedSlices(tf.gather(row_sums, indices) * scale[:, None], indices,
+                                                   tf.shape(variable)))
 
     def get_config(self):
         return dict(super().get_config(), epsilon=self.epsilon,

@@ -55,11 +55,9 @@ MUTATIONS = [
      "        base = n * dim\n        for i in range(m):\n            g = grads[i * n_out + n]\n"
      "            for d in range(dim):\n                dout[base + d] += g * W_in[ctx[i], d] * np.float32(0.5)\n",
      ["tests/test_hogwild.py::test_window_update_matches_reference"]),
-    ("row-wise Adagrad steps before adding the occurrences to the accumulator", "fastw2v/keras_models.py",
-     "        self.assign_add(acc, tf.IndexedSlices(tf.reduce_mean(tf.square(values), axis=1), indices, n_rows))\n"
-     "        scale = lr / (tf.sqrt(tf.gather(acc.value if hasattr(acc, \"value\") else acc, indices)) + self.epsilon)\n",
-     "        scale = lr / (tf.sqrt(tf.gather(acc.value if hasattr(acc, \"value\") else acc, indices)) + 1.0)\n"
-     "        self.assign_add(acc, tf.IndexedSlices(tf.reduce_mean(tf.square(values), axis=1), indices, n_rows))\n",
+    ("row-wise Adagrad steps every occurrence by the whole row sum", "fastw2v/keras_models.py",
+     "        scale = lr / ((tf.sqrt(acc_rows) + self.epsilon) * tf.gather(counts, indices))\n",
+     "        scale = lr / (tf.sqrt(acc_rows) + self.epsilon)\n",
      ["tests/test_keras.py::test_sgns_row_adagrad_step_matches_reference"]),
     ("multiworker: both workers train the whole corpus", "fastw2v/keras_trainer.py",
      "        return corpus if self.n_workers == 1 else corpus.share(self.worker_index, self.n_workers)",

@@ -296,14 +296,16 @@ def sgns_batch_gradients(W_in, W_out, targets, contexts):
 
 
 def row_adagrad_apply(W, acc, grads, lr, eps=1e-10):
-    """Row-wise Adagrad on ``(row, gradient)`` occurrences: every occurrence first adds
-    ``mean(g^2)`` to its row's accumulator, then each steps by ``lr * g / (sqrt(acc) + eps)``."""
+    """Row-wise Adagrad on ``(row, gradient)`` occurrences: each row's gradients are summed,
+    its accumulator grows by ``mean(sum^2)``, and it steps once by ``lr * sum / (sqrt(acc) + eps)``."""
     import numpy as np
 
     W = np.asarray(W, dtype=np.float64).copy()
     acc = np.asarray(acc, dtype=np.float64).copy()
+    sums = {}
     for row, g in grads:
+        sums[row] = sums.get(row, 0.0) + g
+    for row, g in sums.items():
         acc[row] += float(np.mean(g * g))
-    for row, g in grads:
         W[row] -= lr * g / (math.sqrt(acc[row]) + eps)
     return W, acc

@@ -55,7 +55,7 @@ def test_sgns_step_is_word2vec_update_and_sparse():
 
 def test_sgns_row_adagrad_step_matches_reference():
     """A batch with repeated targets and outputs: the lean step plus row-wise Adagrad equals
-    the reference (per-occurrence gradients at the old weights, accumulators first), twice in
+    the reference (gradients at the old weights, summed per row, one step per row), twice in
     a row so the accumulators carry over; the reported loss is the mean per pair."""
     V, dim, k = 30, 6, 3
     model = build_sgns(V, dim, negative=k, alpha=0.2, min_alpha=0.2, words_per_step=1, total_words=1e9)
