@@ -177,8 +177,10 @@ def train_keras(corpus, vocab, epochs: int, batch: int, optimizer: str = "adagra
 
 
 def run_batch_sweep(path, corpus, vocab, epochs: int) -> None:
-    """Row-wise Adagrad at each of SWEEP_SIZES, summed SGD at 4,096 and 65,536, and Hogwild, one run."""
+    """Row-wise Adagrad at each of SWEEP_SIZES (and at rates 0.1 and 0.3 at 65,536 rows), summed SGD
+    at 4,096 and 65,536 rows, and Hogwild, one run."""
     runs = [train_keras(corpus, vocab, epochs, b) for b in SWEEP_SIZES]
+    runs += [train_keras(corpus, vocab, epochs, 65536, lr=lr) for lr in (0.1, 0.3)]  # the rate around the default
     runs += [train_keras(corpus, vocab, epochs, 4096, "sgd")]
     runs.append(train_keras(corpus, vocab, 1, 65536, "sgd"))  # past its limit: why Adagrad is the default
     model, seconds = train_hogwild(Word2VecConfig(epochs=epochs, threads=2, seed=1), corpus, vocab)
@@ -207,7 +209,9 @@ def plot_sweep(results: dict) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    ada = [r for r in results["runs"] if r["optimizer"] == "adagrad"]
+    default_lr = max(r["learning_rate"] for r in results["runs"] if r["batch_size"] == SWEEP_SIZES[0]
+                     and r["optimizer"] == "adagrad")
+    ada = [r for r in results["runs"] if r["optimizer"] == "adagrad" and r["learning_rate"] == default_lr]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
     xs = [r["batch_size"] for r in ada]
     ax1.plot(xs, [r["pairs_per_sec"] / 1e6 for r in ada], "o-", label="row-wise Adagrad")
