@@ -209,8 +209,9 @@ def plot_sweep(results: dict) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    default_lr = max(r["learning_rate"] for r in results["runs"] if r["batch_size"] == SWEEP_SIZES[0]
-                     and r["optimizer"] == "adagrad")
+    from fastw2v.config import KERAS_MODEL_DEFAULTS
+
+    default_lr = KERAS_MODEL_DEFAULTS["sgns"]["learning_rate"]
     ada = [r for r in results["runs"] if r["optimizer"] == "adagrad" and r["learning_rate"] == default_lr]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
     xs = [r["batch_size"] for r in ada]
