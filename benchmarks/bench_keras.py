@@ -177,13 +177,11 @@ def train_keras(corpus, vocab, epochs: int, batch: int, optimizer: str = "adagra
 
 
 def run_batch_sweep(path, corpus, vocab, epochs: int) -> None:
-    """Row-wise Adagrad at each of SWEEP_SIZES (and at rates 0.1 and 0.3 at 65,536 rows), summed SGD
-    at 4,096 and 65,536 rows, and Hogwild, one run."""
-    runs = [train_keras(corpus, vocab, epochs, b) for b in SWEEP_SIZES]
-    runs += [train_keras(corpus, vocab, epochs, 65536, lr=lr) for lr in (0.1, 0.3)]  # the rate around the default
-    runs += [train_keras(corpus, vocab, epochs, 4096, "sgd")]
-    runs.append(train_keras(corpus, vocab, 1, 65536, "sgd"))  # past its limit: why Adagrad is the default
+    """Hogwild, row-wise Adagrad at each of SWEEP_SIZES, and summed SGD at 65,536 rows (1 epoch, past
+    its limit), one run."""
     model, seconds = train_hogwild(Word2VecConfig(epochs=epochs, threads=2, seed=1), corpus, vocab)
+    runs = [train_keras(corpus, vocab, epochs, b) for b in SWEEP_SIZES[::-1]][::-1]
+    runs.append(train_keras(corpus, vocab, 1, 65536, "sgd"))  # past its limit: why Adagrad is the default
     hogwild = {"words_per_sec": corpus.raw_words * epochs / seconds, "train_seconds": seconds,
                "pairs_per_sec": model.state.pairs_done * 6 / seconds, **quality(model.vectors)}
     results = {"corpus": str(path), "epochs": epochs, "corpus_words": corpus.raw_words, "runs": runs,
