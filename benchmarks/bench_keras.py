@@ -16,7 +16,7 @@ epochs and are evaluated (analogies, WordSim-353). The sgns step through
 Writes benchmarks/results/keras.{json,md,png}.
 
 ``--batch-sweep`` trains sgns at 4k to 256k rows per step with row-wise Adagrad,
-and with summed SGD, beside Hogwild (results/keras_sweep.*). ``--workers`` runs
+and with summed SGD at 64k rows, beside Hogwild (results/keras_sweep.*). ``--workers`` runs
 ``--strategy multiworker`` with 2 local worker processes against 1
 (results/keras_workers.*).
 """
