@@ -72,7 +72,8 @@ def profile_sgns(vocab, corpus, batch: int, steps: int = 20) -> dict:
     same maths, on the same real batches, timed in alternation (median ms per step).
 
     The bare step is the maths alone: gather, logits, closed-form gradients, row-wise
-    Adagrad on both tables, with no Keras in the loop. ``fit`` runs ``steps`` steps over
+    Adagrad on both tables (summed per row; a dense pass where the occurrences outnumber
+    the rows, as :class:`~fastw2v.keras_models.RowAdagrad` does), with no Keras in the loop. ``fit`` runs ``steps`` steps over
     the same batches held in memory, so neither side waits on the pair generator.
     """
     import tensorflow as tf
@@ -105,9 +106,15 @@ def profile_sgns(vocab, corpus, batch: int, steps: int = 20) -> dict:
         gv = tf.reshape(err[:, :, None] * u[:, None, :], [-1, dim])
         cf = tf.reshape(c, [-1])
         for W, acc, idx, g in ((W_in, acc_in, t, gu), (W_out, acc_out, cf, gv)):
-            acc.scatter_add(tf.IndexedSlices(tf.reduce_mean(g * g, axis=1), idx))
-            scale = 0.2 / (tf.sqrt(tf.gather(acc, idx)) + 1e-10)
-            W.scatter_sub(tf.IndexedSlices(g * scale[:, None], idx))
+            # RowAdagrad's rule: sum per row, one accumulator step, one row step
+            sums = tf.math.unsorted_segment_sum(g, idx, V)
+            acc.assign_add(tf.reduce_mean(sums * sums, axis=1))
+            if idx.shape[0] >= V:  # one dense pass, as RowAdagrad does when occurrences outnumber rows
+                W.assign_sub(sums * (0.2 / (tf.sqrt(acc) + 1e-10))[:, None])
+            else:
+                counts = tf.math.unsorted_segment_sum(tf.ones_like(idx, tf.float32), idx, V)
+                scale = 0.2 / ((tf.sqrt(tf.gather(acc, idx)) + 1e-10) * tf.gather(counts, idx))
+                W.scatter_sub(tf.IndexedSlices(tf.gather(sums, idx) * scale[:, None], idx))
         return tf.reduce_mean(sgns_pair_loss(logits))
 
     tensors = [(tf.constant(t), tf.constant(c)) for t, c in batches]
