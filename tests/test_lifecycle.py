@@ -46,6 +46,8 @@ def test_sigint_during_a_periodic_checkpoint_stops_at_once(tmp_path):
     trainer = Word2Vec(Word2VecConfig(dim=16, window=3, negative=3, min_count=1, epochs=400, threads=1, seed=1))
     options = RunOptions(checkpoint_dir=str(tmp_path / "ck"), checkpoint_every=0.3, quiet=True)
     runner = _SignalDuringPeriodicSave(trainer, vocab, enc, options, {"vocab": vocab})
+    handler_before = signal.getsignal(signal.SIGINT)  # default_int_handler, or SIG_IGN in a background job
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # the test sends itself SIGINT
     cwd = os.getcwd()
     os.chdir(tmp_path)
     try:
@@ -53,12 +55,14 @@ def test_sigint_during_a_periodic_checkpoint_stops_at_once(tmp_path):
             runner.train()
     finally:
         os.chdir(cwd)
+        restored = signal.getsignal(signal.SIGINT)
+        signal.signal(signal.SIGINT, handler_before)
     assert runner.words_at_signal is not None, "no periodic checkpoint was written"
     assert trainer.state.words_done == runner.words_at_signal
     assert trainer.state.epoch < 400
     meta, _ = ckpt.load(tmp_path / "ck")
     assert meta["state"]["words_done"] == runner.words_at_signal
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers restored
+    assert restored is signal.default_int_handler  # the runner put back the handler it found
 
 
 def test_periodic_checkpoints_are_written_and_training_completes(tmp_path):
