@@ -162,10 +162,11 @@ class _EpochTracker(keras.callbacks.Callback):
 
 
 def _strategy(name: str):
+    """The ``tf.distribute`` strategy ``name``; for ``multiworker`` the caller has checked
+    ``TF_CONFIG`` first (:func:`~fastw2v.cluster.cluster_from_tf_config`)."""
     if name == "mirrored":
         return tf.distribute.MirroredStrategy()
     if name == "multiworker":
-        cluster_from_tf_config()
         return tf.distribute.MultiWorkerMirroredStrategy()
     return tf.distribute.get_strategy()
 
