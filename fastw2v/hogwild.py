@@ -211,28 +211,53 @@ def sgns_window_update(W_in, W_out, ctx, m, outputs, n_out, lr, grads, dout, neu
     :func:`sgns_update`.
     """
     dim = W_in.shape[1]
-    # 1. logits, two contexts at a time so each output row load feeds two dot products
-    for i in range(0, m - 1, 2):
+    if m == 0:
+        return 0.0
+    # 1. logits: two contexts x three outputs per sweep over d, so five row loads feed six
+    #    products (an odd last context is paired with itself and its copy discarded)
+    for i in range(0, m, 2):
+        two = i + 1 < m
         c0 = ctx[i]
-        c1 = ctx[i + 1]
-        for n in range(n_out):
-            o = outputs[n]
-            f0 = np.float32(0.0)
-            f1 = np.float32(0.0)
+        c1 = ctx[i + 1] if two else c0
+        n = 0
+        while n + 3 <= n_out:
+            o0 = outputs[n]
+            o1 = outputs[n + 1]
+            o2 = outputs[n + 2]
+            a0 = a1 = a2 = b0 = b1 = b2 = np.float32(0.0)
             for d in range(dim):
-                w = W_out[o, d]
-                f0 += W_in[c0, d] * w
-                f1 += W_in[c1, d] * w
-            grads[i * n_out + n] = f0
-            grads[(i + 1) * n_out + n] = f1
-    if m % 2 == 1:
-        c = ctx[m - 1]
-        for n in range(n_out):
+                x0 = W_in[c0, d]
+                x1 = W_in[c1, d]
+                y0 = W_out[o0, d]
+                y1 = W_out[o1, d]
+                y2 = W_out[o2, d]
+                a0 += x0 * y0
+                a1 += x0 * y1
+                a2 += x0 * y2
+                b0 += x1 * y0
+                b1 += x1 * y1
+                b2 += x1 * y2
+            r0 = i * n_out + n
+            grads[r0] = a0
+            grads[r0 + 1] = a1
+            grads[r0 + 2] = a2
+            if two:
+                r1 = r0 + n_out
+                grads[r1] = b0
+                grads[r1 + 1] = b1
+                grads[r1 + 2] = b2
+            n += 3
+        while n < n_out:
             o = outputs[n]
-            f = np.float32(0.0)
+            a0 = b0 = np.float32(0.0)
             for d in range(dim):
-                f += W_in[c, d] * W_out[o, d]
-            grads[(m - 1) * n_out + n] = f
+                y = W_out[o, d]
+                a0 += W_in[c0, d] * y
+                b0 += W_in[c1, d] * y
+            grads[i * n_out + n] = a0
+            if two:
+                grads[(i + 1) * n_out + n] = b0
+            n += 1
     # 2. scaled gradients
     loss = 0.0
     for i in range(m):
@@ -240,41 +265,71 @@ def sgns_window_update(W_in, W_out, ctx, m, outputs, n_out, lr, grads, dout, neu
             g, l = _grad_and_loss(grads[i * n_out + n], 1 if n == 0 else 0, exact, sig_table, log_sig_table)
             loss += l
             grads[i * n_out + n] = g * lr
-    # 3. the outputs' updates from the inputs before the step, two contexts at a time
-    for n in range(n_out):
-        base = n * dim
-        for d in range(dim):
-            dout[base + d] = 0.0
-        for i in range(0, m - 1, 2):
-            g0 = grads[i * n_out + n]
-            g1 = grads[(i + 1) * n_out + n]
+    # 3. the outputs' updates G.T @ W_in[ctx] into dout, from the inputs before the step:
+    #    two outputs x two contexts per sweep (a missing partner gets a zero gradient)
+    n = 0
+    while n < n_out:
+        pair = n + 1 < n_out
+        b0 = n * dim
+        b1 = b0 + dim
+        for i in range(0, m, 2):
             c0 = ctx[i]
-            c1 = ctx[i + 1]
-            for d in range(dim):
-                dout[base + d] += g0 * W_in[c0, d] + g1 * W_in[c1, d]
-        if m % 2 == 1:
-            g = grads[(m - 1) * n_out + n]
-            c = ctx[m - 1]
-            for d in range(dim):
-                dout[base + d] += g * W_in[c, d]
-    # 4. each input's step from the outputs before the step, two outputs at a time
+            g00 = grads[i * n_out + n]
+            g01 = grads[i * n_out + n + 1] if pair else np.float32(0.0)
+            c1 = c0
+            g10 = g11 = np.float32(0.0)
+            if i + 1 < m:
+                c1 = ctx[i + 1]
+                g10 = grads[(i + 1) * n_out + n]
+                g11 = grads[(i + 1) * n_out + n + 1] if pair else np.float32(0.0)
+            if pair and i == 0:
+                for d in range(dim):
+                    x0 = W_in[c0, d]
+                    x1 = W_in[c1, d]
+                    dout[b0 + d] = g00 * x0 + g10 * x1
+                    dout[b1 + d] = g01 * x0 + g11 * x1
+            elif pair:
+                for d in range(dim):
+                    x0 = W_in[c0, d]
+                    x1 = W_in[c1, d]
+                    dout[b0 + d] += g00 * x0 + g10 * x1
+                    dout[b1 + d] += g01 * x0 + g11 * x1
+            elif i == 0:
+                for d in range(dim):
+                    dout[b0 + d] = g00 * W_in[c0, d] + g10 * W_in[c1, d]
+            else:
+                for d in range(dim):
+                    dout[b0 + d] += g00 * W_in[c0, d] + g10 * W_in[c1, d]
+        n += 2
+    # 4. each input's step G[i] @ W_out[outputs], from the outputs before the step, three
+    #    outputs per sweep into neu1e, then added to the input row
     for i in range(m):
         c = ctx[i]
         row = i * n_out
-        for d in range(dim):
-            neu1e[d] = 0.0
-        for n in range(0, n_out - 1, 2):
+        n = 0
+        while n + 3 <= n_out:
             g0 = grads[row + n]
             g1 = grads[row + n + 1]
+            g2 = grads[row + n + 2]
             o0 = outputs[n]
             o1 = outputs[n + 1]
+            o2 = outputs[n + 2]
+            if n == 0:
+                for d in range(dim):
+                    neu1e[d] = g0 * W_out[o0, d] + g1 * W_out[o1, d] + g2 * W_out[o2, d]
+            else:
+                for d in range(dim):
+                    neu1e[d] += g0 * W_out[o0, d] + g1 * W_out[o1, d] + g2 * W_out[o2, d]
+            n += 3
+        if n == 0:
             for d in range(dim):
-                neu1e[d] += g0 * W_out[o0, d] + g1 * W_out[o1, d]
-        if n_out % 2 == 1:
-            g = grads[row + n_out - 1]
-            o = outputs[n_out - 1]
+                neu1e[d] = 0.0
+        while n < n_out:
+            g = grads[row + n]
+            o = outputs[n]
             for d in range(dim):
                 neu1e[d] += g * W_out[o, d]
+            n += 1
         for d in range(dim):
             W_in[c, d] += neu1e[d]
     # 5. the outputs' steps
