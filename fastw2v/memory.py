@@ -72,11 +72,17 @@ _LIBC = []
 
 
 def is_mapped(arr) -> bool:
-    """True if the array's memory comes from a memory map (np.memmap or mmap.mmap)."""
+    """True if the array's memory is a shared file mapping (``np.memmap`` opened ``r``, ``r+`` or ``w+``).
+
+    Only for those may :func:`release_pages` drop pages: the kernel reads them back
+    from the file. An array of class ``np.memmap`` that owns its memory (``astype`` or
+    arithmetic on a memmap gives one) and a copy-on-write map (mode ``c``) are
+    private memory, where ``MADV_DONTNEED`` would replace the data with zeros.
+    """
     obj = arr
     while obj is not None:
-        if isinstance(obj, (np.memmap, mmap.mmap)):
-            return True
+        if isinstance(obj, np.memmap) and getattr(obj, "_mmap", None) is not None:
+            return obj.mode in ("r", "r+", "w+")
         obj = getattr(obj, "base", None)
     return False
 

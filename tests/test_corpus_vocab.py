@@ -249,3 +249,42 @@ def test_check_ids_scans_memory_maps_blockwise(tmp_path, monkeypatch, where):
     np.save(tmp_path / "bad.npy", bad)
     with pytest.raises(ValueError, match="negative id"):
         check_ids(np.load(tmp_path / "bad.npy", mmap_mode="r"), 100)
+
+
+def test_release_pages_keeps_private_memory(tmp_path):
+    """Only shared file maps give pages back: a memmap-class copy, a copy-on-write map
+    and an anonymous map keep their data (MADV_DONTNEED would zero them)."""
+    from fastw2v import memory
+
+    n = 1 << 16  # 64 pages of int32
+    data = (np.arange(n, dtype=np.int32) % 97) + 1
+    np.save(tmp_path / "ids.npy", data)
+    shared = np.load(tmp_path / "ids.npy", mmap_mode="r")
+    cow = np.load(tmp_path / "ids.npy", mmap_mode="c")
+    cow[::1000] = 5  # private edits of a copy-on-write map
+    cow_expected = np.array(cow)
+    owned = shared.astype(np.int32)  # class np.memmap, but its own memory
+    anon = memory.empty(n * 128, np.int32)[:n]  # huge-page backed anonymous map (when large enough)
+    anon[:] = data
+    assert memory.is_mapped(shared) and memory.is_mapped(shared[10:])
+    assert not memory.is_mapped(owned) and not memory.is_mapped(cow) and not memory.is_mapped(anon)
+    for arr, expected in [(shared, data), (owned, data), (cow, cow_expected), (anon, data)]:
+        memory.release_pages(arr, 0, n)
+        np.testing.assert_array_equal(arr, expected)
+
+
+def test_training_on_a_memmap_copy_sees_its_ids(tmp_path):
+    """A corpus given as ``ids.astype(...)`` of a memory map trains like the same ids in plain memory."""
+    from fastw2v import Word2Vec, Word2VecConfig
+
+    rng = np.random.default_rng(0)
+    ids = rng.integers(0, 50, 40_000).astype(np.int32)
+    np.save(tmp_path / "ids.npy", ids)
+    mapped_copy = np.load(tmp_path / "ids.npy", mmap_mode="r").astype(np.int32)
+    vocab = Vocab.from_counts({f"w{i}": int(c) for i, c in enumerate(np.bincount(ids, minlength=50))})
+    starts = np.arange(0, 40_001, 1000, dtype=np.int64)
+    cfg = Word2VecConfig(dim=8, epochs=1, threads=1, seed=3, min_count=1)
+    a = Word2Vec(cfg).fit((mapped_copy, starts), vocab=vocab)
+    b = Word2Vec(cfg).fit((ids, starts), vocab=vocab)
+    np.testing.assert_array_equal(mapped_copy, ids)
+    np.testing.assert_array_equal(a.W_in, b.W_in)
