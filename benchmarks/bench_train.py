@@ -1,7 +1,7 @@
 """Training: gensim Word2Vec vs fastw2v Hogwild's two kernels, same settings, same run.
 
     python benchmarks/bench_train.py [--corpus PATH] [--epochs 5] [--threads 2] [--dims 100,300]
-                                     [--seeds 1,2] [--repeats 3] [--quick]
+                                     [--seeds 1,2] [--repeats 3] [--quick] [--speed-only]
 
 All train skip-gram at each of ``--dims``, window 5, negative 5, sample 1e-3,
 min_count 5, alpha 0.025, with the same number of threads. fastw2v runs both Hogwild
@@ -12,7 +12,8 @@ both, for ``--epochs``): one run's analogy accuracy moves by about half a point 
 seed to seed, as much as the gap being measured. Speed is the median ratio of
 ``--repeats`` 1-epoch runs, each system once per repeat, the order reversed every
 other repeat. The roofline line sets each kernel's GFLOP/s against this CPU's FMA
-peak, measured in the same run. Writes benchmarks/results/train.{json,md,png}.
+peak, measured in the same run. Writes benchmarks/results/train.{json,md,png};
+``--speed-only`` runs just the speed repeats and writes train_speed.{json,md,png}.
 """
 
 from __future__ import annotations
@@ -129,7 +130,7 @@ def measure_dim(path, cfg: Word2VecConfig, seeds, threads: int, repeats: int, pe
     out = {"dim": cfg.dim, "flop_per_pair": flop_per_pair(cfg.dim, cfg.negative), "fma_peak_gflops": peak}
     for name in names:
         words = [run["words_per_sec"] for run in speeds[name]]
-        entry = mean_over_seeds(by_seed[name])
+        entry = mean_over_seeds(by_seed[name]) if seeds else {}
         entry["speed_repeats_words_per_sec"] = words
         entry["median_words_per_sec"] = float(np.median(words))
         if name != "gensim":
@@ -153,10 +154,12 @@ def main(argv=None):
                     help="1-epoch timings of each system, in alternating order, for the speed ratios (default 3)")
     ap.add_argument("--seeds", default="1,2", help="comma-separated seeds for the quality runs (default 1,2)")
     ap.add_argument("--quick", action="store_true", help="1 epoch, 1 seed, 1 speed repeat, dim 100")
+    ap.add_argument("--speed-only", action="store_true",
+                    help="only the alternating 1-epoch speed repeats, no quality runs; writes results/train_speed.*")
     args = ap.parse_args(argv)
     if args.quick:
         args.epochs, args.repeats, args.seeds, args.dims = 1, 1, args.seeds.split(",")[0], "100"
-    seeds = [int(x) for x in args.seeds.split(",")]
+    seeds = [] if args.speed_only else [int(x) for x in args.seeds.split(",")]
     dims = [int(x) for x in args.dims.split(",")]
     path = args.corpus or default_corpus()
     base = Word2VecConfig(dim=100, window=5, negative=5, sample=1e-3, min_count=5, alpha=0.025, epochs=args.epochs,
@@ -167,22 +170,25 @@ def main(argv=None):
     results = {"corpus": str(path), "epochs": args.epochs, "threads": args.threads, "config": base.to_dict(),
                "seeds": seeds, "repeats": args.repeats, "fma_peak_gflops": peak, "dims": per_dim,
                "default_kernel": "shared" if Word2VecConfig().shared_negatives else "pair"}
-    write_results("train", results, markdown(results))
-    plot(results)
+    name = "train_speed" if args.speed_only else "train"
+    write_results(name, results, markdown(results))
+    plot(results, name)
 
 
 def markdown(results: dict) -> str:
     n_rep, n_seeds = results["repeats"], len(results["seeds"])
+    quality = n_seeds > 0
     md = [f"| {results['threads']} threads | dim | raw words/s (median of {n_rep} x 1 epoch) | vs gensim "
-          f"(median ratio) | analogy ({results['epochs']} epochs, mean of {n_seeds} seeds) | WordSim-353 (same) |",
-          "|---|---:|---:|---:|---:|---:|"]
+          f"(median ratio) |" + (f" analogy ({results['epochs']} epochs, mean of {n_seeds} seeds) | WordSim-353 "
+                                 "(same) |" if quality else ""),
+          "|---|---:|---:|---:|" + ("---:|---:|" if quality else "")]
     for d in results["dims"]:
         for name, label in [("gensim", "gensim 4.4.0")] + list(KERNEL_LABEL.items()):
             r = d[name]
             ratio = f"**{r['speed_ratio_vs_gensim']:.2f}x**" if name != "gensim" else "1"
-            md.append(f"| {label} | {d['dim']} | {r['median_words_per_sec'] / 1e3:.0f}k | {ratio} | "
-                      f"{100 * r.get('analogy_accuracy', float('nan')):.1f}% | "
-                      f"{r.get('wordsim353_spearman', float('nan')):.3f} |")
+            md.append(f"| {label} | {d['dim']} | {r['median_words_per_sec'] / 1e3:.0f}k | {ratio} |" +
+                      (f" {100 * r.get('analogy_accuracy', float('nan')):.1f}% | "
+                       f"{r.get('wordsim353_spearman', float('nan')):.3f} |" if quality else ""))
     md += ["", f"Roofline: this CPU's float32 FMA peak, measured in the same run on {results['threads']} threads, "
            f"is {results['fma_peak_gflops']:.0f} GFLOP/s.", "",
            "| kernel | dim | FLOP per positive pair | GFLOP/s achieved (median) | share of peak |",
@@ -193,6 +199,8 @@ def markdown(results: dict) -> str:
             md.append(f"| {label} | {d['dim']} | {d['flop_per_pair']:,} | {r['median_gflops']:.1f} | "
                       f"{100 * r['share_of_peak']:.1f}% |")
     md.append("")
+    if not quality:
+        md.append("Speed repeats only (`--speed-only`): the quality of these kernels is in the training table above.  ")
     for d in results["dims"]:
         for name in ["gensim"] + list(KERNELS):
             r = d[name]
@@ -202,7 +210,12 @@ def markdown(results: dict) -> str:
                           f"{', '.join(f'{x:.3f}' for x in r.get('wordsim353_spearman_by_seed', []))}; "
                           + (f"speed ratios {', '.join(f'{x:.2f}' for x in r['speed_ratios_vs_gensim'])}."
                              if name != "gensim" else "") + "  ")
+            elif name != "gensim":
+                md.append(f"dim {d['dim']}, {name}: speed ratios "
+                          f"{', '.join(f'{x:.2f}' for x in r['speed_ratios_vs_gensim'])}.  ")
     first = results["dims"][0]
+    if not quality:
+        return "\n".join(md)
     md += ["", f"Nearest neighbours (8, dim {first['dim']}, seed {results['seeds'][0]}):", "",
            "| word | gensim | per-pair | shared |", "|---|---|---|---|"]
     for w in PROBES:
@@ -212,7 +225,7 @@ def markdown(results: dict) -> str:
     return "\n".join(md)
 
 
-def plot(results: dict) -> None:
+def plot(results: dict, name: str = "train") -> None:
     """Bars: median 1-epoch speed per system and dim, labelled with the ratio and quality."""
     labels, values, notes = [], [], []
     for d in results["dims"]:
@@ -221,9 +234,9 @@ def plot(results: dict) -> None:
             labels.append(f"{label}, dim {d['dim']}")
             values.append(r["median_words_per_sec"])
             ratio = f" ({r['speed_ratio_vs_gensim']:.2f}x)" if name != "gensim" else ""
-            notes.append(f"{r['median_words_per_sec'] / 1e3:.0f}k{ratio}\n"
-                         f"analogy {100 * r.get('analogy_accuracy', 0):.1f}%")
-    bar_chart("train", labels, values, "raw words/s (median, 1 epoch)",
+            notes.append(f"{r['median_words_per_sec'] / 1e3:.0f}k{ratio}" +
+                         (f"\nanalogy {100 * r['analogy_accuracy']:.1f}%" if "analogy_accuracy" in r else ""))
+    bar_chart(name, labels, values, "raw words/s (median, 1 epoch)",
               f"SGNS training, {results['threads']} threads, same run", log=False, annotate=notes)
 
 

@@ -354,8 +354,12 @@ class EncodedCorpus:
         return cls(ids=ids, sentence_starts=starts, raw_words=n)
 
 
-def check_ids(ids, vocab_size: int | None = None, name: str = "ids") -> np.ndarray:
-    """Validate an id array at the Python boundary; returns it as int32 (no copy if possible)."""
+def check_ids(ids, vocab_size: int | None = None, name: str = "ids", keep=(np.int32,)) -> np.ndarray:
+    """Validate an id array at the Python boundary; returns it as int32 (no copy if possible).
+
+    An array whose dtype is in ``keep`` (a caller whose kernels are compiled for it)
+    is returned as it is.
+    """
     arr = np.asarray(ids)
     if arr.dtype == object or not np.issubdtype(arr.dtype, np.integer):
         if arr.size == 0 and arr.dtype == np.float64:
@@ -373,7 +377,7 @@ def check_ids(ids, vocab_size: int | None = None, name: str = "ids") -> np.ndarr
         raise ArgumentError(f"{name} holds id {hi}, out of range for a vocabulary of {vocab_size} words")
     if hi > np.iinfo(np.int32).max:
         raise ArgumentError(f"{name} holds id {hi}, which does not fit in int32")
-    if arr.dtype != np.int32:
+    if arr.dtype not in keep:
         arr = arr.astype(np.int32)
     return arr
 

@@ -5,11 +5,13 @@ runs in passes, each a ``prange`` over chunks of the sequence:
 
 1. :func:`_sg_count` counts each chunk's positive pairs;
 2. :func:`_sg_bucket_counts` (when shuffling) counts how many items each writer
-   sends to each random bucket, replaying the streams the emit pass will use;
+   sends to each random bucket (:func:`_sg_draw`), replaying the streams the emit
+   pass will use;
 3. :func:`_sg_emit` writes the positives and whole rounds of negatives, each item
    packed into one uint64 straight into its bucket (:func:`_sg_pack`, :func:`_sg_slot`);
    :func:`_sg_emit_remainder` writes a fractional last round;
-4. :func:`_sg_shuffle_unpack` shuffles each bucket and splits the labels out.
+4. :func:`_sg_shuffle_unpack` shuffles each bucket and splits the labels out in the
+   same sweep.
 
 The couples are the packed buffer viewed as int32[N, 2], so no copy is made.
 """
@@ -109,34 +111,48 @@ def _sg_pack(target, context, label):
     return v
 
 
+@njit(inline="always", cache=True)
+def _sg_draw(state, spare, n):
+    """A uniform integer in ``[0, n)``, ``n < 2**32``; returns ``(value, state, spare)``.
+
+    Each 64-bit xorshift draw serves two values: the first from its high half, the
+    next from its low half, kept in ``spare`` (shifted up, with bit 0 set so that it
+    is never 0; 0 means none is kept).
+    """
+    if spare != np.uint64(0):
+        return bounded(spare, n), state, np.uint64(0)
+    state, r = xorshift_next(state)
+    return bounded(r, n), state, (r << _S32) | np.uint64(1)
+
+
 @njit(parallel=True, nogil=True, cache=True)
 def _sg_bucket_counts(items_per_writer, key, n_buckets, counts):
     """``counts[q, b]``: items writer ``q`` sends to bucket ``b``.
 
     Writer ``q`` draws the bucket of each item it writes, in write order, from its own
-    stream; the emit pass replays the same stream. ``items_per_writer`` is int64[Q];
-    ``counts`` int64[Q, n_buckets], zeroed by the caller.
+    stream (:func:`_sg_draw`); the emit pass replays the same stream.
+    ``items_per_writer`` is int64[Q]; ``counts`` int64[Q, n_buckets], zeroed by the caller.
     """
     for q in prange(items_per_writer.shape[0]):
         state = stream_seed(key, q)
+        spare = np.uint64(0)
         for _ in range(items_per_writer[q]):
-            state, r = xorshift_next(state)
-            counts[q, bounded(r, n_buckets)] += 1
+            b, state, spare = _sg_draw(state, spare, n_buckets)
+            counts[q, b] += 1
 
 
 @njit(inline="always", cache=True)
-def _sg_slot(k, q, state, n_buckets, slots, shuffled):
+def _sg_slot(k, q, state, spare, n_buckets, slots, shuffled):
     """Where the next item of writer q goes: ``k`` (item order), or the next slot of a random bucket.
 
-    ``slots`` is int64[Q, n_buckets], advanced in place. Returns ``(slot, state)``.
+    ``slots`` is int64[Q, n_buckets], advanced in place. Returns ``(slot, state, spare)``.
     """
     if not shuffled:
-        return k, state
-    state, r = xorshift_next(state)
-    b = bounded(r, n_buckets)
+        return k, state, spare
+    b, state, spare = _sg_draw(state, spare, n_buckets)
     d = slots[q, b]
     slots[q, b] = d + 1
-    return d, state
+    return d, state, spare
 
 
 @njit(parallel=True, nogil=True, cache=True)
@@ -159,19 +175,21 @@ def _sg_emit(seq, window, table, use_table, sample_key, chunk, offsets, vocabula
         hi = min(lo + chunk, n)
         k = offsets[c]
         state = stream_seed(neg_key, c)
+        nspare = np.uint64(0)
         bstate = stream_seed(bucket_key, c)
+        spare = np.uint64(0)
         for i in range(lo, hi):
             if not _sg_is_target(seq, i, table, use_table, sample_key):
                 continue
             wi = seq[i]
             for j in range(max(0, i - window), min(n, i + window + 1)):
                 if j != i and seq[j] != 0:
-                    d, bstate = _sg_slot(k, c, bstate, n_buckets, slots, shuffled)
+                    d, bstate, spare = _sg_slot(k, c, bstate, spare, n_buckets, slots, shuffled)
                     buf[d] = _sg_pack(wi, seq[j], True)
                     for rnd in range(1, rounds + 1):
-                        state, r = xorshift_next(state)
-                        d, bstate = _sg_slot(rnd * n_pos + k, c, bstate, n_buckets, slots, shuffled)
-                        buf[d] = _sg_pack(wi, 1 + bounded(r, vocabulary_size - 1), False)
+                        neg, state, nspare = _sg_draw(state, nspare, vocabulary_size - 1)
+                        d, bstate, spare = _sg_slot(rnd * n_pos + k, c, bstate, spare, n_buckets, slots, shuffled)
+                        buf[d] = _sg_pack(wi, 1 + neg, False)
                     if keep_targets:
                         pos_targets[k] = wi
                     k += 1
@@ -188,51 +206,63 @@ def _sg_emit_remainder(pos_targets, subset, first_item, vocabulary_size, neg_key
     """
     for r in prange(rem_bounds.shape[0] - 1):
         state = stream_seed(neg_key, np.uint64(1 << 40) + np.uint64(r))
+        nspare = np.uint64(0)
         bstate = stream_seed(bucket_key, q0 + r)
+        spare = np.uint64(0)
         for item in range(rem_bounds[r], rem_bounds[r + 1]):
             t = pos_targets[subset[item - first_item]]
-            state, x = xorshift_next(state)
-            d, bstate = _sg_slot(item, q0 + r, bstate, n_buckets, slots, shuffled)
-            buf[d] = _sg_pack(t, 1 + bounded(x, vocabulary_size - 1), False)
+            neg, state, nspare = _sg_draw(state, nspare, vocabulary_size - 1)
+            d, bstate, spare = _sg_slot(item, q0 + r, bstate, spare, n_buckets, slots, shuffled)
+            buf[d] = _sg_pack(t, 1 + neg, False)
+
+
+@njit(inline="always", cache=True)
+def _sg_unpack(buf, i, labels, categorical):
+    """Move item ``i``'s label bit from ``buf`` into ``labels``."""
+    v = buf[i]
+    label = np.int8(1) if (v & _LABEL_BIT) != np.uint64(0) else np.int8(0)
+    buf[i] = v & ~_LABEL_BIT
+    if categorical:
+        labels[i, 0] = 1 - label
+        labels[i, 1] = label
+    else:
+        labels[i, 0] = label
 
 
 @njit(parallel=True, nogil=True, cache=True)
 def _sg_shuffle_unpack(bucket_starts, key, shuffled, buf, labels, categorical):
-    """Shuffle each bucket of ``buf`` (if ``shuffled``), then move the label bits into ``labels``.
+    """Shuffle each bucket of ``buf`` (if ``shuffled``) and move the label bits into ``labels``.
 
-    ``bucket_starts`` is int64[n_buckets + 1]; ``buf`` uint64[N] of packed items,
-    left holding ``(target, context)`` only; ``labels`` int8[N, 1], or int8[N, 2]
-    one-hot when ``categorical``.
+    The shuffle is Fisher-Yates from the top; each position is final once the sweep
+    has passed it, so its label is split out in the same sweep. ``bucket_starts`` is
+    int64[n_buckets + 1]; ``buf`` uint64[N] of packed items, left holding
+    ``(target, context)`` only; ``labels`` int8[N, 1], or int8[N, 2] one-hot when
+    ``categorical``.
     """
     for b in prange(bucket_starts.shape[0] - 1):
         lo = bucket_starts[b]
         hi = bucket_starts[b + 1]
-        if shuffled:
+        if shuffled and hi > lo:
             # buckets hold < 2**32 items, so each 64-bit draw serves two swaps
             state = stream_seed(key, b)
+            r = np.uint64(0)
             i = hi - 1
             while i > lo:
-                state, r = xorshift_next(state)
-                j = lo + np.int64(((r >> _S32) * np.uint64(i - lo + 1)) >> _S32)
+                if (hi - 1 - i) % 2 == 0:
+                    state, r = xorshift_next(state)
+                    x = r >> _S32
+                else:
+                    x = r & _LOW32
+                j = lo + np.int64((x * np.uint64(i - lo + 1)) >> _S32)
                 tmp = buf[i]
                 buf[i] = buf[j]
                 buf[j] = tmp
+                _sg_unpack(buf, i, labels, categorical)
                 i -= 1
-                if i > lo:
-                    j = lo + np.int64(((r & _LOW32) * np.uint64(i - lo + 1)) >> _S32)
-                    tmp = buf[i]
-                    buf[i] = buf[j]
-                    buf[j] = tmp
-                    i -= 1
-        for i in range(lo, hi):
-            v = buf[i]
-            label = np.int8(1) if (v & _LABEL_BIT) != np.uint64(0) else np.int8(0)
-            buf[i] = v & ~_LABEL_BIT
-            if categorical:
-                labels[i, 0] = 1 - label
-                labels[i, 1] = label
-            else:
-                labels[i, 0] = label
+            _sg_unpack(buf, lo, labels, categorical)
+        else:
+            for i in range(lo, hi):
+                _sg_unpack(buf, i, labels, categorical)
 
 
 def skipgrams(sequence, vocabulary_size: int, window_size: int = 4, negative_samples: float = 1.0,
@@ -275,7 +305,8 @@ def skipgrams(sequence, vocabulary_size: int, window_size: int = 4, negative_sam
     if seq.size == 0:
         seq = seq.astype(np.int32)
     if seq.size > 0:
-        seq = check_ids(seq, vocabulary_size, name="sequence")
+        # int64 (what np.asarray makes of a list) is used as it is, saving a copy
+        seq = check_ids(seq, vocabulary_size, name="sequence", keep=(np.int32, np.int64))
     elif seq.ndim != 1:
         raise ArgumentError(f"sequence must be one-dimensional, got shape {seq.shape}")
     use_table = sampling_table is not None

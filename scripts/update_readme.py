@@ -1,7 +1,8 @@
 """Refresh README.md's benchmark tables from benchmarks/results/*.md.
 
 Replaces the text between ``<!-- results:NAME -->`` and ``<!-- /results:NAME -->``
-with ``benchmarks/results/NAME.md`` and a link to ``NAME.png``.
+with ``benchmarks/results/NAME.md`` and a link to ``NAME.png`` (unless the README
+already shows that image outside the block).
 """
 
 from __future__ import annotations
@@ -23,9 +24,10 @@ def update(readme: Path = ROOT / "README.md") -> int:
             continue
         body = md.read_text().strip()
         png = md.with_suffix(".png")
-        if png.exists():
-            body += f"\n\n![{name}](benchmarks/results/{png.name})"
         pattern = re.compile(rf"(<!-- results:{name} -->\n).*?(<!-- /results:{name} -->)", re.S)
+        outside = pattern.sub("", text)
+        if png.exists() and f"benchmarks/results/{png.name}" not in outside:  # placed by hand elsewhere: kept there
+            body += f"\n\n![{name}](benchmarks/results/{png.name})"
         text, n = pattern.subn(lambda m: m.group(1) + body + "\n" + m.group(2), text)
         changed += n
     readme.write_text(text)

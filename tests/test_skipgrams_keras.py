@@ -123,3 +123,28 @@ def test_empty_and_padding_only_sequences():
 def test_bad_input(kwargs, exc, match):
     with pytest.raises(exc, match=match):
         skipgrams(**kwargs)
+
+
+def test_shuffle_is_uniform_across_buckets(monkeypatch):
+    """With many buckets, every item is equally likely at every position, and where two
+    items land is independent of how close they were before the shuffle."""
+    import fastw2v.keras_compat as kc
+
+    monkeypatch.setattr(kc, "PERM_BUCKET", 8)  # 54 items -> 6 buckets of the random scatter
+    seq = np.arange(1, 16)
+    base, base_labels = skipgrams(seq, 16, window_size=2, negative_samples=0.0, shuffle=False, seed=0)
+    n = len(base)
+    assert n == 54 and base_labels.all()  # 15 targets x up to 4 contexts
+    index = np.full(16 * 16, -1)
+    index[base[:, 0] * 16 + base[:, 1]] = np.arange(n)  # positives here are all distinct
+    runs = 2000
+    where = np.empty((runs, n), dtype=np.int64)  # where[s, i]: position of unshuffled item i, seed s
+    for s in range(runs):
+        couples, _ = skipgrams(seq, 16, window_size=2, negative_samples=0.0, seed=s)
+        where[s, index[couples[:, 0] * 16 + couples[:, 1]]] = np.arange(n)
+    for item in (0, 1, n // 2, n - 1):
+        assert stats.chisquare(np.bincount(where[:, item], minlength=n)).pvalue > 1e-4, item
+    # neighbours before the shuffle: positions' gap uniform over the n - 1 non-zero gaps
+    gap = (where[:, 1] - where[:, 0]) % n
+    assert gap.min() > 0
+    assert stats.chisquare(np.bincount(gap, minlength=n)[1:]).pvalue > 1e-4
