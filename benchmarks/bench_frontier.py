@@ -122,7 +122,16 @@ def main(argv=None):
     ap.add_argument("--epochs", default="1,2,3,5", help="comma-separated epoch counts (default 1,2,3,5)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--quick", action="store_true", help="a 2M-word slice, epochs 1,2")
+    ap.add_argument("--rewrite", action="store_true",
+                    help="rewrite frontier.md and .png from frontier.json without training anything")
     args = ap.parse_args(argv)
+    if args.rewrite:
+        import json
+
+        results = json.loads((RESULTS / "frontier.json").read_text())
+        (RESULTS / "frontier.md").write_text(markdown(results).rstrip() + "\n")
+        plot(results)
+        return
     epochs = [1, 2] if args.quick else [int(x) for x in args.epochs.split(",")]
     path = Path(args.corpus) if args.corpus else default_corpus()
     work = Path(tempfile.mkdtemp(prefix="fastw2v-frontier-"))
@@ -163,6 +172,20 @@ def equal_time(points, epochs: int) -> dict:
     return out
 
 
+def summary(results: dict) -> str:
+    """One line: fastw2v Hogwild's wall time and quality at the largest epoch count against each peer's."""
+    e = max(results["epochs"])
+    at = {p["system"]: p for p in results["points"] if p["epochs"] == e and "analogy_accuracy" in p}
+    ours = at.get("fastw2v hogwild")
+    if ours is None:
+        return ""
+    peers = [f"{name}'s {at[name]['wall_seconds']:.0f} s ({at[name]['wall_seconds'] / ours['wall_seconds']:.1f}x "
+             f"longer, analogy {100 * at[name]['analogy_accuracy']:.1f}%)" for name in ("gensim", "word2vec.c")
+             if name in at]
+    return (f"At {e} epochs, fastw2v Hogwild took {ours['wall_seconds']:.0f} s for analogy "
+            f"{100 * ours['analogy_accuracy']:.1f}%, against " + " and ".join(peers) + ".")
+
+
 def markdown(results: dict) -> str:
     md = [f"| system ({results['threads']} threads) | epochs | wall s (whole process) | analogy | WordSim-353 |",
           "|---|---:|---:|---:|---:|"]
@@ -183,7 +206,8 @@ def markdown(results: dict) -> str:
                           f"{100 * best['analogy_accuracy']:.1f}% | {best['wordsim353_spearman']:.3f} |")
     if "word2vec.c" not in {p["system"] for p in results["points"]}:
         md += ["", f"word2vec.c was skipped: {results['word2vec_c_build']}."]
-    return "\n".join(md)
+    line = summary(results)
+    return "\n".join(([line, ""] if line else []) + md)
 
 
 def plot(results: dict) -> None:
