@@ -113,6 +113,9 @@ def git_commit():
     return head + ("+dirty" if dirty else "")
 
 
+START_COMMIT = git_commit()
+
+
 def command_line() -> str:
     """The command that is running, as it could be typed again from the repository root."""
     import shlex
@@ -165,9 +168,13 @@ def fma_peak_gflops(threads: int, seconds: float = 1.0) -> float:
 
 
 def write_results(name: str, payload: dict, markdown: str) -> None:
+    """Write ``name``.json (with provenance) and ``name``.md. ``commit`` is the tree the run
+    started from; if the tree changed while it ran, ``commit_at_end`` says to what."""
     RESULTS.mkdir(parents=True, exist_ok=True)
-    payload = dict(payload, machine=machine(), date=time.strftime("%Y-%m-%d %H:%M:%S"), commit=git_commit(),
-                   command=command_line())
+    end = git_commit()
+    extra = {} if end == START_COMMIT else {"commit_at_end": end}
+    payload = dict(payload, machine=machine(), date=time.strftime("%Y-%m-%d %H:%M:%S"), commit=START_COMMIT,
+                   **extra, command=command_line())
     (RESULTS / f"{name}.json").write_text(json.dumps(payload, indent=1) + "\n")
     (RESULTS / f"{name}.md").write_text(markdown.rstrip() + "\n")
     print(markdown)
