@@ -162,17 +162,18 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--small", default=str(SHARED_DATA / "wiki8.txt.xz"))
     ap.add_argument("--large", default=str(SHARED_DATA / "wiki70m.txt.xz"))
-    ap.add_argument("--keras-steps", type=int, default=1500, help="Keras steps per corpus (default 1500)")
-    ap.add_argument("--keras-warmup", type=int, default=100,
-                    help="leading Keras steps left out of the timing: XLA compile, pipeline fill (default 100)")
+    ap.add_argument("--keras-steps", type=int, default=200,
+                    help="Keras steps per corpus, at the default 65,536 rows a step (default 200)")
+    ap.add_argument("--keras-warmup", type=int, default=20,
+                    help="leading Keras steps left out of the timing: XLA compile, pipeline fill (default 20)")
     ap.add_argument("--speed-repeats", type=int, default=5,
                     help="back-to-back Hogwild speed runs per corpus for the speed ratio (default 5)")
     ap.add_argument("--keras-repeats", type=int, default=3,
                     help="back-to-back pairs of Keras runs for the Keras speed ratio (default 3)")
-    ap.add_argument("--quick", action="store_true", help="300 Keras steps, 1 speed repeat, 1 Keras repeat")
+    ap.add_argument("--quick", action="store_true", help="60 Keras steps, 1 speed repeat, 1 Keras repeat")
     args = ap.parse_args(argv)
     if args.quick:
-        args.keras_steps = 300
+        args.keras_steps = 60
         args.speed_repeats = 1
         args.keras_repeats = 1
     results = {}
