@@ -292,9 +292,11 @@ def test_batch_size_and_optimizer_refusals(tmp_path):
                           "--optimizer is for --model sgns")
     assert_one_line_error(run_cli(base + ["--backend", "hogwild", "--optimizer", "sgd"], tmp_path),
                           "are for --backend keras")
-    r = run_cli(base + ["--optimizer", "sgd", "--alpha", "0.05", "--batch-size", "512", "--report", "r.json"],
-                tmp_path)
+    report = tmp_path / "r.json"
+    r = run_cli(base + ["--optimizer", "sgd", "--alpha", "0.05", "--batch-size", "512", "--report", report], tmp_path)
     assert r.returncode == 0, r.stderr[-2000:]
+    keras_report = json.loads(report.read_text())["keras"]
+    assert (keras_report["optimizer"], keras_report["batch_size"]) == ("sgd", 512)
 
 
 def test_batch_memory_estimate():
