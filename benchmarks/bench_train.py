@@ -177,18 +177,18 @@ def main(argv=None):
 
 def markdown(results: dict) -> str:
     n_rep, n_seeds = results["repeats"], len(results["seeds"])
-    quality = n_seeds > 0
+    has_quality = n_seeds > 0
     md = [f"| {results['threads']} threads | dim | raw words/s (median of {n_rep} x 1 epoch) | vs gensim "
           f"(median ratio) |" + (f" analogy ({results['epochs']} epochs, mean of {n_seeds} seeds) | WordSim-353 "
-                                 "(same) |" if quality else ""),
-          "|---|---:|---:|---:|" + ("---:|---:|" if quality else "")]
+                                 "(same) |" if has_quality else ""),
+          "|---|---:|---:|---:|" + ("---:|---:|" if has_quality else "")]
     for d in results["dims"]:
         for name, label in [("gensim", "gensim 4.4.0")] + list(KERNEL_LABEL.items()):
             r = d[name]
             ratio = f"**{r['speed_ratio_vs_gensim']:.2f}x**" if name != "gensim" else "1"
             md.append(f"| {label} | {d['dim']} | {r['median_words_per_sec'] / 1e3:.0f}k | {ratio} |" +
                       (f" {100 * r.get('analogy_accuracy', float('nan')):.1f}% | "
-                       f"{r.get('wordsim353_spearman', float('nan')):.3f} |" if quality else ""))
+                       f"{r.get('wordsim353_spearman', float('nan')):.3f} |" if has_quality else ""))
     md += ["", f"Roofline: this CPU's float32 FMA peak, measured in the same run on {results['threads']} threads, "
            f"is {results['fma_peak_gflops']:.0f} GFLOP/s.", "",
            "| kernel | dim | FLOP per positive pair | GFLOP/s achieved (median) | share of peak |",
@@ -199,7 +199,7 @@ def markdown(results: dict) -> str:
             md.append(f"| {label} | {d['dim']} | {d['flop_per_pair']:,} | {r['median_gflops']:.1f} | "
                       f"{100 * r['share_of_peak']:.1f}% |")
     md.append("")
-    if not quality:
+    if not has_quality:
         md.append("Speed repeats only (`--speed-only`): the quality of these kernels is in the training table above.  ")
     for d in results["dims"]:
         for name in ["gensim"] + list(KERNELS):
@@ -214,7 +214,7 @@ def markdown(results: dict) -> str:
                 md.append(f"dim {d['dim']}, {name}: speed ratios "
                           f"{', '.join(f'{x:.2f}' for x in r['speed_ratios_vs_gensim'])}.  ")
     first = results["dims"][0]
-    if not quality:
+    if not has_quality:
         return "\n".join(md)
     md += ["", f"Nearest neighbours (8, dim {first['dim']}, seed {results['seeds'][0]}):", "",
            "| word | gensim | per-pair | shared |", "|---|---|---|---|"]
