@@ -67,18 +67,20 @@ def tutorial_as_written(corpus, vocab, steps: int, dim: int) -> dict:
             "skipgrams_pairs_per_sec": len(labels) / gen_seconds}
 
 
-def profile_sgns(vocab, corpus, batch: int, steps: int = 20) -> dict:
+def profile_sgns(vocab, corpus, batch: int, group: int, steps: int = 20) -> dict:
     """The sgns model's step through ``model.fit`` beside a bare XLA-compiled step doing the
     same maths, on the same real batches, timed in alternation (median ms per step).
 
-    The bare step is the maths alone: gather, logits, closed-form gradients, row-wise
-    Adagrad on both tables (summed per row; a dense pass where the occurrences outnumber
-    the rows, as :class:`~fastw2v.keras_models.RowAdagrad` does), with no Keras in the loop. ``fit`` runs ``steps`` steps over
-    the same batches held in memory, so neither side waits on the pair generator.
+    The bare step is the maths alone: gather, logits, closed-form gradients with each
+    group of ``group`` rows sharing its first row's negatives (a noise word equal to a
+    row's positive masked), row-wise Adagrad on both tables (summed per row; a dense pass
+    where the occurrences outnumber the rows, as :class:`~fastw2v.keras_models.RowAdagrad`
+    does), with no Keras in the loop. ``fit`` runs ``steps`` steps over the same batches
+    held in memory, so neither side waits on the pair generator.
     """
     import tensorflow as tf
 
-    from fastw2v.keras_models import build_sgns, sgns_pair_loss
+    from fastw2v.keras_models import build_sgns
     from fastw2v.pairs import PairGenerator
 
     gen = PairGenerator(vocab, seed=1)
@@ -87,25 +89,33 @@ def profile_sgns(vocab, corpus, batch: int, steps: int = 20) -> dict:
         batches.append((t, c))
         if len(batches) == steps:
             break
-    V, dim = len(vocab), 100
-    model = build_sgns(V, dim, 5, words_per_step=1, total_words=1e12)
+    V, dim, k = len(vocab), 100, 5
+    model = build_sgns(V, dim, k, words_per_step=1, total_words=1e12, negative_group=group)
     ds = tf.data.Dataset.from_tensor_slices(((np.stack([t for t, _ in batches]), np.stack([c for _, c in batches])),
                                              np.zeros((len(batches), batch), np.float32))).cache()
     W_in = tf.Variable(model.get_layer("w_in").embeddings.numpy())
     W_out = tf.Variable(np.zeros((V, dim), np.float32))
     acc_in, acc_out = tf.Variable(np.zeros(V, np.float32)), tf.Variable(np.zeros(V, np.float32))
-    labels = tf.constant(np.eye(1, 6, dtype=np.float32))
+    n_groups = -(-batch // group)
+    pad = n_groups * group - batch
 
     @tf.function(jit_compile=True)
     def bare_step(t, c):
+        pos, noise = c[:, 0], c[::group, 1:]
         u = tf.gather(W_in, t)
-        v = tf.gather(W_out, c)
-        logits = tf.einsum("bd,bkd->bk", u, v)
-        err = tf.sigmoid(logits) - labels
-        gu = tf.einsum("bk,bkd->bd", err, v)
-        gv = tf.reshape(err[:, :, None] * u[:, None, :], [-1, dim])
-        cf = tf.reshape(c, [-1])
-        for W, acc, idx, g in ((W_in, acc_in, t, gu), (W_out, acc_out, cf, gv)):
+        v_pos = tf.gather(W_out, pos)
+        v_neg = tf.gather(W_out, noise)
+        ug = tf.reshape(tf.pad(u, [[0, pad], [0, 0]]), [n_groups, group, dim])
+        lp = tf.reduce_sum(u * v_pos, axis=1)
+        ln = tf.einsum("gid,gkd->gik", ug, v_neg)
+        pg = tf.reshape(tf.pad(pos, [[0, pad]], constant_values=-1), [n_groups, group, 1])
+        mask = tf.cast(tf.not_equal(pg, noise[:, None, :]) & tf.not_equal(pg, -1), tf.float32)
+        ep = tf.sigmoid(lp) - 1.0
+        en = tf.sigmoid(ln) * mask
+        gu = ep[:, None] * v_pos + tf.reshape(tf.einsum("gik,gkd->gid", en, v_neg), [-1, dim])[:batch]
+        gv = tf.concat([ep[:, None] * u, tf.reshape(tf.einsum("gik,gid->gkd", en, ug), [-1, dim])], axis=0)
+        out_rows = tf.concat([pos, tf.reshape(noise, [-1])], axis=0)
+        for W, acc, idx, g in ((W_in, acc_in, t, gu), (W_out, acc_out, out_rows, gv)):
             # RowAdagrad's rule: sum per row, one accumulator step, one row step
             sums = tf.math.unsorted_segment_sum(g, idx, V)
             acc.assign_add(tf.reduce_mean(sums * sums, axis=1))
@@ -115,7 +125,9 @@ def profile_sgns(vocab, corpus, batch: int, steps: int = 20) -> dict:
                 counts = tf.math.unsorted_segment_sum(tf.ones_like(idx, tf.float32), idx, V)
                 scale = 0.2 / ((tf.sqrt(tf.gather(acc, idx)) + 1e-10) * tf.gather(counts, idx))
                 W.scatter_sub(tf.IndexedSlices(tf.gather(sums, idx) * scale[:, None], idx))
-        return tf.reduce_mean(sgns_pair_loss(logits))
+        pairs = 1.0 + tf.reshape(tf.reduce_sum(mask, axis=2), [-1])[:batch]
+        neg = tf.reshape(tf.reduce_sum(tf.nn.softplus(ln) * mask, axis=2), [-1])[:batch]
+        return tf.reduce_mean((tf.nn.softplus(-lp) + neg) / pairs)
 
     tensors = [(tf.constant(t), tf.constant(c)) for t, c in batches]
 
@@ -141,7 +153,7 @@ def profile_sgns(vocab, corpus, batch: int, steps: int = 20) -> dict:
         loss = tf.reduce_sum(model([tensors[0][0], tensors[0][1]]))
     grads = tape.gradient(loss, model.trainable_variables)
     bare_med, fit_med = float(np.median(bare_ms)), float(np.median(fit_ms))
-    return {"batch_rows": batch, "steps": len(batches), "bare_step_ms": bare_med, "fit_step_ms": fit_med,
+    return {"batch_rows": batch, "negative_group": group, "steps": len(batches), "bare_step_ms": bare_med, "fit_step_ms": fit_med,
             "bare_step_ms_repeats": bare_ms, "fit_step_ms_repeats": fit_ms, "fit_over_bare": fit_med / bare_med,
             "bare_pairs_per_sec": 6 * batch / bare_med * 1000, "fit_pairs_per_sec": 6 * batch / fit_med * 1000,
             "gradient_types": [type(g).__name__ for g in grads]}
@@ -150,7 +162,8 @@ def profile_sgns(vocab, corpus, batch: int, steps: int = 20) -> dict:
 SWEEP_SIZES = (4096, 16384, 65536, 262144)
 
 
-def train_keras(corpus, vocab, epochs: int, batch: int, optimizer: str = "adagrad", lr=None) -> dict:
+def train_keras(corpus, vocab, epochs: int, batch: int, optimizer: str = "adagrad", lr=None,
+                negative_group=None) -> dict:
     """Train Keras sgns through KerasTrainer, as the command line does; quality, speed, divergence.
 
     Summed SGD past :data:`~fastw2v.config.SGD_MAX_BATCH` is refused by ``KerasOptions``;
@@ -162,7 +175,7 @@ def train_keras(corpus, vocab, epochs: int, batch: int, optimizer: str = "adagra
 
     past_limit = optimizer == "sgd" and batch > SGD_MAX_BATCH
     opts = KerasOptions("sgns", batch_size=SGD_MAX_BATCH if past_limit else batch, optimizer=optimizer,
-                        learning_rate=lr)
+                        learning_rate=lr, negative_group=negative_group)
     object.__setattr__(opts, "batch_size", batch)
     trainer = KerasTrainer(Word2VecConfig(epochs=epochs, seed=1), vocab, opts)
     t0 = time.perf_counter()
@@ -173,21 +186,24 @@ def train_keras(corpus, vocab, epochs: int, batch: int, optimizer: str = "adagra
         diverged = str(exc)
     seconds = time.perf_counter() - t0
     out = {"batch_size": batch, "optimizer": optimizer, "learning_rate": trainer.learning_rates()[0],
+           "final_learning_rate": trainer.learning_rates()[1], "negative_group": opts.negative_group,
            "epochs": epochs, "pairs_per_sec": trainer.pairs_done / seconds, "train_seconds": seconds,
            "diverged": diverged, "loss": [h["loss"] for h in trainer.history]}
     if diverged is None:
         out.update(quality(trainer.vectors))
-    print(f"sgns {optimizer} batch {batch}: {out['pairs_per_sec'] / 1e6:.2f}M pairs/s, "
+    print(f"sgns {optimizer} batch {batch} group {opts.negative_group}: {out['pairs_per_sec'] / 1e6:.2f}M pairs/s, "
           f"analogy {out.get('analogy_accuracy')}, WS {out.get('wordsim353_spearman')}, diverged {bool(diverged)}",
           flush=True)
     return out
 
 
 def run_batch_sweep(path, corpus, vocab, epochs: int) -> None:
-    """Hogwild, row-wise Adagrad at each of SWEEP_SIZES, and summed SGD at 65,536 rows (1 epoch, past
-    its limit), one run."""
+    """Hogwild, row-wise Adagrad at each of SWEEP_SIZES (the default settings), at 65,536 rows
+    with every row drawing its own negatives, and summed SGD at 65,536 rows (1 epoch, past its
+    limit), one run."""
     model, seconds = train_hogwild(Word2VecConfig(epochs=epochs, threads=2, seed=1), corpus, vocab)
     runs = [train_keras(corpus, vocab, epochs, b) for b in SWEEP_SIZES[::-1]][::-1]
+    runs.append(train_keras(corpus, vocab, epochs, 65536, negative_group=1))  # what sharing negatives costs
     runs.append(train_keras(corpus, vocab, 1, 65536, "sgd"))  # past its limit: why Adagrad is the default
     hogwild = {"words_per_sec": corpus.raw_words * epochs / seconds, "train_seconds": seconds,
                "pairs_per_sec": model.state.pairs_done * 6 / seconds, **quality(model.vectors)}
@@ -200,6 +216,9 @@ def run_batch_sweep(path, corpus, vocab, epochs: int) -> None:
         acc = f"{100 * r['analogy_accuracy']:.1f}%" if "analogy_accuracy" in r else "n/a"
         ws = f"{r['wordsim353_spearman']:.3f}" if "wordsim353_spearman" in r else "n/a"
         name += f", lr {r['learning_rate']:g}" + (f", {r['epochs']} epoch" if r["epochs"] != epochs else "")
+        if r["optimizer"] == "adagrad":
+            name += (f", negatives shared by {r['negative_group']} rows" if r["negative_group"] > 1
+                     else ", negatives per row")
         md.append(f"| {name} | {r['batch_size']:,} | {fmt_rate(r['pairs_per_sec'])} | "
                   f"{acc} | {ws} | {'yes' if r['diverged'] else 'no'} |")
     md.append(f"| Hogwild (same run), 2 threads | 1 pair at a time | {fmt_rate(hogwild['pairs_per_sec'])} | "
@@ -217,15 +236,23 @@ def plot_sweep(results: dict) -> None:
     from fastw2v.config import KERAS_MODEL_DEFAULTS
 
     default_lr = KERAS_MODEL_DEFAULTS["sgns"]["learning_rate"]
-    ada = [r for r in results["runs"] if r["optimizer"] == "adagrad" and r["learning_rate"] == default_lr]
+    default_group = KERAS_MODEL_DEFAULTS["sgns"]["negative_group"]
+    ada = [r for r in results["runs"] if r["optimizer"] == "adagrad" and r["learning_rate"] == default_lr
+           and r.get("negative_group", 1) == default_group]
+    per_row = [r for r in results["runs"] if r["optimizer"] == "adagrad" and r.get("negative_group", 1) == 1]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
     xs = [r["batch_size"] for r in ada]
-    ax1.plot(xs, [r["pairs_per_sec"] / 1e6 for r in ada], "o-", label="row-wise Adagrad")
+    ax1.plot(xs, [r["pairs_per_sec"] / 1e6 for r in ada], "o-", label=f"negatives shared by {default_group} rows")
+    ax1.plot([r["batch_size"] for r in per_row], [r["pairs_per_sec"] / 1e6 for r in per_row], "^", color="purple",
+             label="negatives per row")
+    ax1.legend(fontsize=7)
     ax1.set_xscale("log", base=2)
     ax1.set_xlabel("rows per step")
     ax1.set_ylabel("M pairs/s (end to end)")
     ax1.set_title("Keras sgns throughput", fontsize=10)
     ax2.plot(xs, [100 * r.get("analogy_accuracy", float("nan")) for r in ada], "o-", label="Adagrad: analogy %")
+    ax2.plot([r["batch_size"] for r in per_row], [100 * r.get("analogy_accuracy", float("nan")) for r in per_row],
+             "^", color="purple", label="Adagrad, negatives per row")
     ax2.axhline(100 * results["hogwild"].get("analogy_accuracy", 0), color="gray", ls="--", label="Hogwild: analogy %")
     for r in results["runs"]:
         if r["optimizer"] == "sgd":
@@ -355,7 +382,7 @@ def main(argv=None):
                           "words_per_sec": corpus.raw_words * args.epochs / seconds, "train_seconds": seconds,
                           **quality(model.vectors)}
 
-    results["profile_sgns"] = profile_sgns(vocab, corpus, KerasOptions().batch_size)
+    results["profile_sgns"] = profile_sgns(vocab, corpus, KerasOptions().batch_size, KerasOptions().negative_group)
     base = results["tutorial_as_written"]["pairs_per_sec"]
     rows = [("tutorial as written (tf_keras, 1 pair/step)", results["tutorial_as_written"]),
             ("fastw2v keras `tutorial`", results["keras_tutorial"]),
@@ -373,7 +400,8 @@ def main(argv=None):
         md.append(f"| {name} | {fmt_rate(r['pairs_per_sec'])} | {r['ratio_vs_tutorial']:,.0f}x | {acc} | {ws} |")
     p = results["profile_sgns"]
     md.append("")
-    md.append(f"sgns step ({p['batch_rows']:,} rows = {6 * p['batch_rows']:,} pairs, {p['steps']} real batches held in "
+    md.append(f"sgns step ({p['batch_rows']:,} rows = {6 * p['batch_rows']:,} pairs, negatives shared by groups of "
+              f"{p['negative_group']} rows, {p['steps']} real batches held in "
               f"memory, median of 5 alternating rounds): through `model.fit` {p['fit_step_ms']:.1f} ms "
               f"({fmt_rate(p['fit_pairs_per_sec'])} pairs/s); a bare XLA-compiled step doing the same maths "
               f"{p['bare_step_ms']:.1f} ms ({fmt_rate(p['bare_pairs_per_sec'])} pairs/s); fit / bare = "

@@ -81,8 +81,17 @@ def load(directory) -> Tuple[dict, Dict[str, np.ndarray]]:
 
 
 #: Config fields newer than checkpoint format 2, with the value a checkpoint written
-#: before them was trained with.
-CONFIG_ADDED_LATER = {"shared_negatives": False}
+#: before them was trained with (Keras sgns: every row drew its own negatives, and
+#: row-wise Adagrad decayed to 1e-4 of its rate; summed SGD takes no final_rate).
+CONFIG_ADDED_LATER = {"shared_negatives": False, "negative_group": 1, "final_rate": 1e-4}
+
+
+def _with_added_later(saved: dict, now: dict) -> dict:
+    """``saved`` with the fields it predates filled in, for those that ``now`` has."""
+    filled = {k: v for k, v in CONFIG_ADDED_LATER.items() if k in now}
+    if saved.get("optimizer") != "adagrad":
+        filled.pop("final_rate", None)
+    return dict(filled, **saved)
 
 
 def check_compatible(meta: dict, config: dict, fingerprint: dict, backend: str,
@@ -91,7 +100,7 @@ def check_compatible(meta: dict, config: dict, fingerprint: dict, backend: str,
     diffs = []
     if meta.get("backend") != backend:
         diffs.append(f"backend: checkpoint {meta.get('backend')!r}, now {backend!r}")
-    old = dict(CONFIG_ADDED_LATER, **meta.get("config", {}))
+    old = _with_added_later(meta.get("config", {}), config)
     for k in sorted(set(old) | set(config)):
         if k in ignore:
             continue

@@ -31,11 +31,15 @@ KERAS_OPTIMIZERS = {"sgns": ("adagrad", "sgd"), "tutorial": ("rmsprop",)}
 #: negative per positive with RMSprop at 0.001, as the Keras tutorial does. sgns with
 #: summed SGD steps by ``alpha`` (None here), word2vec's per-pair rate, which bounds its
 #: batch; row-wise Adagrad has its own rate and takes large batches.
+#: ``negative_group`` is how many consecutive rows share one draw of negatives, and
+#: ``final_rate`` the fraction of its initial rate that row-wise Adagrad's rate decays to
+#: (summed SGD decays from ``alpha`` to ``Word2VecConfig.final_alpha`` instead).
 KERAS_MODEL_DEFAULTS = {
-    "sgns": {"batch_size": 65536, "negative": 5, "learning_rate": 0.2},
-    "tutorial": {"batch_size": 65536, "negative": 1, "learning_rate": 0.001},
+    "sgns": {"batch_size": 65536, "negative": 5, "learning_rate": 0.2, "negative_group": 32, "final_rate": 1.0},
+    "tutorial": {"batch_size": 65536, "negative": 1, "learning_rate": 0.001, "negative_group": 1, "final_rate": None},
 }
-KERAS_OPTIMIZER_DEFAULTS = {("sgns", "sgd"): {"batch_size": 4096, "learning_rate": None}}
+KERAS_OPTIMIZER_DEFAULTS = {("sgns", "sgd"): {"batch_size": 4096, "learning_rate": None, "negative_group": 1,
+                                              "final_rate": None}}
 #: The largest batch sgns takes with summed SGD: larger ones diverge (benchmarks/results/keras_sweep.*).
 SGD_MAX_BATCH = 4096
 
@@ -172,6 +176,16 @@ class KerasOptions:
         sgns: ``adagrad`` is row-wise sparse Adagrad (the default, stable at any batch);
         ``sgd`` is word2vec's per-pair SGD summed over a batch, for comparison, up to
         :data:`SGD_MAX_BATCH` rows.
+    negative_group : int
+        sgns: consecutive rows of a batch that share one draw of negatives (the first
+        row's); 1 gives each row its own. Sharing cuts the step's memory traffic
+        (:meth:`fastw2v.keras_models.SGNS.train_step`). The tutorial model takes 1 only.
+        At most ``batch_size``; the default shrinks to a smaller batch.
+    final_rate : float or None
+        sgns with ``adagrad``: the rate decays linearly from ``learning_rate`` to
+        ``final_rate * learning_rate`` over all epochs (default 1.0: constant). None for the
+        optimizers that do not take it (summed SGD decays from ``alpha`` to
+        ``Word2VecConfig.final_alpha``; the tutorial's RMSprop rate is constant).
     """
 
     model: str = "sgns"
@@ -179,6 +193,8 @@ class KerasOptions:
     batch_size: Optional[int] = None
     learning_rate: Optional[float] = None
     optimizer: Optional[str] = None
+    negative_group: Optional[int] = None
+    final_rate: Optional[float] = None
 
     def __post_init__(self) -> None:
         check_choice("model", self.model, KERAS_MODELS)
@@ -194,6 +210,14 @@ class KerasOptions:
         if self.model == "sgns" and self.optimizer == "sgd" and self.batch_size > SGD_MAX_BATCH:
             raise ArgumentError(f"batch_size {self.batch_size} is too large for summed SGD, which diverges past "
                                 f"{SGD_MAX_BATCH} rows; use the adagrad optimizer for large batches")
+        if self.negative_group is None:
+            object.__setattr__(self, "negative_group", min(defaults["negative_group"], self.batch_size))
+        check_int("negative_group", self.negative_group, 1)
+        if self.negative_group > self.batch_size:
+            raise ArgumentError(f"negative_group {self.negative_group} is larger than batch_size {self.batch_size}: "
+                                "a group shares one row's negatives within a batch")
+        if self.model == "tutorial" and self.negative_group != 1:
+            raise ArgumentError("negative_group is for the sgns model; the tutorial model trains on labelled pairs")
         if self.learning_rate is None:
             object.__setattr__(self, "learning_rate", defaults["learning_rate"])
         elif defaults["learning_rate"] is None:
@@ -201,6 +225,15 @@ class KerasOptions:
                                 "alpha")
         else:
             check_float("learning_rate", self.learning_rate, 0.0, strict=True)
+        if self.final_rate is None:
+            object.__setattr__(self, "final_rate", defaults["final_rate"])
+        elif defaults["final_rate"] is None:
+            raise ArgumentError("final_rate is for sgns with the adagrad optimizer; sgd decays alpha to min_alpha, "
+                                "and the tutorial's RMSprop rate is constant")
+        else:
+            check_float("final_rate", self.final_rate, 0.0)
+            if self.final_rate > 1.0:
+                raise ArgumentError(f"final_rate is a fraction of the initial rate, at most 1; got {self.final_rate}")
 
     @property
     def layout(self) -> str:

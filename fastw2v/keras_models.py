@@ -224,11 +224,20 @@ class SGNS(keras.Model):
     averaged), which the optimizer turns into a step. The reported ``loss`` is the
     mean per (positive or negative) pair, averaged over the epoch so far. Under a ``tf.distribute`` strategy the
     optimizer all-reduces the slices across replicas, as for any Keras model.
+
+    With ``negative_group`` G > 1, each run of G consecutive rows trains against the
+    negatives of its first row (:meth:`_shared_step`); the batch's rows are shuffled
+    pairs, so a group is G unrelated pairs that share k noise draws.
     """
 
-    def __init__(self, vocab_size: int, dim: int, negative: int, seed: int = 1, name: str = "sgns", **kwargs):
+    def __init__(self, vocab_size: int, dim: int, negative: int, seed: int = 1, negative_group: int = 1,
+                 name: str = "sgns", **kwargs):
         super().__init__(name=name, **kwargs)
         self.vocab_size, self.dim, self.negative, self.seed = int(vocab_size), int(dim), int(negative), int(seed)
+        if int(negative_group) < 1:
+            raise ValueError(f"negative_group must be at least 1, got {negative_group!r}")
+        #: rows that share one row's negatives in :meth:`train_step` (1: each row its own)
+        self.negative_group = int(negative_group)
         init = keras.initializers.RandomUniform(-0.5 / dim, 0.5 / dim, seed=seed)
         self.w_in = keras.layers.Embedding(vocab_size, dim, name="w_in", embeddings_initializer=init)
         self.w_out = keras.layers.Embedding(vocab_size, dim, name="w_out", embeddings_initializer="zeros")
@@ -248,6 +257,8 @@ class SGNS(keras.Model):
 
     def train_step(self, data):
         (targets, contexts), _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        if self.negative_group > 1 and self.negative > 0:
+            return self._shared_step(targets, contexts)
         W_in, W_out = self.w_in.embeddings, self.w_out.embeddings
         u = tf.gather(W_in.value, targets)  # (B, dim)
         v = tf.gather(W_out.value, contexts)  # (B, 1 + k, dim)
@@ -261,9 +272,51 @@ class SGNS(keras.Model):
         self.loss_tracker.update_state(sgns_pair_loss(logits))  # per row: an empty batch adds nothing
         return {"loss": self.loss_tracker.result()}
 
+    def _shared_step(self, targets, contexts):
+        """The step with each group of ``negative_group`` consecutive rows contrasted with
+        the negatives of the group's first row (``contexts[::G, 1:]``).
+
+        The maths per pair is :meth:`train_step`'s; only which noise words a row meets
+        changes. Those are still independent draws from the noise distribution, but a
+        batch gathers ``G`` times fewer output rows for them, and the negative logits and
+        gradients become batched ``(G x dim) @ (dim x k)`` products. The step is bound by
+        memory traffic, and the per-row layout's ``(B, 1 + k, dim)`` gathered rows and
+        their gradient dominate it. A noise word equal to a row's positive context is
+        masked out for that row, as the generator redraws it for the row that drew it.
+        """
+        W_in, W_out = self.w_in.embeddings, self.w_out.embeddings
+        G, dim = self.negative_group, self.dim
+        n = tf.shape(targets)[0]
+        n_groups = (n + G - 1) // G
+        pad = n_groups * G - n
+        positives = contexts[:, 0]
+        noise = contexts[::G, 1:]  # (n_groups, k)
+        u = tf.gather(W_in.value, targets)  # (B, dim)
+        v_pos = tf.gather(W_out.value, positives)  # (B, dim)
+        v_neg = tf.gather(W_out.value, noise)  # (n_groups, k, dim)
+        u_groups = tf.reshape(tf.pad(u, [[0, pad], [0, 0]]), [n_groups, G, dim])
+        logit_pos = tf.reduce_sum(u * v_pos, axis=1)  # (B,)
+        logit_neg = tf.einsum("gid,gkd->gik", u_groups, v_neg)  # (n_groups, G, k)
+        # a padding row, or a noise word equal to the row's own positive, is no pair
+        pos_groups = tf.reshape(tf.pad(positives, [[0, pad]], constant_values=-1), [n_groups, G, 1])
+        mask = tf.cast(tf.not_equal(pos_groups, noise[:, None, :]) & tf.not_equal(pos_groups, -1), u.dtype)
+        err_pos = tf.sigmoid(logit_pos) - 1.0
+        err_neg = tf.sigmoid(logit_neg) * mask
+        grad_u = err_pos[:, None] * v_pos + tf.reshape(tf.einsum("gik,gkd->gid", err_neg, v_neg), [-1, dim])[:n]
+        grad_v = tf.concat([err_pos[:, None] * u, tf.reshape(tf.einsum("gik,gid->gkd", err_neg, u_groups), [-1, dim])],
+                           axis=0)
+        out_rows = tf.concat([positives, tf.reshape(noise, [-1])], axis=0)
+        shape = tf.constant([self.vocab_size, self.dim])
+        self.optimizer.apply([tf.IndexedSlices(grad_u, targets, shape), tf.IndexedSlices(grad_v, out_rows, shape)],
+                             [W_in, W_out])
+        neg_loss = tf.reshape(tf.reduce_sum(tf.nn.softplus(logit_neg) * mask, axis=2), [-1])[:n]
+        pairs = 1.0 + tf.reshape(tf.reduce_sum(mask, axis=2), [-1])[:n]
+        self.loss_tracker.update_state((tf.nn.softplus(-logit_pos) + neg_loss) / pairs)
+        return {"loss": self.loss_tracker.result()}
+
     def get_config(self):
         return {"vocab_size": self.vocab_size, "dim": self.dim, "negative": self.negative, "seed": self.seed,
-                "name": self.name}
+                "negative_group": self.negative_group, "name": self.name}
 
 
 def sgns_optimizer(name: str, learning_rate) -> keras.optimizers.Optimizer:
@@ -278,13 +331,13 @@ def sgns_optimizer(name: str, learning_rate) -> keras.optimizers.Optimizer:
 
 def build_sgns(vocab_size: int, dim: int, negative: int, alpha: float = 0.2, min_alpha: float = 2e-5,
                words_per_step: float = 1.0, total_words: float = 1.0, seed: int = 1, optimizer: str = "adagrad",
-               jit_compile: bool = True) -> SGNS:
+               jit_compile: bool = True, negative_group: int = 1) -> SGNS:
     """An :class:`SGNS` model compiled with ``optimizer`` at a rate decaying linearly
     from ``alpha`` to ``min_alpha`` over ``total_words`` corpus words (:class:`WordDecay`).
 
     The step is XLA-compiled when ``jit_compile``.
     """
-    model = SGNS(vocab_size, dim, negative, seed=seed)
+    model = SGNS(vocab_size, dim, negative, seed=seed, negative_group=negative_group)
     schedule = WordDecay(alpha, min_alpha, words_per_step, total_words)
     model.compile(optimizer=sgns_optimizer(optimizer, schedule), jit_compile=jit_compile)
     return model

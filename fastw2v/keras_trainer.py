@@ -263,7 +263,8 @@ class KerasTrainer:
                 rate, final = self.learning_rates()
                 self.model = build_sgns(len(self.vocab), cfg.dim, cfg.negative, rate, final, words_per_step,
                                         corpus.raw_words * self.n_workers * cfg.epochs, seed=cfg.seed,
-                                        optimizer=opts.optimizer, jit_compile=self.strategy.num_replicas_in_sync == 1)
+                                        optimizer=opts.optimizer, jit_compile=self.strategy.num_replicas_in_sync == 1,
+                                        negative_group=opts.negative_group)
             else:
                 self.model = build_tutorial(len(self.vocab), cfg.dim, opts.learning_rate, seed=cfg.seed)
         if self._pending_state is not None:
@@ -272,12 +273,12 @@ class KerasTrainer:
         return self
 
     def learning_rates(self) -> Tuple[float, float]:
-        """sgns's initial and final rate: ``alpha`` for summed SGD, else the optimizer's own
-        rate, decaying to the same fraction of it as ``alpha`` does (1e-4 by default)."""
+        """sgns's initial and final rate: ``alpha`` to ``final_alpha`` for summed SGD; row-wise
+        Adagrad's own rate to ``final_rate`` of it."""
         cfg, opts = self.config, self.options
         if opts.optimizer == "sgd":
             return cfg.alpha, cfg.final_alpha
-        return opts.learning_rate, opts.learning_rate * cfg.final_alpha / cfg.alpha
+        return opts.learning_rate, opts.learning_rate * opts.final_rate
 
     def _epoch_source(self):
         epoch = self.epoch
@@ -402,11 +403,13 @@ class KerasTrainer:
     def settings(self) -> dict:
         """What a checkpoint must have been trained with to be resumed here (the strategy may differ)."""
         return dict(self.config.to_dict(), batch_size=self.options.batch_size,
-                    learning_rate=self.options.learning_rate, optimizer=self.options.optimizer)
+                    learning_rate=self.options.learning_rate, optimizer=self.options.optimizer,
+                    negative_group=self.options.negative_group, final_rate=self.options.final_rate)
 
     def report_fields(self) -> dict:
         """Backend-specific fields for a run report."""
         fields = {"batch_size": self.options.batch_size, "optimizer": self.options.optimizer,
+                  "negative_group": self.options.negative_group, "final_rate": self.options.final_rate,
                   "learning_rate": self.learning_rates()[0] if self.options.model == "sgns"
                   else self.options.learning_rate,
                   "devices": [d.name for d in tf.config.list_logical_devices()],

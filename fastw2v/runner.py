@@ -40,8 +40,8 @@ from .memory import check_batch_memory
 
 BACKENDS = ("keras", "hogwild")
 #: the refusal of Keras-only options with the Hogwild backend
-KERAS_ONLY_OPTIONS = ("--model tutorial, --strategy, --batch-size, --optimizer and --tensorboard are for "
-                      "--backend keras")
+KERAS_ONLY_OPTIONS = ("--model tutorial, --strategy, --batch-size, --optimizer, --negative-group, --final-rate and "
+                      "--tensorboard are for --backend keras")
 HOGWILD_ONLY_OPTIONS = "--exact-sigmoid and --[no-]shared-negatives are for --backend hogwild"
 
 #: exit statuses of the command line

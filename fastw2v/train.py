@@ -63,10 +63,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--min-count", type=int, default=_DEFAULTS.min_count, help="ignore words rarer than this")
     g.add_argument("--max-vocab", type=int, default=None, help="keep at most this many words (most frequent)")
     g.add_argument("--alpha", type=float, default=None,
-                   help="learning rate, decaying linearly to 1e-4 of itself over all words. hogwild: SGD rate "
-                        f"(default {_DEFAULTS.alpha}); keras sgns: row-wise Adagrad rate (default "
-                        f"{KERAS_MODEL_DEFAULTS['sgns']['learning_rate']}), or the SGD rate with --optimizer sgd "
-                        f"(default {_DEFAULTS.alpha}); keras tutorial: RMSprop rate (default "
+                   help="learning rate. hogwild, and keras sgns with --optimizer sgd: SGD rate (default "
+                        f"{_DEFAULTS.alpha}), decaying linearly to 1e-4 of itself over all words; keras sgns: "
+                        f"row-wise Adagrad rate (default {KERAS_MODEL_DEFAULTS['sgns']['learning_rate']}), decaying "
+                        "linearly to --final-rate of itself; keras tutorial: RMSprop's constant rate (default "
                         f"{KERAS_MODEL_DEFAULTS['tutorial']['learning_rate']})")
     g.add_argument("--epochs", type=int, default=_DEFAULTS.epochs, help="passes over the corpus")
     g.add_argument("--batch-size", type=int, default=None,
@@ -77,6 +77,13 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--optimizer", choices=KERAS_OPTIMIZERS["sgns"], default=None,
                    help="keras sgns: adagrad (row-wise sparse Adagrad, stable at large batches; the default) or sgd "
                         "(word2vec's per-pair SGD summed over the batch, for comparison)")
+    g.add_argument("--negative-group", type=int, default=None, metavar="ROWS",
+                   help="keras sgns: consecutive rows of a batch that share one draw of negatives (default "
+                        f"{KERAS_MODEL_DEFAULTS['sgns']['negative_group']}; 1 gives every row its own, as word2vec.c). "
+                        "Sharing gathers far fewer output rows per step")
+    g.add_argument("--final-rate", type=float, default=None, metavar="FRACTION",
+                   help="keras sgns with adagrad: the rate decays linearly to this fraction of --alpha over all "
+                        f"words (default {KERAS_MODEL_DEFAULTS['sgns']['final_rate']})")
     g.add_argument("--threads", type=int, default=None, help="worker threads (default: all cores)")
     g.add_argument("--seed", type=int, default=_DEFAULTS.seed, help="random seed")
     g.add_argument("--exact-sigmoid", action="store_true",
@@ -118,7 +125,8 @@ def options_from_args(args: argparse.Namespace) -> Tuple[str, CorpusOptions, Wor
     """
     keras_backend = args.backend == "keras"
     if not keras_backend and (args.model != "sgns" or args.strategy != "default" or args.tensorboard
-                              or args.batch_size is not None or args.optimizer is not None):
+                              or args.batch_size is not None or args.optimizer is not None
+                              or args.negative_group is not None or args.final_rate is not None):
         raise UsageError(KERAS_ONLY_OPTIONS)
     if keras_backend and (args.exact_sigmoid or args.shared_negatives is not None):
         raise UsageError(HOGWILD_ONLY_OPTIONS)
@@ -135,7 +143,9 @@ def options_from_args(args: argparse.Namespace) -> Tuple[str, CorpusOptions, Wor
             exact_sigmoid=args.exact_sigmoid, shared_negatives=args.shared_negatives)
         keras = KerasOptions(model=args.model, strategy=args.strategy, batch_size=args.batch_size,
                              learning_rate=args.alpha if alpha_is_rate else None,
-                             optimizer=None if tutorial else args.optimizer) if keras_backend else None
+                             optimizer=None if tutorial else args.optimizer,
+                             negative_group=args.negative_group,
+                             final_rate=args.final_rate) if keras_backend else None
         corpus = CorpusOptions(path=args.corpus, cache_dir=args.cache_dir, use_cache=not args.no_cache,
                                prune_at=args.prune_at)
         run_options = RunOptions(

@@ -295,6 +295,33 @@ def sgns_batch_gradients(W_in, W_out, targets, contexts):
     return in_grads, out_grads, sum(losses) / len(losses)
 
 
+def sgns_shared_batch_gradients(W_in, W_out, targets, contexts, group):
+    """:func:`sgns_batch_gradients` with negatives shared by groups of ``group`` rows.
+
+    Row ``b`` meets its own positive ``contexts[b, 0]`` and the negatives of its group's
+    first row, ``contexts[g, 1:]`` with ``g = b - b % group``, leaving out any that equal
+    its positive. The loss is each row's mean over the pairs it met, averaged over the rows.
+    """
+    import numpy as np
+
+    U = np.asarray(W_in, dtype=np.float64)
+    W = np.asarray(W_out, dtype=np.float64)
+    in_grads, out_grads, row_losses = [], [], []
+    for b, t in enumerate(targets):
+        positive = int(contexts[b][0])
+        outputs = [(positive, 1.0)] + [(int(o), 0.0) for o in contexts[b - b % group][1:] if int(o) != positive]
+        gu = np.zeros(U.shape[1])
+        losses = []
+        for o, label in outputs:
+            s = 1.0 / (1.0 + math.exp(-float(U[t] @ W[o])))
+            losses.append(-math.log(s) if label else -math.log(1.0 - s))
+            gu += (s - label) * W[o]
+            out_grads.append((o, (s - label) * U[t]))
+        in_grads.append((int(t), gu))
+        row_losses.append(sum(losses) / len(losses))
+    return in_grads, out_grads, sum(row_losses) / len(row_losses)
+
+
 def row_adagrad_apply(W, acc, grads, lr, eps=1e-10):
     """Row-wise Adagrad on ``(row, gradient)`` occurrences: each row's gradients are summed,
     its accumulator grows by ``mean(sum^2)``, and it steps once by ``lr * sum / (sqrt(acc) + eps)``."""

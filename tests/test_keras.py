@@ -82,6 +82,44 @@ def test_sgns_row_adagrad_step_matches_reference(V):
     assert np.array_equal(input_embeddings(model)[untouched], U[untouched])
 
 
+@pytest.mark.parametrize("V, group", [(30, 2), (30, 3), (8, 4), (30, 16)])
+def test_sgns_shared_negative_step_matches_reference(V, group):
+    """Rows sharing their group's negatives: the step plus row-wise Adagrad equals the
+    reference, twice in a row. The batch has a short last group (5 rows, groups of 2 and
+    3), a noise word equal to a row's own positive (masked for that row only), repeated
+    targets and outputs, and with V 8 the dense Adagrad pass; group 16 is one padded group."""
+    dim, k = 6, 3
+    model = build_sgns(V, dim, negative=k, alpha=0.2, min_alpha=0.2, words_per_step=1, total_words=1e9,
+                       negative_group=group)
+    rng = np.random.default_rng(7)
+    U = rng.normal(0, 0.3, (V, dim)).astype(np.float32)
+    W = rng.normal(0, 0.3, (V, dim)).astype(np.float32)
+    model.get_layer("w_in").embeddings.assign(U)
+    model.get_layer("w_out").embeddings.assign(W)
+    t = np.array([4, 5, 4, 1, 2], np.int32)
+    # row 1's positive (9) is a noise word of row 0, which heads row 1's group when group >= 2
+    c = np.array([[7, 9, 11, 9], [9, 2, 3, 8], [1, 9, 5, 6], [3, 3, 0, 2], [6, 1, 6, 7]], np.int32) % V
+    acc_in, acc_out = np.zeros(V), np.zeros(V)
+    U64, W64 = U.astype(np.float64), W.astype(np.float64)
+    for _ in range(2):
+        model.reset_metrics()
+        logs = model.train_on_batch([t, c], np.zeros(len(t), np.float32), return_dict=True)
+        gin, gout, loss = naive.sgns_shared_batch_gradients(U64, W64, t, c, group)
+        U64, acc_in = naive.row_adagrad_apply(U64, acc_in, gin, 0.2)
+        W64, acc_out = naive.row_adagrad_apply(W64, acc_out, gout, 0.2)
+        assert logs["loss"] == pytest.approx(loss, rel=1e-5)
+    np.testing.assert_allclose(input_embeddings(model), U64, atol=1e-5)
+    np.testing.assert_allclose(model.get_layer("w_out").embeddings.numpy(), W64, atol=1e-5)
+
+
+def test_shared_negatives_reach_every_row_of_a_group():
+    """The reference itself: with groups of 2, row 1 meets row 0's negatives, not its own."""
+    U = np.eye(4)
+    W = np.eye(4)
+    _, out_grads, _ = naive.sgns_shared_batch_gradients(U, W, [0, 1], [[1, 2, 3], [0, 1, 1]], 2)
+    assert [o for o, _ in out_grads] == [1, 2, 3, 0, 2, 3]
+
+
 def test_sgns_model_saves_and_loads(tmp_path):
     import keras
 
@@ -297,6 +335,57 @@ def test_batch_size_and_optimizer_refusals(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     keras_report = json.loads(report.read_text())["keras"]
     assert (keras_report["optimizer"], keras_report["batch_size"]) == ("sgd", 512)
+
+
+def test_negative_group_flag_is_checked_and_reported(tmp_path):
+    from helpers import assert_one_line_error, run_cli
+
+    corpus, _ = planted_corpus(3, sentences=200)
+    path = tmp_path / "c.txt"
+    path.write_text("\n".join(" ".join(s) for s in corpus))
+    base = ["--corpus", path, "--min-count", "1", "--epochs", "1", "--quiet"]
+    assert_one_line_error(run_cli(base + ["--negative-group", "0"], tmp_path), "negative_group")
+    assert_one_line_error(run_cli(base + ["--batch-size", "64", "--negative-group", "65"], tmp_path),
+                          "larger than batch_size 64")
+    assert_one_line_error(run_cli(base + ["--model", "tutorial", "--negative-group", "4"], tmp_path),
+                          "negative_group is for the sgns model")
+    assert_one_line_error(run_cli(base + ["--backend", "hogwild", "--negative-group", "4"], tmp_path),
+                          "are for --backend keras")
+    # a batch smaller than the default group takes the batch as its group
+    assert KerasOptions(batch_size=16).negative_group == 16
+    assert KerasOptions(optimizer="sgd").negative_group == 1
+    report = tmp_path / "r.json"
+    r = run_cli(base + ["--batch-size", "256", "--negative-group", "8", "--report", report], tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    keras_report = json.loads(report.read_text())["keras"]
+    assert (keras_report["negative_group"], keras_report["batch_size"]) == (8, 256)
+
+
+def test_adagrad_rate_decays_to_its_final_rate_and_old_checkpoints_say_what_differs():
+    from fastw2v import checkpoint as ckpt
+    from fastw2v.errors import ArgumentError
+
+    vocab = Vocab.build([["a", "b", "c"]], min_count=1)
+    cfg = Word2VecConfig(alpha=0.025, min_alpha=0.0005)
+    assert KerasTrainer(cfg, vocab, KerasOptions(learning_rate=0.4, final_rate=0.25)).learning_rates() == \
+        pytest.approx((0.4, 0.1))
+    # summed SGD keeps word2vec's alpha and min_alpha
+    assert KerasTrainer(cfg, vocab, KerasOptions(optimizer="sgd")).learning_rates() == pytest.approx((0.025, 0.0005))
+    for bad in (dict(final_rate=1.5), dict(final_rate=-0.1), dict(optimizer="sgd", final_rate=0.1),
+                dict(model="tutorial", final_rate=0.1)):
+        with pytest.raises(ArgumentError, match="final_rate"):
+            KerasOptions(**bad)
+    # a Keras checkpoint written before these fields trained with per-row negatives and a 1e-4 floor
+    now = KerasTrainer(cfg, vocab, KerasOptions(negative_group=32, final_rate=0.5)).settings()
+    saved = {k: v for k, v in now.items() if k not in ("negative_group", "final_rate")}
+    with pytest.raises(ckpt.CheckpointError, match=r"final_rate: checkpoint 0.0001, now 0.5; negative_group: "
+                                                   r"checkpoint 1, now 32"):
+        ckpt.check_compatible({"backend": "keras-sgns", "config": saved}, now, {}, "keras-sgns")
+    old_way = KerasTrainer(cfg, vocab, KerasOptions(negative_group=1, final_rate=1e-4)).settings()
+    ckpt.check_compatible({"backend": "keras-sgns", "config": saved}, old_way, {}, "keras-sgns")
+    sgd_now = KerasTrainer(cfg, vocab, KerasOptions(optimizer="sgd")).settings()
+    sgd_saved = {k: v for k, v in sgd_now.items() if k not in ("negative_group", "final_rate")}
+    ckpt.check_compatible({"backend": "keras-sgns", "config": sgd_saved}, sgd_now, {}, "keras-sgns")
 
 
 def test_batch_memory_estimate():
