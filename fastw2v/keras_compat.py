@@ -84,13 +84,26 @@ def _sg_count(seq, window, table, use_table, key, chunk, counts):
     for c in prange(n_chunks):
         lo = c * chunk
         hi = min(lo + chunk, n)
+        # a target pairs with every other non-padding id in its window: keep a running
+        # count of the window's non-padding ids, [a, b), as it slides one token at a time
+        a = max(0, lo - window)
+        b = min(n, lo + window + 1)
+        nonzero = 0
+        for j in range(a, b):
+            if seq[j] != 0:
+                nonzero += 1
         cnt = 0
         for i in range(lo, hi):
-            if not _sg_is_target(seq, i, table, use_table, key):
-                continue
-            for j in range(max(0, i - window), min(n, i + window + 1)):
-                if j != i and seq[j] != 0:
-                    cnt += 1
+            if i - window > a:
+                if seq[a] != 0:
+                    nonzero -= 1
+                a += 1
+            if i + window + 1 <= n and i + window + 1 > b:
+                if seq[b] != 0:
+                    nonzero += 1
+                b += 1
+            if _sg_is_target(seq, i, table, use_table, key):
+                cnt += nonzero - 1  # the target itself is non-padding
         counts[c] = cnt
 
 

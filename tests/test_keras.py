@@ -316,13 +316,18 @@ def test_keras_loss_is_the_mean_per_pair_on_hogwilds_scale():
     assert 1 / 1.5 < keras_loss[-1] / hogwild_loss[-1] < 1.5, (keras_loss, hogwild_loss)
 
 
-def test_batch_size_and_optimizer_refusals(tmp_path):
-    from helpers import assert_one_line_error, run_cli
-
+def _planted_cli_args(tmp_path):
+    """Command-line arguments for a quiet 1-epoch run on a small planted corpus written under tmp_path."""
     corpus, _ = planted_corpus(3, sentences=200)
     path = tmp_path / "c.txt"
     path.write_text("\n".join(" ".join(s) for s in corpus))
-    base = ["--corpus", path, "--min-count", "1", "--epochs", "1", "--quiet"]
+    return ["--corpus", path, "--min-count", "1", "--epochs", "1", "--quiet"]
+
+
+def test_batch_size_and_optimizer_refusals(tmp_path):
+    from helpers import assert_one_line_error, run_cli
+
+    base = _planted_cli_args(tmp_path)
     assert_one_line_error(run_cli(base + ["--batch-size", "2000000000"], tmp_path), "lower --batch-size")
     assert_one_line_error(run_cli(base + ["--optimizer", "sgd", "--batch-size", "65536"], tmp_path),
                           "too large for summed SGD")
@@ -337,13 +342,10 @@ def test_batch_size_and_optimizer_refusals(tmp_path):
     assert (keras_report["optimizer"], keras_report["batch_size"]) == ("sgd", 512)
 
 
-def test_negative_group_flag_is_checked_and_reported(tmp_path):
+def test_negative_group_and_final_rate_flags_are_checked_and_reported(tmp_path):
     from helpers import assert_one_line_error, run_cli
 
-    corpus, _ = planted_corpus(3, sentences=200)
-    path = tmp_path / "c.txt"
-    path.write_text("\n".join(" ".join(s) for s in corpus))
-    base = ["--corpus", path, "--min-count", "1", "--epochs", "1", "--quiet"]
+    base = _planted_cli_args(tmp_path)
     assert_one_line_error(run_cli(base + ["--negative-group", "0"], tmp_path), "negative_group")
     assert_one_line_error(run_cli(base + ["--batch-size", "64", "--negative-group", "65"], tmp_path),
                           "larger than batch_size 64")
@@ -355,10 +357,12 @@ def test_negative_group_flag_is_checked_and_reported(tmp_path):
     assert KerasOptions(batch_size=16).negative_group == 16
     assert KerasOptions(optimizer="sgd").negative_group == 1
     report = tmp_path / "r.json"
-    r = run_cli(base + ["--batch-size", "256", "--negative-group", "8", "--report", report], tmp_path)
+    r = run_cli(base + ["--batch-size", "256", "--negative-group", "8", "--final-rate", "0.5", "--report", report],
+                tmp_path)
     assert r.returncode == 0, r.stderr[-2000:]
     keras_report = json.loads(report.read_text())["keras"]
-    assert (keras_report["negative_group"], keras_report["batch_size"]) == (8, 256)
+    assert (keras_report["negative_group"], keras_report["batch_size"], keras_report["final_rate"]) == (8, 256, 0.5)
+    assert_one_line_error(run_cli(base + ["--final-rate", "2"], tmp_path), "at most 1")
 
 
 def test_adagrad_rate_decays_to_its_final_rate_and_old_checkpoints_say_what_differs():

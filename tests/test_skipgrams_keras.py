@@ -37,6 +37,24 @@ def test_positives_are_exactly_keras_multiset_without_sampling_table():
     assert labels.tolist() == [1] * len(k_labels)
 
 
+@pytest.mark.parametrize("window", [1, 3, 8])
+def test_positives_across_chunk_boundaries(monkeypatch, window):
+    """Many short chunks (the count pass slides its window count from one chunk's first
+    token): the positives are still exactly the reference's, padding at the edges included."""
+    from fastw2v import keras_compat
+
+    monkeypatch.setattr(keras_compat, "PERM_CHUNK", 97)
+    rng = np.random.default_rng(5)
+    seq = _zipf_sequence(rng, 2000, 60)
+    seq[:3] = 0
+    seq[-2:] = 0
+    seq[500:520] = 0  # a run of padding longer than any window
+    couples, labels = skipgrams(seq, 60, window_size=window, negative_samples=1.0, seed=2)
+    positives = couples[labels == 1]
+    assert Counter(map(tuple, positives.tolist())) == Counter(naive.keras_positive_pairs(seq.tolist(), window))
+    assert int((labels == 0).sum()) == positives.shape[0]
+
+
 @pytest.mark.parametrize("ratio", [1.0, 2.0, 0.5, 1.5])
 def test_negatives_are_statistically_equivalent(ratio):
     rng = np.random.default_rng(1)
