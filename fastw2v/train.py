@@ -65,8 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--alpha", type=float, default=None,
                    help="learning rate. hogwild, and keras sgns with --optimizer sgd: SGD rate (default "
                         f"{_DEFAULTS.alpha}), decaying linearly to 1e-4 of itself over all words; keras sgns: "
-                        f"row-wise Adagrad rate (default {KERAS_MODEL_DEFAULTS['sgns']['learning_rate']}), decaying "
-                        "linearly to --final-rate of itself; keras tutorial: RMSprop's constant rate (default "
+                        f"row-wise Adagrad rate (default {KERAS_MODEL_DEFAULTS['sgns']['learning_rate']}), constant "
+                        "unless --final-rate sets a decay; keras tutorial: RMSprop's constant rate (default "
                         f"{KERAS_MODEL_DEFAULTS['tutorial']['learning_rate']})")
     g.add_argument("--epochs", type=int, default=_DEFAULTS.epochs, help="passes over the corpus")
     g.add_argument("--batch-size", type=int, default=None,
@@ -83,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "Sharing gathers far fewer output rows per step")
     g.add_argument("--final-rate", type=float, default=None, metavar="FRACTION",
                    help="keras sgns with adagrad: the rate decays linearly to this fraction of --alpha over all "
-                        f"words (default {KERAS_MODEL_DEFAULTS['sgns']['final_rate']})")
+                        f"words (default {KERAS_MODEL_DEFAULTS['sgns']['final_rate']}: a constant rate)")
     g.add_argument("--threads", type=int, default=None, help="worker threads (default: all cores)")
     g.add_argument("--seed", type=int, default=_DEFAULTS.seed, help="random seed")
     g.add_argument("--exact-sigmoid", action="store_true",
