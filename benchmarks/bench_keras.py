@@ -71,16 +71,16 @@ def profile_sgns(vocab, corpus, batch: int, group: int, steps: int = 20) -> dict
     """The sgns model's step through ``model.fit`` beside a bare XLA-compiled step doing the
     same maths, on the same real batches, timed in alternation (median ms per step).
 
-    The bare step is the maths alone: gather, logits, closed-form gradients with each
-    group of ``group`` rows sharing its first row's negatives (a noise word equal to a
-    row's positive masked), row-wise Adagrad on both tables (summed per row; a dense pass
-    where the occurrences outnumber the rows, as :class:`~fastw2v.keras_models.RowAdagrad`
-    does), with no Keras in the loop. ``fit`` runs ``steps`` steps over the same batches
+    The bare step is the maths alone: the model's closed-form gradients with each group
+    of ``group`` rows sharing its first row's negatives
+    (:func:`~fastw2v.keras_models.shared_negative_gradients`), then row-wise Adagrad on
+    both tables (summed per row; a dense pass where the occurrences outnumber the rows, as
+    :class:`~fastw2v.keras_models.RowAdagrad` does), with no Keras in the loop. ``fit`` runs ``steps`` steps over the same batches
     held in memory, so neither side waits on the pair generator.
     """
     import tensorflow as tf
 
-    from fastw2v.keras_models import build_sgns
+    from fastw2v.keras_models import build_sgns, shared_negative_gradients
     from fastw2v.pairs import PairGenerator
 
     gen = PairGenerator(vocab, seed=1)
@@ -96,25 +96,10 @@ def profile_sgns(vocab, corpus, batch: int, group: int, steps: int = 20) -> dict
     W_in = tf.Variable(model.get_layer("w_in").embeddings.numpy())
     W_out = tf.Variable(np.zeros((V, dim), np.float32))
     acc_in, acc_out = tf.Variable(np.zeros(V, np.float32)), tf.Variable(np.zeros(V, np.float32))
-    n_groups = -(-batch // group)
-    pad = n_groups * group - batch
 
     @tf.function(jit_compile=True)
     def bare_step(t, c):
-        pos, noise = c[:, 0], c[::group, 1:]
-        u = tf.gather(W_in, t)
-        v_pos = tf.gather(W_out, pos)
-        v_neg = tf.gather(W_out, noise)
-        ug = tf.reshape(tf.pad(u, [[0, pad], [0, 0]]), [n_groups, group, dim])
-        lp = tf.reduce_sum(u * v_pos, axis=1)
-        ln = tf.einsum("gid,gkd->gik", ug, v_neg)
-        pg = tf.reshape(tf.pad(pos, [[0, pad]], constant_values=-1), [n_groups, group, 1])
-        mask = tf.cast(tf.not_equal(pg, noise[:, None, :]) & tf.not_equal(pg, -1), tf.float32)
-        ep = tf.sigmoid(lp) - 1.0
-        en = tf.sigmoid(ln) * mask
-        gu = ep[:, None] * v_pos + tf.reshape(tf.einsum("gik,gkd->gid", en, v_neg), [-1, dim])[:batch]
-        gv = tf.concat([ep[:, None] * u, tf.reshape(tf.einsum("gik,gid->gkd", en, ug), [-1, dim])], axis=0)
-        out_rows = tf.concat([pos, tf.reshape(noise, [-1])], axis=0)
+        gu, gv, out_rows, row_loss = shared_negative_gradients(W_in, W_out, t, c, group)
         for W, acc, idx, g in ((W_in, acc_in, t, gu), (W_out, acc_out, out_rows, gv)):
             # RowAdagrad's rule: sum per row, one accumulator step, one row step
             sums = tf.math.unsorted_segment_sum(g, idx, V)
@@ -125,9 +110,7 @@ def profile_sgns(vocab, corpus, batch: int, group: int, steps: int = 20) -> dict
                 counts = tf.math.unsorted_segment_sum(tf.ones_like(idx, tf.float32), idx, V)
                 scale = 0.2 / ((tf.sqrt(tf.gather(acc, idx)) + 1e-10) * tf.gather(counts, idx))
                 W.scatter_sub(tf.IndexedSlices(tf.gather(sums, idx) * scale[:, None], idx))
-        pairs = 1.0 + tf.reshape(tf.reduce_sum(mask, axis=2), [-1])[:batch]
-        neg = tf.reshape(tf.reduce_sum(tf.nn.softplus(ln) * mask, axis=2), [-1])[:batch]
-        return tf.reduce_mean((tf.nn.softplus(-lp) + neg) / pairs)
+        return tf.reduce_mean(row_loss)
 
     tensors = [(tf.constant(t), tf.constant(c)) for t, c in batches]
 

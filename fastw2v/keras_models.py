@@ -274,49 +274,78 @@ class SGNS(keras.Model):
 
     def _shared_step(self, targets, contexts):
         """The step with each group of ``negative_group`` consecutive rows contrasted with
-        the negatives of the group's first row (``contexts[::G, 1:]``).
-
-        The maths per pair is :meth:`train_step`'s; only which noise words a row meets
-        changes. Those are still independent draws from the noise distribution, but a
-        batch gathers ``G`` times fewer output rows for them, and the negative logits and
-        gradients become batched ``(G x dim) @ (dim x k)`` products. The step is bound by
-        memory traffic, and the per-row layout's ``(B, 1 + k, dim)`` gathered rows and
-        their gradient dominate it. A noise word equal to a row's positive context is
-        masked out for that row, as the generator redraws it for the row that drew it.
-        """
+        the negatives of the group's first row (:func:`shared_negative_gradients`)."""
         W_in, W_out = self.w_in.embeddings, self.w_out.embeddings
-        G, dim = self.negative_group, self.dim
-        n = tf.shape(targets)[0]
-        n_groups = (n + G - 1) // G
-        pad = n_groups * G - n
-        positives = contexts[:, 0]
-        noise = contexts[::G, 1:]  # (n_groups, k)
-        u = tf.gather(W_in.value, targets)  # (B, dim)
-        v_pos = tf.gather(W_out.value, positives)  # (B, dim)
-        v_neg = tf.gather(W_out.value, noise)  # (n_groups, k, dim)
-        u_groups = tf.reshape(tf.pad(u, [[0, pad], [0, 0]]), [n_groups, G, dim])
-        logit_pos = tf.reduce_sum(u * v_pos, axis=1)  # (B,)
-        logit_neg = tf.einsum("gid,gkd->gik", u_groups, v_neg)  # (n_groups, G, k)
-        # a padding row, or a noise word equal to the row's own positive, is no pair
-        pos_groups = tf.reshape(tf.pad(positives, [[0, pad]], constant_values=-1), [n_groups, G, 1])
-        mask = tf.cast(tf.not_equal(pos_groups, noise[:, None, :]) & tf.not_equal(pos_groups, -1), u.dtype)
-        err_pos = tf.sigmoid(logit_pos) - 1.0
-        err_neg = tf.sigmoid(logit_neg) * mask
-        grad_u = err_pos[:, None] * v_pos + tf.reshape(tf.einsum("gik,gkd->gid", err_neg, v_neg), [-1, dim])[:n]
-        grad_v = tf.concat([err_pos[:, None] * u, tf.reshape(tf.einsum("gik,gid->gkd", err_neg, u_groups), [-1, dim])],
-                           axis=0)
-        out_rows = tf.concat([positives, tf.reshape(noise, [-1])], axis=0)
+        grad_u, grad_v, out_rows, row_loss = shared_negative_gradients(W_in.value, W_out.value, targets, contexts,
+                                                                       self.negative_group)
         shape = tf.constant([self.vocab_size, self.dim])
         self.optimizer.apply([tf.IndexedSlices(grad_u, targets, shape), tf.IndexedSlices(grad_v, out_rows, shape)],
                              [W_in, W_out])
-        neg_loss = tf.reshape(tf.reduce_sum(tf.nn.softplus(logit_neg) * mask, axis=2), [-1])[:n]
-        pairs = 1.0 + tf.reshape(tf.reduce_sum(mask, axis=2), [-1])[:n]
-        self.loss_tracker.update_state((tf.nn.softplus(-logit_pos) + neg_loss) / pairs)
+        self.loss_tracker.update_state(row_loss)
         return {"loss": self.loss_tracker.result()}
 
     def get_config(self):
         return {"vocab_size": self.vocab_size, "dim": self.dim, "negative": self.negative, "seed": self.seed,
                 "negative_group": self.negative_group, "name": self.name}
+
+
+def shared_negative_gradients(W_in, W_out, targets, contexts, group: int):
+    """SGNS gradients of a batch whose rows share negatives in groups of ``group``.
+
+    Each run of ``group`` consecutive rows is contrasted with the negatives of its first
+    row (``contexts[::group, 1:]``). The maths per pair is :meth:`SGNS.train_step`'s; only
+    which noise words a row meets changes. Those are still independent draws from the
+    noise distribution, but a batch gathers ``group`` times fewer output rows for them,
+    and the negative logits and gradients become batched ``(group x dim) @ (dim x k)``
+    products. The step is bound by memory traffic, and the per-row layout's
+    ``(B, 1 + k, dim)`` gathered rows and their gradient dominate it. A noise word equal
+    to a row's positive context is masked out for that row, as the generator redraws it
+    for the row that drew it.
+
+    Parameters
+    ----------
+    W_in, W_out : float32[V, dim] tensors
+    targets : int32[B]
+    contexts : int32[B, 1 + k]
+        The positive context first, then the row's own negatives (only a group's first
+        row's are read).
+    group : int
+
+    Returns
+    -------
+    grad_u : float32[B, dim]
+        Per occurrence of ``targets``.
+    grad_v : float32[B + ceil(B / group) * k, dim]
+        Per occurrence of ``out_rows``.
+    out_rows : int32[B + ceil(B / group) * k]
+        The positives, then each group's noise words.
+    row_loss : float32[B]
+        Each row's mean loss over the pairs it met.
+    """
+    G, dim = group, W_in.shape[1]
+    n = tf.shape(targets)[0]
+    n_groups = (n + G - 1) // G
+    pad = n_groups * G - n
+    positives = contexts[:, 0]
+    noise = contexts[::G, 1:]  # (n_groups, k)
+    u = tf.gather(W_in, targets)  # (B, dim)
+    v_pos = tf.gather(W_out, positives)  # (B, dim)
+    v_neg = tf.gather(W_out, noise)  # (n_groups, k, dim)
+    u_groups = tf.reshape(tf.pad(u, [[0, pad], [0, 0]]), [n_groups, G, dim])
+    logit_pos = tf.reduce_sum(u * v_pos, axis=1)  # (B,)
+    logit_neg = tf.einsum("gid,gkd->gik", u_groups, v_neg)  # (n_groups, G, k)
+    # a padding row, or a noise word equal to the row's own positive, is no pair
+    pos_groups = tf.reshape(tf.pad(positives, [[0, pad]], constant_values=-1), [n_groups, G, 1])
+    mask = tf.cast(tf.not_equal(pos_groups, noise[:, None, :]) & tf.not_equal(pos_groups, -1), u.dtype)
+    err_pos = tf.sigmoid(logit_pos) - 1.0
+    err_neg = tf.sigmoid(logit_neg) * mask
+    grad_u = err_pos[:, None] * v_pos + tf.reshape(tf.einsum("gik,gkd->gid", err_neg, v_neg), [-1, dim])[:n]
+    grad_v = tf.concat([err_pos[:, None] * u, tf.reshape(tf.einsum("gik,gid->gkd", err_neg, u_groups), [-1, dim])],
+                       axis=0)
+    out_rows = tf.concat([positives, tf.reshape(noise, [-1])], axis=0)
+    neg_loss = tf.reshape(tf.reduce_sum(tf.nn.softplus(logit_neg) * mask, axis=2), [-1])[:n]
+    pairs = 1.0 + tf.reshape(tf.reduce_sum(mask, axis=2), [-1])[:n]
+    return grad_u, grad_v, out_rows, (tf.nn.softplus(-logit_pos) + neg_loss) / pairs
 
 
 def sgns_optimizer(name: str, learning_rate) -> keras.optimizers.Optimizer:
