@@ -41,12 +41,10 @@ import math
 from typing import NamedTuple
 
 import numpy as np
-from llvmlite import ir
-from numba import njit, types
-from numba.core import cgutils
-from numba.extending import intrinsic
+from numba import njit
 
 from .constants import MAX_EXP, SIGMOID_TABLE_SIZE
+from .prefetch import prefetch
 from .sampling import draw_negative, keep_token, reduced_window, stream_seed, token_hash
 
 # fastmath without nnan/ninf: NaN and Inf must survive so divergence is detected
@@ -101,35 +99,6 @@ def _grad_and_loss(f, label, exact, sig_table, log_sig_table):
     return np.float32(label - s), loss
 
 
-@intrinsic
-def _prefetch(typingctx, arr, row, col):
-    """Hint the CPU to bring the cache line holding ``arr[row, col]`` into L1 for writing.
-
-    LLVM's ``llvm.prefetch``: a hint only, which never faults and never changes a
-    result (targets without a prefetch instruction drop it).
-    """
-    if not (isinstance(arr, types.Array) and arr.ndim == 2 and isinstance(row, types.Integer)
-            and isinstance(col, types.Integer)):
-        return None
-    sig = types.void(arr, row, col)
-
-    def codegen(context, builder, signature, args):
-        aryty = signature.args[0]
-        ary = context.make_array(aryty)(context, builder, args[0])
-        r = context.cast(builder, args[1], signature.args[1], types.intp)
-        c = context.cast(builder, args[2], signature.args[2], types.intp)
-        ptr = cgutils.get_item_pointer(context, builder, aryty, ary, [r, c], wraparound=False)
-        i8p = ir.IntType(8).as_pointer()
-        i32 = ir.IntType(32)
-        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]),
-                                            "llvm.prefetch.p0")
-        # rw=1 (we will write the row), locality=3 (keep in all cache levels), cache type 1 (data)
-        builder.call(fn, [builder.bitcast(ptr, i8p), i32(1), i32(3), i32(1)])
-        return context.get_dummy_value()
-
-    return sig, codegen
-
-
 @njit(inline="always", cache=True)
 def _prefetch_rows(W, outputs, first, last):
     """Prefetch every cache line of the rows ``W[outputs[first:last]]``.
@@ -139,7 +108,7 @@ def _prefetch_rows(W, outputs, first, last):
     step = max(1, 64 // W.itemsize)
     for n in range(first, last):
         for d in range(0, W.shape[1], step):
-            _prefetch(W, outputs[n], d)
+            prefetch(W, (outputs[n], d))
 
 
 @njit(inline="always", fastmath=FASTMATH, cache=True)

@@ -3,15 +3,23 @@
 :func:`skipgrams` keeps ``tf_keras.preprocessing.sequence.skipgrams``' semantics and
 runs in passes, each a ``prange`` over chunks of the sequence:
 
-1. :func:`_sg_count` counts each chunk's positive pairs;
+1. :func:`_sg_count` draws which targets the sampling table keeps, lists each
+   chunk's kept targets and counts its positive pairs;
 2. :func:`_sg_bucket_counts` (when shuffling) counts how many items each writer
-   sends to each random bucket (:func:`_sg_draw`), replaying the streams the emit
-   pass will use;
-3. :func:`_sg_emit` writes the positives and whole rounds of negatives, each item
-   packed into one uint64 straight into its bucket (:func:`_sg_pack`, :func:`_sg_slot`);
-   :func:`_sg_emit_remainder` writes a fractional last round;
+   sends to each random bucket (:func:`_sg_bucket_draw`), replaying the streams the
+   emit pass will use;
+3. :func:`_sg_emit` walks the kept targets and writes the positives and whole rounds
+   of negatives, each item packed into one uint64 straight into its bucket
+   (:func:`_sg_pack`, :func:`_sg_slot`); :func:`_sg_emit_remainder` writes a
+   fractional last round;
 4. :func:`_sg_shuffle_unpack` shuffles each bucket and splits the labels out in the
    same sweep.
+
+Where the time goes, and why the passes look as they do: the keep draw is made once
+and branch-free (a kept target is an unpredictable branch, and the emit pass would
+otherwise redraw it); the bucket scatter prefetches the line each bucket writes next;
+each bucket is prefetched whole before its shuffle, whose random reads would
+otherwise miss the cache until the sweep had pulled the bucket in.
 
 The couples are the packed buffer viewed as int32[N, 2], so no copy is made.
 """
@@ -24,11 +32,11 @@ from typing import Optional
 import numpy as np
 from numba import njit, prange
 
-from . import memory
 from .config import check_float, check_int
 from .corpus import check_ids
 from .errors import ArgumentError
 from .permutation import PERM_BUCKET, PERM_CHUNK, random_permutation
+from .prefetch import prefetch
 from .sampling import bounded, mix64_py, stream_seed, token_hash, xorshift_next
 
 def make_sampling_table(size: int, sampling_factor: float = 1e-5) -> np.ndarray:
@@ -56,36 +64,25 @@ def make_sampling_table(size: int, sampling_factor: float = 1e-5) -> np.ndarray:
 _U53 = 1.0 / 9007199254740992.0
 
 
-@njit(inline="always", cache=True)
-def _sg_is_target(seq, i, table, use_table, key):
-    """Keras' rule: id 0 is padding; with a table, keep target w with probability table[w].
-
-    ``seq`` int32[L]; ``table`` float64[>= V]; the keep draw hashes ``(key, i)``.
-    """
-    wi = seq[i]
-    if wi == 0:
-        return False
-    if use_table:
-        u = np.float64(token_hash(key, i) >> np.uint64(11)) * _U53
-        if table[wi] < u:
-            return False
-    return True
-
-
 @njit(parallel=True, nogil=True, cache=True)
-def _sg_count(seq, window, table, use_table, key, chunk, counts):
-    """``counts[c]``: positive pairs whose target lies in chunk ``c`` of ``seq``.
+def _sg_count(seq, window, table, use_table, key, chunk, counts, kept, n_kept):
+    """Per chunk ``c`` of ``seq``: its kept targets and their positive pairs.
 
-    ``seq`` is int32[L]; ``table`` float64[>= V] (read only if ``use_table``); ``key``
-    uint64, the subsampling stream; ``counts`` int64[n_chunks].
+    Keras' rule: id 0 is padding; with a table, target ``w`` at position ``i`` is kept
+    with probability ``table[w]`` (the draw hashes ``(key, i)``). A kept target pairs
+    with every other non-padding id in its window.
+
+    ``seq`` int32[L] or int64[L]; ``table`` float64[>= V] (read only if ``use_table``);
+    ``key`` uint64, the subsampling stream. Fills ``kept[c * chunk : c * chunk +
+    n_kept[c]]`` (int32 or int64[L]) with the positions of chunk ``c``'s kept targets,
+    in order, and ``counts[c]`` (int64[n_chunks]) with their positive pairs.
     """
     n = seq.shape[0]
     n_chunks = counts.shape[0]
     for c in prange(n_chunks):
         lo = c * chunk
         hi = min(lo + chunk, n)
-        # a target pairs with every other non-padding id in its window: keep a running
-        # count of the window's non-padding ids, [a, b), as it slides one token at a time
+        # a running count of the window's non-padding ids, [a, b), as it slides one token at a time
         a = max(0, lo - window)
         b = min(n, lo + window + 1)
         nonzero = 0
@@ -93,6 +90,7 @@ def _sg_count(seq, window, table, use_table, key, chunk, counts):
             if seq[j] != 0:
                 nonzero += 1
         cnt = 0
+        m = 0
         for i in range(lo, hi):
             if i - window > a:
                 if seq[a] != 0:
@@ -102,9 +100,17 @@ def _sg_count(seq, window, table, use_table, key, chunk, counts):
                 if seq[b] != 0:
                     nonzero += 1
                 b += 1
-            if _sg_is_target(seq, i, table, use_table, key):
-                cnt += nonzero - 1  # the target itself is non-padding
+            wi = seq[i]
+            keep = np.int64(wi != 0)
+            if use_table:
+                u = np.float64(token_hash(key, i) >> np.uint64(11)) * _U53
+                keep &= np.int64(table[wi] >= u)
+            # branch-free: always write, advance only past a kept target
+            kept[lo + m] = i
+            m += keep
+            cnt += keep * (nonzero - 1)  # the target itself is non-padding
         counts[c] = cnt
+        n_kept[c] = m
 
 
 _LABEL_BIT = np.uint64(1 << 63)
@@ -138,44 +144,80 @@ def _sg_draw(state, spare, n):
     return bounded(r, n), state, (r << _S32) | np.uint64(1)
 
 
+_S16 = np.uint64(16)
+_S48 = np.uint64(48)
+_MARK = np.uint64(1 << 15)
+#: the most buckets a shuffle uses: :func:`_sg_bucket_draw` draws 16 bits a bucket
+MAX_BUCKETS = 1 << 12
+
+
+@njit(inline="always", cache=True)
+def _sg_bucket_draw(state, spare, n):
+    """A random bucket in ``[0, n)``, ``n <= MAX_BUCKETS``; returns ``(value, state, spare)``.
+
+    Each 64-bit xorshift draw serves four buckets, 16 bits each, by multiply-shift.
+    ``spare`` holds the unused bits at the top and a marker bit below them; when
+    the marker reaches the top bit (or ``spare`` is 0, the start) a new draw is made.
+    Buckets come out slightly unequal in probability (at most 1 part in 16 at
+    ``MAX_BUCKETS``), which leaves the shuffle uniform: every item's bucket is drawn
+    from the same distribution, so given the bucket sizes every assignment of items
+    to buckets is equally likely.
+    """
+    if (spare << np.uint64(1)) == np.uint64(0):
+        state, r = xorshift_next(state)
+        x = r >> _S48
+        spare = (r << _S16) | _MARK
+    else:
+        x = spare >> _S48
+        spare = spare << _S16
+    return np.int64((x * np.uint64(n)) >> _S16), state, spare
+
+
 @njit(parallel=True, nogil=True, cache=True)
 def _sg_bucket_counts(items_per_writer, key, n_buckets, counts):
     """``counts[q, b]``: items writer ``q`` sends to bucket ``b``.
 
     Writer ``q`` draws the bucket of each item it writes, in write order, from its own
-    stream (:func:`_sg_draw`); the emit pass replays the same stream.
+    stream (:func:`_sg_bucket_draw`); the emit pass replays the same stream.
     ``items_per_writer`` is int64[Q]; ``counts`` int64[Q, n_buckets], zeroed by the caller.
     """
     for q in prange(items_per_writer.shape[0]):
         state = stream_seed(key, q)
         spare = np.uint64(0)
         for _ in range(items_per_writer[q]):
-            b, state, spare = _sg_draw(state, spare, n_buckets)
+            b, state, spare = _sg_bucket_draw(state, spare, n_buckets)
             counts[q, b] += 1
 
 
+#: items ahead of a bucket's next slot that the scatter prefetches (4 cache lines)
+_SCATTER_AHEAD = 32
+
+
 @njit(inline="always", cache=True)
-def _sg_slot(k, q, state, spare, n_buckets, slots, shuffled):
+def _sg_slot(k, q, state, spare, n_buckets, slots, shuffled, buf):
     """Where the next item of writer q goes: ``k`` (item order), or the next slot of a random bucket.
 
-    ``slots`` is int64[Q, n_buckets], advanced in place. Returns ``(slot, state, spare)``.
+    ``slots`` is int64[Q, n_buckets], advanced in place; ``buf`` is only prefetched.
+    Returns ``(slot, state, spare)``.
     """
     if not shuffled:
         return k, state, spare
-    b, state, spare = _sg_draw(state, spare, n_buckets)
+    b, state, spare = _sg_bucket_draw(state, spare, n_buckets)
     d = slots[q, b]
     slots[q, b] = d + 1
+    prefetch(buf, d + _SCATTER_AHEAD)
     return d, state, spare
 
 
 @njit(parallel=True, nogil=True, cache=True)
-def _sg_emit(seq, window, table, use_table, sample_key, chunk, offsets, vocabulary_size, rounds, neg_key,
+def _sg_emit(seq, window, kept, n_kept, chunk, offsets, vocabulary_size, rounds, neg_key,
              bucket_key, n_buckets, slots, shuffled, buf, pos_targets):
     """Positives of each sequence chunk, each followed by ``rounds`` negatives that
     share its target (item ``j * n_pos + k`` for round j of positive k).
 
-    ``seq`` int32[L]; ``table`` float64[>= V]; ``offsets`` int64[n_chunks + 1], the
-    first positive of each chunk; ``slots`` int64[Q, n_buckets], each writer's next
+    ``seq`` int32[L] or int64[L]; ``kept`` and ``n_kept`` the kept targets that
+    :func:`_sg_count` listed; ``offsets`` int64[n_chunks + 1], the first positive of
+    each chunk; ``slots`` int64[Q, n_buckets], each writer's next
     slot per bucket (advanced in place); ``buf`` uint64[N], the packed items;
     ``pos_targets`` int32[n_pos] (or empty when no remainder round needs them).
     """
@@ -185,23 +227,21 @@ def _sg_emit(seq, window, table, use_table, sample_key, chunk, offsets, vocabula
     keep_targets = pos_targets.shape[0] > 0
     for c in prange(n_chunks):
         lo = c * chunk
-        hi = min(lo + chunk, n)
         k = offsets[c]
         state = stream_seed(neg_key, c)
         nspare = np.uint64(0)
         bstate = stream_seed(bucket_key, c)
         spare = np.uint64(0)
-        for i in range(lo, hi):
-            if not _sg_is_target(seq, i, table, use_table, sample_key):
-                continue
+        for t in range(lo, lo + n_kept[c]):
+            i = kept[t]
             wi = seq[i]
             for j in range(max(0, i - window), min(n, i + window + 1)):
                 if j != i and seq[j] != 0:
-                    d, bstate, spare = _sg_slot(k, c, bstate, spare, n_buckets, slots, shuffled)
+                    d, bstate, spare = _sg_slot(k, c, bstate, spare, n_buckets, slots, shuffled, buf)
                     buf[d] = _sg_pack(wi, seq[j], True)
                     for rnd in range(1, rounds + 1):
                         neg, state, nspare = _sg_draw(state, nspare, vocabulary_size - 1)
-                        d, bstate, spare = _sg_slot(rnd * n_pos + k, c, bstate, spare, n_buckets, slots, shuffled)
+                        d, bstate, spare = _sg_slot(rnd * n_pos + k, c, bstate, spare, n_buckets, slots, shuffled, buf)
                         buf[d] = _sg_pack(wi, 1 + neg, False)
                     if keep_targets:
                         pos_targets[k] = wi
@@ -225,15 +265,14 @@ def _sg_emit_remainder(pos_targets, subset, first_item, vocabulary_size, neg_key
         for item in range(rem_bounds[r], rem_bounds[r + 1]):
             t = pos_targets[subset[item - first_item]]
             neg, state, nspare = _sg_draw(state, nspare, vocabulary_size - 1)
-            d, bstate, spare = _sg_slot(item, q0 + r, bstate, spare, n_buckets, slots, shuffled)
+            d, bstate, spare = _sg_slot(item, q0 + r, bstate, spare, n_buckets, slots, shuffled, buf)
             buf[d] = _sg_pack(t, 1 + neg, False)
 
 
 @njit(inline="always", cache=True)
-def _sg_unpack(buf, i, labels, categorical):
-    """Move item ``i``'s label bit from ``buf`` into ``labels``."""
-    v = buf[i]
-    label = np.int8(1) if (v & _LABEL_BIT) != np.uint64(0) else np.int8(0)
+def _sg_place(buf, i, v, labels, categorical):
+    """Put packed item ``v`` at position ``i``: its pair into ``buf``, its label bit into ``labels``."""
+    label = np.int8(v >> np.uint64(63))
     buf[i] = v & ~_LABEL_BIT
     if categorical:
         labels[i, 0] = 1 - label
@@ -260,6 +299,8 @@ def _sg_shuffle_unpack(bucket_starts, key, shuffled, buf, labels, categorical):
             # alternate by parity here rather than through _sg_draw's spare, which
             # measured slower in this loop
             state = stream_seed(key, b)
+            for p in range(lo, hi, 8):  # one prefetch per 64-byte line
+                prefetch(buf, p)
             r = np.uint64(0)
             i = hi - 1
             while i > lo:
@@ -269,15 +310,15 @@ def _sg_shuffle_unpack(bucket_starts, key, shuffled, buf, labels, categorical):
                 else:
                     x = r & _LOW32
                 j = lo + np.int64((x * np.uint64(i - lo + 1)) >> _S32)
-                tmp = buf[i]
-                buf[i] = buf[j]
-                buf[j] = tmp
-                _sg_unpack(buf, i, labels, categorical)
+                prefetch(buf, 2 * hi - 1 - i)
+                v = buf[j]
+                buf[j] = buf[i]
+                _sg_place(buf, i, v, labels, categorical)
                 i -= 1
-            _sg_unpack(buf, lo, labels, categorical)
+            _sg_place(buf, lo, buf[lo], labels, categorical)
         else:
             for i in range(lo, hi):
-                _sg_unpack(buf, i, labels, categorical)
+                _sg_place(buf, i, buf[i], labels, categorical)
 
 
 def skipgrams(sequence, vocabulary_size: int, window_size: int = 4, negative_samples: float = 1.0,
@@ -344,8 +385,10 @@ def skipgrams(sequence, vocabulary_size: int, window_size: int = 4, negative_sam
     n = seq.shape[0]
     n_chunks = max(1, (n + chunk - 1) // chunk)
     counts = np.zeros(n_chunks, dtype=np.int64)
+    kept = np.empty(n, dtype=np.int32 if n < 2**31 else np.int64)
+    n_kept = np.zeros(n_chunks, dtype=np.int64)
     if n:
-        _sg_count(seq, window_size, table, use_table, key_sample, chunk, counts)
+        _sg_count(seq, window_size, table, use_table, key_sample, chunk, counts, kept, n_kept)
     offsets = np.zeros(n_chunks + 1, dtype=np.int64)
     np.cumsum(counts, out=offsets[1:])
     n_pos = int(offsets[-1])
@@ -360,7 +403,7 @@ def skipgrams(sequence, vocabulary_size: int, window_size: int = 4, negative_sam
     neg_key = np.uint64(mix64_py(root ^ 0x4))
     shuffled = bool(shuffle) and total > 0
     if shuffled:
-        n_buckets = max(1, total // PERM_BUCKET)
+        n_buckets = min(max(1, total // PERM_BUCKET), MAX_BUCKETS)
         items_per_writer = np.concatenate((counts * (rounds + 1), np.diff(rem_bounds)))
         bucket_counts = np.zeros((items_per_writer.shape[0], n_buckets), dtype=np.int64)
         _sg_bucket_counts(items_per_writer, bucket_key, n_buckets, bucket_counts)
@@ -371,11 +414,13 @@ def skipgrams(sequence, vocabulary_size: int, window_size: int = 4, negative_sam
         n_buckets = 1
         slots = np.zeros((1, 1), dtype=np.int64)
         bucket_starts = np.append(np.arange(0, total, PERM_BUCKET, dtype=np.int64), np.int64(total))
-    buf = memory.empty(total, np.uint64)
-    labels = memory.empty((total, 2 if categorical else 1), np.int8)
+    # plain allocations: huge-page advice (MADV_HUGEPAGE) made a call after a tf_keras one
+    # 2-3x slower, the kernel compacting memory on the first touch of each 2 MiB page
+    buf = np.empty(total, dtype=np.uint64)
+    labels = np.empty((total, 2 if categorical else 1), dtype=np.int8)
     pos_targets = np.empty(n_pos if rem else 0, dtype=np.int32)
     if n_pos:
-        _sg_emit(seq, window_size, table, use_table, key_sample, chunk, offsets, vocabulary_size, rounds,
+        _sg_emit(seq, window_size, kept, n_kept, chunk, offsets, vocabulary_size, rounds,
                  neg_key, bucket_key, n_buckets, slots, shuffled, buf, pos_targets)
     if rem:
         subset = random_permutation(n_pos, mix64_py(root ^ 0x3))[:rem]

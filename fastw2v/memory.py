@@ -1,9 +1,5 @@
-"""Memory: huge-page output buffers, releasing pages of memory maps, and the weights' budget.
+"""Memory: releasing pages of memory maps, and the weights' budget.
 
-* :func:`empty` backs large output buffers with transparent huge pages where the OS
-  allows it: a freshly allocated multi-hundred-MB array costs a page fault per 4 KiB
-  page on first touch, and ``MADV_HUGEPAGE`` cuts that by up to 512x. It is only
-  advice; without it this is ``np.empty``.
 * :func:`release_pages` hands the pages of a memory-mapped corpus that a pass has
   left behind back to the OS, so streaming keeps the resident set flat.
 * :func:`check_memory` refuses, with the estimate, weights that cannot fit;
@@ -18,25 +14,6 @@ from typing import Optional
 import numpy as np
 
 from .errors import InsufficientMemoryError
-
-_HUGE_MIN_BYTES = 8 << 20
-
-
-def empty(shape, dtype) -> np.ndarray:
-    """Like ``np.empty``; large arrays are mmap-backed with MADV_HUGEPAGE advice."""
-    dtype = np.dtype(dtype)
-    shape = (shape,) if np.isscalar(shape) else tuple(shape)
-    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    advice = getattr(mmap, "MADV_HUGEPAGE", None)
-    if nbytes < _HUGE_MIN_BYTES or advice is None:
-        return np.empty(shape, dtype=dtype)
-    try:
-        buf = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
-        buf.madvise(advice)
-    except (OSError, ValueError, AttributeError):
-        return np.empty(shape, dtype=dtype)
-    return np.frombuffer(buf, dtype=dtype).reshape(shape)
-
 
 _PAGE = mmap.PAGESIZE
 

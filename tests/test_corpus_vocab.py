@@ -264,7 +264,9 @@ def test_release_pages_keeps_private_memory(tmp_path):
     cow[::1000] = 5  # private edits of a copy-on-write map
     cow_expected = np.array(cow)
     owned = shared.astype(np.int32)  # class np.memmap, but its own memory
-    anon = memory.empty(n * 128, np.int32)[:n]  # huge-page backed anonymous map (when large enough)
+    import mmap
+
+    anon = np.frombuffer(mmap.mmap(-1, n * 4, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS), dtype=np.int32)
     anon[:] = data
     assert memory.is_mapped(shared) and memory.is_mapped(shared[10:])
     assert not memory.is_mapped(owned) and not memory.is_mapped(cow) and not memory.is_mapped(anon)

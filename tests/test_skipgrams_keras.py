@@ -85,6 +85,18 @@ def test_negatives_are_statistically_equivalent(ratio):
     assert stats.chi2_contingency(table).pvalue > 1e-4
 
 
+def test_consecutive_negatives_are_independent():
+    """Each 64-bit draw serves two negatives (its halves): in write order, a negative's
+    context must match the next one's only by chance, 1 / (V - 1)."""
+    rng = np.random.default_rng(5)
+    V = 30
+    seq = _zipf_sequence(rng, 20000, V)
+    couples, labels = skipgrams(seq, V, window_size=2, negative_samples=1.0, shuffle=False, seed=11)
+    ctx = couples[labels == 0, 1]  # unshuffled: negatives in the order they were drawn
+    same = int(np.sum(ctx[1:] == ctx[:-1]))
+    assert stats.binomtest(same, len(ctx) - 1, 1.0 / (V - 1)).pvalue > 1e-4
+
+
 def test_sampling_table_keep_rates_agree_with_keras():
     rng = np.random.default_rng(2)
     V = 100
