@@ -1,9 +1,12 @@
 """Pair generation: tf_keras skipgrams vs fastw2v.skipgrams vs PairGenerator, in one run.
 
-    python benchmarks/bench_pairs.py [--corpus PATH] [--slice-tokens N] [--repeats R]
+    python benchmarks/bench_pairs.py [--corpus PATH] [--slice-tokens N] [--repeats R] [--pairs P]
 
-Counts every pair, positive and negative alike. Writes
-benchmarks/results/pairs.{json,md,png}.
+Counts every pair, positive and negative alike. ``skipgrams`` is compared in P
+alternating pairs of calls on the same slice (tf_keras first, then fastw2v first), each
+fastw2v call right after a tf_keras one or after the previous pair's fastw2v call; the
+ratio is the median of the pairs' ratios. Back-to-back (warm) fastw2v calls and the time
+of each compiled pass are reported beside them. Writes benchmarks/results/pairs.{json,md,png}.
 """
 
 from __future__ import annotations
@@ -66,16 +69,49 @@ def vocab_timing(path, repeats: int) -> dict:
             "ratio": theirs / ours, "fastw2v_vocab_size": len(v), "gensim_vocab_size": len(g.wv)}
 
 
+def skipgrams_phases(seq, V, kw, repeats):
+    """Median milliseconds of each compiled pass of ``skipgrams`` (and of the whole call), warm."""
+    from fastw2v import keras_compat
+
+    names = {"_sg_count": "count", "_sg_bucket_counts": "bucket counts", "_sg_emit": "emit",
+             "_sg_shuffle_unpack": "shuffle"}
+    took = {label: [] for label in list(names.values()) + ["whole call"]}
+    originals = {name: getattr(keras_compat, name) for name in names}
+
+    def timer(name):
+        def run(*args):
+            t0 = time.perf_counter()
+            out = originals[name](*args)
+            took[names[name]].append(1e3 * (time.perf_counter() - t0))
+            return out
+        return run
+
+    try:
+        for name in names:
+            setattr(keras_compat, name, timer(name))
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            fastw2v.skipgrams(seq, V, **kw)
+            took["whole call"].append(1e3 * (time.perf_counter() - t0))
+    finally:
+        for name, fn in originals.items():
+            setattr(keras_compat, name, fn)
+    return {label: float(np.median(v)) for label, v in took.items() if v}
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--corpus", type=str, default=None, help="text corpus (default: ../shared/data/wiki8.txt.xz)")
     ap.add_argument("--slice-tokens", type=int, default=1_000_000, help="tokens for the skipgrams comparison")
     ap.add_argument("--repeats", type=int, default=5, help="repeats per measurement (median reported)")
     ap.add_argument("--window", type=int, default=4, help="skipgrams window_size (Keras default 4)")
-    ap.add_argument("--quick", action="store_true", help="3 repeats instead of --repeats")
+    ap.add_argument("--pairs", type=int, default=9,
+                    help="alternating tf_keras/fastw2v skipgrams pairs (the ratio is their median)")
+    ap.add_argument("--quick", action="store_true", help="3 repeats and 3 pairs instead of --repeats and --pairs")
     args = ap.parse_args(argv)
     if args.quick:
         args.repeats = 3
+        args.pairs = 3
     import numba
 
     path = args.corpus or default_corpus()
@@ -96,7 +132,7 @@ def main(argv=None):
     # alternating pairs (tf_keras then fastw2v, then the other way round), so that a change of
     # the machine's state hits both sides; the ratio is the median of the pairs' ratios
     k_times, f_times, pair_ratios = [], [], []
-    for i in range(max(3, args.repeats // 2)):
+    for i in range(args.pairs):
         sides = [("k", lambda: keras_skipgrams(seq_list, V, **kw)), ("f", lambda: fastw2v.skipgrams(seq, V, **kw))]
         took = {}
         for side, fn in (sides if i % 2 == 0 else sides[::-1]):
@@ -112,13 +148,14 @@ def main(argv=None):
     n_keras, n_fast = took["k"][1], took["f"][1]
     # the timings above are cold calls, each right after tf_keras's; back to back, warm:
     warm_med, warm_all, _ = timed(lambda: fastw2v.skipgrams(seq, V, **kw), 9)
+    phases = skipgrams_phases(seq, V, kw, 15)
     results["keras_skipgrams"] = {"pairs": n_keras, "seconds": float(np.median(k_times)), "all_seconds": k_times,
                                   "pairs_per_sec": n_keras / float(np.median(k_times))}
     results["fastw2v_skipgrams"] = {"pairs": int(n_fast), "seconds": float(np.median(f_times)), "all_seconds": f_times,
                                     "pairs_per_sec": n_fast / float(np.median(f_times)), "threads": all_threads,
                                     "pair_ratios": pair_ratios, "median_pair_ratio": float(np.median(pair_ratios)),
                                     "warm_seconds": warm_med, "warm_all_seconds": warm_all,
-                                    "warm_pairs_per_sec": n_fast / warm_med}
+                                    "warm_pairs_per_sec": n_fast / warm_med, "warm_phases_ms": phases}
 
     # --- PairGenerator rows, negative=5, over the whole corpus
     def one_epoch(threads):
@@ -187,7 +224,8 @@ def main(argv=None):
               f"sample 1e-3. skipgrams: {len(pair_ratios)} alternating tf_keras/fastw2v pairs; fastw2v vs tf_keras "
               f"per pair {', '.join(f'{r:.0f}x' for r in pair_ratios)}, median {np.median(pair_ratios):.0f}x; "
               f"back to back (warm, median of 9 calls): {fs['warm_seconds'] * 1000:.1f} ms a call, "
-              f"{fs['warm_pairs_per_sec'] / 1e6:.1f}M pairs/s, {fs['warm_pairs_per_sec'] / base:.0f}x tf_keras's median. "
+              f"{fs['warm_pairs_per_sec'] / 1e6:.1f}M pairs/s, {fs['warm_pairs_per_sec'] / base:.0f}x tf_keras's median; "
+              f"its passes (median ms of 15 calls): {', '.join(f'{k} {v:.1f}' for k, v in phases.items())}. "
               f"Generator: medians of {max(3, args.repeats // 2)} whole-corpus epochs.")
     write_results("pairs", results, "\n".join(md))
     bar_chart("pairs", [n.replace("`", "") for n, _ in rows], [r["pairs_per_sec"] for _, r in rows], "pairs/s (log)",

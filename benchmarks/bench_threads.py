@@ -33,12 +33,17 @@ def main(argv=None):
                     help="comma list of thread counts (default: powers of 2 up to the cores, and the cores)")
     ap.add_argument("--name", type=str, default="pairs_threads", help="results file name (without extension)")
     ap.add_argument("--rounds", type=int, default=2, help="passes over the thread counts (alternating order)")
+    ap.add_argument("--quick", action="store_true", help="one pass, over 1 thread and all cores only")
     args = ap.parse_args(argv)
+    if args.quick:
+        args.rounds = 1
     cores = numba.config.NUMBA_NUM_THREADS
     if args.threads:
         counts = sorted({int(t) for t in args.threads.split(",")})
         if not counts or min(counts) < 1 or max(counts) > cores:
             ap.error(f"--threads must be between 1 and {cores} (NUMBA_NUM_THREADS)")
+    elif args.quick:
+        counts = sorted({1, cores})
     else:
         counts = sorted({1 << i for i in range(cores.bit_length()) if 1 << i <= cores} | {cores})
     vocab, corpus = load_corpus(args.corpus or default_corpus(), min_count=5)

@@ -15,11 +15,12 @@ runs in passes, each a ``prange`` over chunks of the sequence:
 4. :func:`_sg_shuffle_unpack` shuffles each bucket and splits the labels out in the
    same sweep.
 
-Where the time goes, and why the passes look as they do: the keep draw is made once
-and branch-free (a kept target is an unpredictable branch, and the emit pass would
-otherwise redraw it); the bucket scatter prefetches the line each bucket writes next;
-each bucket is prefetched whole before its shuffle, whose random reads would
-otherwise miss the cache until the sweep had pulled the bucket in.
+Why the passes look as they do: the keep draw is made once and branch-free (a kept
+target is an unpredictable branch, and the emit pass would otherwise redraw it); the
+bucket scatter prefetches the line each bucket writes next; each bucket is prefetched
+whole before its shuffle, whose random reads would otherwise miss the cache until the
+sweep had pulled the bucket in; the outputs come from :data:`OUTPUT_POOL`, which
+reuses the memory of outputs the caller has dropped instead of faulting in fresh pages.
 
 The couples are the packed buffer viewed as int32[N, 2], so no copy is made.
 """
@@ -35,6 +36,7 @@ from numba import njit, prange
 from .config import check_float, check_int
 from .corpus import check_ids
 from .errors import ArgumentError
+from .memory import BufferPool
 from .permutation import PERM_BUCKET, PERM_CHUNK, random_permutation
 from .prefetch import prefetch
 from .sampling import bounded, mix64_py, stream_seed, token_hash, xorshift_next
@@ -63,6 +65,10 @@ def make_sampling_table(size: int, sampling_factor: float = 1e-5) -> np.ndarray:
 
 _U53 = 1.0 / 9007199254740992.0
 
+#: where :func:`skipgrams` takes its output arrays from: the memory of outputs the caller
+#: has let go of is reused (up to 256 MiB is kept; ``OUTPUT_POOL.clear()`` lets it go)
+OUTPUT_POOL = BufferPool()
+
 
 @njit(parallel=True, nogil=True, cache=True)
 def _sg_count(seq, window, table, use_table, key, chunk, counts, kept, n_kept):
@@ -82,6 +88,15 @@ def _sg_count(seq, window, table, use_table, key, chunk, counts, kept, n_kept):
     for c in prange(n_chunks):
         lo = c * chunk
         hi = min(lo + chunk, n)
+        # the keep draws first, in a loop of their own that the compiler can vectorise
+        keep = np.empty(hi - lo, dtype=np.uint8)
+        for i in range(lo, hi):
+            wi = seq[i]
+            k = np.uint8(wi != 0)
+            if use_table:
+                u = np.float64(token_hash(key, i) >> np.uint64(11)) * _U53
+                k &= np.uint8(table[wi] >= u)
+            keep[i - lo] = k
         # a running count of the window's non-padding ids, [a, b), as it slides one token at a time
         a = max(0, lo - window)
         b = min(n, lo + window + 1)
@@ -93,22 +108,16 @@ def _sg_count(seq, window, table, use_table, key, chunk, counts, kept, n_kept):
         m = 0
         for i in range(lo, hi):
             if i - window > a:
-                if seq[a] != 0:
-                    nonzero -= 1
+                nonzero -= np.int64(seq[a] != 0)
                 a += 1
             if i + window + 1 <= n and i + window + 1 > b:
-                if seq[b] != 0:
-                    nonzero += 1
+                nonzero += np.int64(seq[b] != 0)
                 b += 1
-            wi = seq[i]
-            keep = np.int64(wi != 0)
-            if use_table:
-                u = np.float64(token_hash(key, i) >> np.uint64(11)) * _U53
-                keep &= np.int64(table[wi] >= u)
+            k = np.int64(keep[i - lo])
             # branch-free: always write, advance only past a kept target
             kept[lo + m] = i
-            m += keep
-            cnt += keep * (nonzero - 1)  # the target itself is non-padding
+            m += k
+            cnt += k * (nonzero - 1)  # the target itself is non-padding
         counts[c] = cnt
         n_kept[c] = m
 
@@ -414,10 +423,11 @@ def skipgrams(sequence, vocabulary_size: int, window_size: int = 4, negative_sam
         n_buckets = 1
         slots = np.zeros((1, 1), dtype=np.int64)
         bucket_starts = np.append(np.arange(0, total, PERM_BUCKET, dtype=np.int64), np.int64(total))
-    # plain allocations: huge-page advice (MADV_HUGEPAGE) made a call after a tf_keras one
-    # 2-3x slower, the kernel compacting memory on the first touch of each 2 MiB page
-    buf = np.empty(total, dtype=np.uint64)
-    labels = np.empty((total, 2 if categorical else 1), dtype=np.int8)
+    # reused buffers where the caller has dropped an earlier call's outputs (see BufferPool);
+    # not huge-page advice (MADV_HUGEPAGE), which made a call after a tf_keras one 2-3x
+    # slower, the kernel compacting memory on the first touch of each 2 MiB page
+    buf = OUTPUT_POOL.empty(total, np.uint64)
+    labels = OUTPUT_POOL.empty((total, 2 if categorical else 1), np.int8)
     pos_targets = np.empty(n_pos if rem else 0, dtype=np.int32)
     if n_pos:
         _sg_emit(seq, window_size, kept, n_kept, chunk, offsets, vocabulary_size, rounds,

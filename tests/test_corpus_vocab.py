@@ -290,3 +290,36 @@ def test_training_on_a_memmap_copy_sees_its_ids(tmp_path):
     b = Word2Vec(cfg).fit((ids, starts), vocab=vocab)
     np.testing.assert_array_equal(mapped_copy, ids)
     np.testing.assert_array_equal(a.W_in, b.W_in)
+
+
+def test_buffer_pool_reuses_only_memory_nothing_uses():
+    from fastw2v.memory import BufferPool
+
+    pool = BufferPool(keep=4, max_bytes=1 << 20, max_total=1 << 21)
+    a = pool.empty(1000, np.uint64)
+    addr = a.ctypes.data
+    a[:] = 7
+    del a
+    b = pool.empty((500, 2), np.uint64)  # same bytes, another shape: the freed buffer comes back
+    assert b.ctypes.data == addr and b.shape == (500, 2) and b.dtype == np.uint64
+    # any view keeps the buffer in use, however derived
+    for keep_alive in (lambda x: x[::3, 1], lambda x: x.view(np.int32).reshape(-1)[5:], lambda x: memoryview(x)):
+        view = keep_alive(b)
+        del b
+        c = pool.empty(1000, np.uint64)
+        assert c.ctypes.data != addr
+        del c, view
+        b = pool.empty(1000, np.uint64)
+        assert b.ctypes.data == addr
+    del b
+    # a much smaller request does not pin a big buffer; too large a request is not pooled
+    small = pool.empty(10, np.uint64)
+    assert small.ctypes.data != addr
+    big = pool.empty(1 << 18, np.uint64)  # 2 MiB > max_bytes
+    assert big.base is None and pool.held_bytes <= 1 << 21
+    # limits: never more than keep buffers, nor max_total bytes
+    held = [pool.empty(100_000 + i, np.uint8) for i in range(6)]
+    assert len(pool._buffers) <= 4 and pool.held_bytes <= 1 << 21
+    held[0][:] = 1  # forgotten buffers stay valid for their arrays
+    pool.clear()
+    assert pool.held_bytes == 0 and held[-1].shape == (100_005,)

@@ -178,3 +178,36 @@ def test_shuffle_is_uniform_across_buckets(monkeypatch):
     gap = (where[:, 1] - where[:, 0]) % n
     assert gap.min() > 0
     assert stats.chisquare(np.bincount(gap, minlength=n)[1:]).pvalue > 1e-4
+
+
+def test_reused_output_memory_never_touches_live_arrays():
+    """skipgrams reuses the memory of outputs the caller dropped; arrays still alive, or
+    views of them, keep their values through later calls, from any thread."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import fastw2v.keras_compat as kc
+
+    rng = np.random.default_rng(8)
+    seq = _zipf_sequence(rng, 50_000, 40)
+    ref = {s: skipgrams(seq, 40, seed=s) for s in range(4)}
+    snap = {s: (c.copy(), l.copy()) for s, (c, l) in ref.items()}
+    kc.OUTPUT_POOL.clear()
+    first = skipgrams(seq, 40, seed=0)
+    addr = first[0].ctypes.data
+    column = first[0][:, 1]  # a view outlives the arrays it came from
+    del first
+    again = skipgrams(seq, 40, seed=1)
+    assert again[0].ctypes.data != addr
+    np.testing.assert_array_equal(column, snap[0][0][:, 1])
+    del column
+    reused = skipgrams(seq, 40, seed=2)
+    assert reused[0].ctypes.data == addr  # freed now, so reused
+    np.testing.assert_array_equal(reused[0], snap[2][0])
+    np.testing.assert_array_equal(reused[1], snap[2][1])
+    del again, reused
+    with ThreadPoolExecutor(4) as pool:
+        outs = list(pool.map(lambda s: skipgrams(seq, 40, seed=s % 4), range(16)))
+    for s, (c, l) in enumerate(outs):
+        np.testing.assert_array_equal(c, snap[s % 4][0])
+        np.testing.assert_array_equal(l, snap[s % 4][1])
+    assert len({c.ctypes.data for c, _ in outs}) == 16  # every live output has its own memory
