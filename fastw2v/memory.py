@@ -35,9 +35,10 @@ class BufferPool:
     owns the memory, so the buffer's reference count is exactly the pool's own
     references plus one per live array.
 
-    It keeps at most ``keep`` buffers, none larger than ``max_bytes`` (larger requests
-    get a plain ``np.empty``), and holds at most ``max_total`` bytes; :meth:`clear`
-    lets them all go.
+    It keeps at most ``keep`` buffers, none for a request larger than ``max_bytes``
+    (those get a plain ``np.empty``), and holds at most ``max_total`` bytes; :meth:`clear`
+    lets them all go. A new buffer is 1/16 larger than asked, so that the slightly
+    different sizes that repeated calls on one input ask for fit the same buffer.
     """
 
     def __init__(self, keep: int = 4, max_bytes: int = 128 << 20, max_total: int = 256 << 20) -> None:
@@ -68,8 +69,10 @@ class BufferPool:
                     self._buffers.append(self._buffers.pop(i))  # now the newest
                     break
             else:
-                self._make_room(nbytes)
-                self._buffers.append(np.empty(nbytes, dtype=np.uint8))
+                # room to grow: repeated calls on one input ask for slightly different sizes
+                size = -(-(nbytes + nbytes // 16) // _PAGE) * _PAGE
+                self._make_room(size)
+                self._buffers.append(np.empty(size, dtype=np.uint8))
             return self._buffers[-1][:nbytes].view(dtype).reshape(shape)
 
     def _make_room(self, nbytes: int) -> None:
