@@ -99,6 +99,18 @@ def train_hogwild(cfg, corpus, vocab):
     return model, time.perf_counter() - t0
 
 
+def generator_rows_epoch(vocab, corpus, threads: int) -> int:
+    """One epoch of ``PairGenerator`` rows (window 5, 5 negatives, sample 1e-3, batches of
+    65,536 rows) over ``corpus``; returns the pairs made (contexts, positive and negative)."""
+    from fastw2v import PairGenerator
+
+    gen = PairGenerator(vocab, window=5, negative=5, sample=1e-3, seed=1, threads=threads)
+    n = 0
+    for _, contexts in gen.batches(corpus, 1 << 16):
+        n += contexts.size
+    return n
+
+
 def git_commit():
     """The checked-out commit (with ``+dirty`` for local changes), or None outside git."""
     import subprocess

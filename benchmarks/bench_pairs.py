@@ -18,10 +18,10 @@ import time
 import numpy as np
 from numba import njit, prange
 
-from _common import bar_chart, default_corpus, timed, write_results
+from _common import bar_chart, default_corpus, generator_rows_epoch, timed, write_results
 
 import fastw2v
-from fastw2v import PairGenerator, load_corpus
+from fastw2v import load_corpus
 
 
 @njit(parallel=True, nogil=True, cache=True)
@@ -159,11 +159,7 @@ def main(argv=None):
 
     # --- PairGenerator rows, negative=5, over the whole corpus
     def one_epoch(threads):
-        gen = PairGenerator(vocab, window=5, negative=5, sample=1e-3, seed=1, threads=threads)
-        n = 0
-        for _, contexts in gen.batches(corpus, 1 << 16):
-            n += contexts.size
-        return n
+        return generator_rows_epoch(vocab, corpus, threads)
 
     one_epoch(1)  # compile
     for label, threads in (("generator_rows_1thread", 1), ("generator_rows_all", all_threads)):

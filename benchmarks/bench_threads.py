@@ -20,10 +20,10 @@ import argparse
 
 import numba
 import numpy as np
-from _common import RESULTS, default_corpus, timed, write_results
+from _common import RESULTS, default_corpus, generator_rows_epoch, timed, write_results
 
 import fastw2v
-from fastw2v import PairGenerator, load_corpus
+from fastw2v import load_corpus
 
 
 def main(argv=None):
@@ -54,11 +54,7 @@ def main(argv=None):
     kw = dict(window_size=4, negative_samples=1.0, sampling_table=table)
 
     def rows_epoch(threads):
-        gen = PairGenerator(vocab, window=5, negative=5, sample=1e-3, seed=1, threads=threads)
-        n = 0
-        for _, contexts in gen.batches(corpus, 1 << 16):
-            n += contexts.size
-        return n
+        return generator_rows_epoch(vocab, corpus, threads)
 
     work = {name: (lambda s=s: len(fastw2v.skipgrams(s, V, **kw)[1]), 9) for name, s in slices.items()}
     results = {name: {t: [] for t in counts} for name in list(work) + ["generator_rows"]}
