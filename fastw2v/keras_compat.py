@@ -88,7 +88,7 @@ def _sg_count(seq, window, table, use_table, key, chunk, counts, kept, n_kept):
     for c in prange(n_chunks):
         lo = c * chunk
         hi = min(lo + chunk, n)
-        # the keep draws first, in a loop of their own that the compiler can vectorise
+        # the keep draws first, in a loop of their own, apart from the sliding window below
         keep = np.empty(hi - lo, dtype=np.uint8)
         for i in range(lo, hi):
             wi = seq[i]
@@ -319,6 +319,8 @@ def _sg_shuffle_unpack(bucket_starts, key, shuffled, buf, labels, categorical):
                 else:
                     x = r & _LOW32
                 j = lo + np.int64((x * np.uint64(i - lo + 1)) >> _S32)
+                # the next bucket (most likely this thread's next), a line every 8 steps, rising
+                # through it as this sweep falls through its own
                 prefetch(buf, 2 * hi - 1 - i)
                 v = buf[j]
                 buf[j] = buf[i]
