@@ -165,7 +165,9 @@ class KerasOptions:
         ``tutorial``: the Keras tutorial's shared embedding, dot product and sigmoid
         ``Dense``, trained with RMSprop.
     strategy : {"default", "mirrored", "multiworker"}
-        The ``tf.distribute`` strategy; ``multiworker`` reads the cluster from ``TF_CONFIG``.
+        ``mirrored``: every local device (TensorFlow's ``MirroredStrategy``, JAX's
+        ``keras.distribution.DataParallel``); ``multiworker``: TensorFlow's
+        ``MultiWorkerMirroredStrategy``, with the cluster read from ``TF_CONFIG``.
     batch_size : int
         Rows per step (per worker under ``multiworker``).
     learning_rate : float or None
@@ -186,6 +188,10 @@ class KerasOptions:
         ``final_rate * learning_rate`` over all epochs (default 1.0: constant). None for the
         optimizers that do not take it (summed SGD decays from ``alpha`` to
         ``Word2VecConfig.final_alpha``; the tutorial's RMSprop rate is constant).
+    steps_per_execution : int
+        Training steps per call from Python (Keras' ``compile`` option). Progress,
+        stop requests and the loss are seen once per call, so more steps per call keep
+        an accelerator busy while Python catches up; 1 suits a CPU.
     """
 
     model: str = "sgns"
@@ -195,9 +201,11 @@ class KerasOptions:
     optimizer: Optional[str] = None
     negative_group: Optional[int] = None
     final_rate: Optional[float] = None
+    steps_per_execution: int = 1
 
     def __post_init__(self) -> None:
         check_choice("model", self.model, KERAS_MODELS)
+        check_int("steps_per_execution", self.steps_per_execution, 1)
         check_choice("strategy", self.strategy, KERAS_STRATEGIES)
         if self.optimizer is None:
             object.__setattr__(self, "optimizer", KERAS_OPTIMIZERS[self.model][0])

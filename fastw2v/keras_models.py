@@ -1,39 +1,50 @@
-"""Keras models for skip-gram: the tutorial's network and standard SGNS.
+"""Keras models for skip-gram: the tutorial's network and standard SGNS, on any supported backend.
 
-TensorFlow and Keras are imported here (and in :mod:`fastw2v.keras_trainer`) only;
-``import fastw2v`` never imports them. :func:`build_sgns` and :func:`build_tutorial`
-build and compile the two models; :func:`input_embeddings` reads either one's vectors.
+Keras is imported here (and in :mod:`fastw2v.keras_trainer` and the backend glue
+modules) only; ``import fastw2v`` never imports it. :func:`build_sgns` and
+:func:`build_tutorial` build and compile the two models; :func:`input_embeddings`
+reads either one's vectors.
+
+One source, every backend
+-------------------------
+The maths is written once, in ``keras.ops``: each model's gradients in closed form
+(:func:`shared_negative_gradients`, :func:`sgns_gradients`,
+:func:`tutorial_gradients`) and each optimizer's per-row step
+(:meth:`RowOptimizer.row_update`). What Keras 3 needs per backend sits in
+:mod:`fastw2v.keras_tf` or :mod:`fastw2v.keras_jax` (picked by
+:func:`fastw2v.keras_backend.glue`): the training step's shell (TensorFlow's
+stateful ``train_step(data)``, JAX's stateless ``train_step(state, data)``), and the
+two row writes, ``scatter_add`` and ``scatter_set``.
 
 Sparse updates
 --------------
-Embedding lookups are ``tf.gather``, whose gradient is a ``tf.IndexedSlices``
-holding only the rows a batch looked up. Keras 3's TensorFlow optimizers apply
-an ``IndexedSlices`` with ``scatter_sub``, so plain SGD (the ``sgns`` model)
-touches only those rows. RMSprop (the tutorial's optimizer) would still decay
-its V x dim velocity densely every step, so :class:`SparseRMSprop` updates the
-velocity and the weights of the looked-up rows only, as TF1's sparse RMSProp did.
+A step's gradient is a list of ``(table, rows, values)``: one value row per
+occurrence of a row in the batch, never a ``V x dim`` gradient. The optimizers sum
+them per row and step only the batch's rows: TensorFlow scatters into the variable
+(``IndexedSlices``); JAX writes ``table.at[rows].add(...)`` inside the jitted step,
+whose state Keras donates, so XLA updates the table in place. One exception is
+deliberate: when a batch's occurrences outnumber a table's rows, row-wise Adagrad
+steps the whole table in one dense pass, which is then cheaper than a gather and a
+scatter. Summing per row goes through a ``V x dim`` segment sum on both backends.
 
-Learning rate for ``sgns``, scaled to the batch
------------------------------------------------
-The loss is *summed* over the rows of a batch (not averaged), so each
-occurrence of a word in the batch contributes exactly word2vec's per-pair
-gradient, and ``alpha`` keeps its word2vec meaning and default (0.025): the step
-per (target, context) pair. word2vec.c applies those steps one after another; a
-batch computes them from the same weights and adds them. That is faithful only
-while a word repeats little within a batch, so summed SGD bounds the batch size:
-in a large batch a frequent word takes hundreds of stale steps at once.
-``SparseSGD(duplicates="mean")`` divides a row's summed gradient by its repeat
-count instead (stable at any size, but slower to learn). The README's Keras
-section gives the measurements behind the default batch size.
-:class:`WordDecay` decays the rate linearly in the corpus words processed, from
-``alpha`` to ``min_alpha`` over all epochs.
+Learning rate
+-------------
+``sgns`` with summed SGD steps by ``alpha`` per (target, context) pair, word2vec's
+meaning: the loss is summed over the batch, so each occurrence contributes its pair's
+gradient. That bounds the batch (a frequent word takes hundreds of stale steps at
+once), so the default is row-wise Adagrad (:class:`RowAdagrad`), stable at any batch.
+:class:`WordDecay` decays a rate linearly in the corpus words processed.
 """
 
 from __future__ import annotations
 
 import numpy as np
-import tensorflow as tf
 import keras
+from keras import ops
+
+from .keras_backend import glue
+
+_glue = glue()
 
 
 @keras.saving.register_keras_serializable(package="fastw2v")
@@ -51,30 +62,75 @@ class WordDecay(keras.optimizers.schedules.LearningRateSchedule):
         self.total_words = float(total_words)
 
     def __call__(self, step):
-        words = tf.cast(step, tf.float32) * self.words_per_step
-        frac = tf.minimum(1.0, words / self.total_words)
-        return tf.maximum(self.min_alpha, self.alpha - (self.alpha - self.min_alpha) * frac)
+        words = ops.cast(step, "float32") * self.words_per_step
+        frac = ops.minimum(1.0, words / self.total_words)
+        return ops.maximum(self.min_alpha, self.alpha - (self.alpha - self.min_alpha) * frac)
 
     def get_config(self):
         return {"alpha": self.alpha, "min_alpha": self.min_alpha, "words_per_step": self.words_per_step,
                 "total_words": self.total_words}
 
 
+def _static_rows(indices):
+    """The number of occurrences in ``indices`` if known when the step is traced, else None."""
+    n = indices.shape[0]
+    return None if n is None else int(n)
+
+
+def _dense_or_sparse(indices, n_rows: int, dense, sparse) -> None:
+    """Run ``dense()`` if the batch's occurrences outnumber the table's rows, else ``sparse()``.
+
+    JAX traces with static shapes, so the choice is made once per shape; TensorFlow may
+    trace with an unknown batch length, and then chooses at run time (``ops.cond``).
+    """
+    n = _static_rows(indices)
+    if n is not None:
+        (dense if n >= n_rows else sparse)()
+    else:
+        ops.cond(ops.size(indices) >= n_rows, dense, sparse)
+
+
+class RowOptimizer(keras.optimizers.Optimizer):
+    """Base of fastw2v's optimizers: a step that takes one gradient row per occurrence.
+
+    Subclasses implement :meth:`row_update`. :meth:`apply_rows` applies a model's
+    ``[(variable, rows, values)]`` gradient, as the JAX step does;
+    TensorFlow's step hands the same gradient to ``apply`` as ``IndexedSlices``
+    (so that a ``tf.distribute`` strategy all-reduces it), which arrive at
+    :meth:`update_step`. A dense gradient (``rows`` None) is every row looked up once.
+    """
+
+    def row_update(self, variable, indices, values, learning_rate) -> None:
+        raise NotImplementedError
+
+    def update_step(self, gradient, variable, learning_rate):
+        indices, values = _glue.gradient_rows(gradient)
+        self.row_update(variable, indices, ops.cast(values, variable.dtype), learning_rate)
+
+    def apply_rows(self, updates) -> None:
+        """Apply ``[(variable, rows int32[n] or None, values float32[n, ...])]`` and count the step."""
+        variables = [u[0] for u in updates]
+        if not self.built:
+            self.build(variables)
+        learning_rate = self._get_current_learning_rate()
+        for variable, indices, values in updates:
+            self.row_update(variable, indices, ops.cast(values, variable.dtype), learning_rate)
+        self._iterations.assign_add(1)
+
+
 @keras.saving.register_keras_serializable(package="fastw2v")
-class SparseSGD(keras.optimizers.SGD):
+class SparseSGD(RowOptimizer):
     """Sparse SGD with a choice of how a row's repeated gradients in one batch combine.
 
     ``duplicates="sum"`` is plain SGD (each occurrence a full per-pair step);
     ``"sqrt"`` and ``"mean"`` divide a row's summed gradient by ``sqrt(n)`` or ``n``
     for a row looked up ``n`` times, for batches so large that summing diverges.
-    Occurrence counts come from a scatter into a length-V vector (V floats, not
-    V x dim), which XLA compiles; rows are updated with ``scatter_sub``.
     """
 
-    def __init__(self, learning_rate=0.01, duplicates: str = "sum", **kwargs):
+    def __init__(self, learning_rate=0.01, duplicates: str = "sum", name="sparse_sgd", **kwargs):
         if duplicates not in ("sum", "sqrt", "mean"):
             raise ValueError(f"duplicates must be 'sum', 'sqrt' or 'mean', got {duplicates!r}")
-        super().__init__(learning_rate=learning_rate, **kwargs)
+        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
         #: how a row's n per-pair gradients in one batch combine: "sum" (plain SGD, word2vec's
         #: per-pair steps), "sqrt" divides the sum by sqrt(n), "mean" by n
         self.duplicates = duplicates
@@ -82,47 +138,64 @@ class SparseSGD(keras.optimizers.SGD):
     def get_config(self):
         return dict(super().get_config(), duplicates=self.duplicates)
 
-    def update_step(self, gradient, variable, learning_rate):
-        if not isinstance(gradient, tf.IndexedSlices) or self.momentum != 0 or self.duplicates == "sum":
-            return super().update_step(gradient, variable, learning_rate)
-        lr = tf.cast(learning_rate, variable.dtype)
-        indices = gradient.indices
-        values = tf.cast(gradient.values, variable.dtype)
-        n_rows = tf.shape(variable)[0]
-        counts = tf.tensor_scatter_nd_add(tf.zeros([n_rows], variable.dtype), indices[:, None],
-                                          tf.ones(tf.shape(indices), variable.dtype))
-        scale = tf.gather(counts, indices)
-        if self.duplicates == "sqrt":
-            scale = scale * tf.math.rsqrt(scale)  # n / sqrt(n): the sum over occurrences becomes sum / sqrt(n)
-        per_occurrence = values / scale[:, None]
-        self.assign_sub(variable, tf.IndexedSlices(lr * per_occurrence, indices, gradient.dense_shape))
+    def row_update(self, variable, indices, values, learning_rate):
+        lr = ops.cast(learning_rate, variable.dtype)
+        if indices is None:
+            self.assign_sub(variable, lr * values)
+            return
+        if self.duplicates != "sum":
+            counts = ops.segment_sum(ops.ones_like(indices, variable.dtype), indices, num_segments=variable.shape[0])
+            n = ops.take(counts, indices)
+            values = values / (ops.sqrt(n) if self.duplicates == "sqrt" else n)[:, None]
+        _glue.scatter_add(self, variable, indices, -lr * values)
 
 
 @keras.saving.register_keras_serializable(package="fastw2v")
-class SparseRMSprop(keras.optimizers.RMSprop):
-    """RMSprop whose update for an ``IndexedSlices`` gradient touches only its rows."""
+class SparseRMSprop(RowOptimizer):
+    """RMSprop (Keras' rule) whose step for a row gradient touches only the batch's rows.
 
-    def update_step(self, gradient, variable, learning_rate):
-        if not isinstance(gradient, tf.IndexedSlices) or self.momentum > 0 or self.centered:
-            return super().update_step(gradient, variable, learning_rate)
-        lr = tf.cast(learning_rate, variable.dtype)
-        unique, pos = tf.unique(gradient.indices)
-        values = tf.math.unsorted_segment_sum(tf.cast(gradient.values, variable.dtype), pos, tf.shape(unique)[0])
+    A row's occurrences are summed first; its velocity and its weights then step once,
+    as TF1's sparse RMSProp did. A dense gradient (the tutorial's ``Dense`` layer) is
+    Keras' plain RMSprop step.
+    """
+
+    def __init__(self, learning_rate=0.001, rho=0.9, epsilon=1e-7, name="sparse_rmsprop", **kwargs):
+        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+        self.rho = float(rho)
+        self.epsilon = float(epsilon)
+
+    def build(self, variables):
+        if self.built:
+            return
+        super().build(variables)
+        self._velocities = [self.add_variable_from_reference(v, "velocity") for v in variables]
+
+    def row_update(self, variable, indices, values, learning_rate):
+        lr = ops.cast(learning_rate, variable.dtype)
         velocity = self._velocities[self._get_variable_index(variable)]
-        v_rows = tf.gather(velocity.value if hasattr(velocity, "value") else velocity, unique)
-        v_new = self.rho * v_rows + (1.0 - self.rho) * tf.square(values)
-        self.assign(velocity, tf.IndexedSlices(v_new, unique, gradient.dense_shape))
-        step = lr * values / (tf.sqrt(v_new) + self.epsilon)
-        self.assign_sub(variable, tf.IndexedSlices(step, unique, gradient.dense_shape))
+        if indices is None:
+            v_new = self.rho * velocity + (1.0 - self.rho) * ops.square(values)
+            self.assign(velocity, v_new)
+            self.assign_sub(variable, lr * values / ops.sqrt(v_new + self.epsilon))
+            return
+        sums = ops.segment_sum(values, indices, num_segments=variable.shape[0])
+        g = ops.take(sums, indices, axis=0)  # each occurrence carries its row's sum: duplicates write alike
+        v_new = self.rho * ops.take(velocity, indices, axis=0) + (1.0 - self.rho) * ops.square(g)
+        _glue.scatter_set(self, velocity, indices, v_new)
+        _glue.scatter_set(self, variable, indices,
+                          ops.take(variable, indices, axis=0) - lr * g / ops.sqrt(v_new + self.epsilon))
+
+    def get_config(self):
+        return dict(super().get_config(), rho=self.rho, epsilon=self.epsilon)
 
 
 @keras.saving.register_keras_serializable(package="fastw2v")
-class RowAdagrad(keras.optimizers.Optimizer):
+class RowAdagrad(RowOptimizer):
     """Row-wise sparse Adagrad: one accumulator per embedding row, not per weight.
 
-    A batch's ``IndexedSlices`` gradient is first summed per row (as PyTorch's sparse
-    Adagrad coalesces it); the row's accumulator grows by the mean square of that sum
-    over the dimensions, and the row steps once, by ``lr * sum / (sqrt(accumulator) +
+    A batch's gradient is first summed per row (as PyTorch's sparse Adagrad coalesces
+    it); the row's accumulator grows by the mean square of that sum over the
+    dimensions, and the row steps once, by ``lr * sum / (sqrt(accumulator) +
     epsilon)`` (the row-wise form of DGL's DeepWalk and PyTorch-BigGraph). The
     accumulator is a ``V``-float vector per table, ``1 / dim`` of full Adagrad's state.
 
@@ -133,8 +206,7 @@ class RowAdagrad(keras.optimizers.Optimizer):
     score fell from 26.1% to 23.4%). Only the batch's rows change. When a batch's
     occurrences outnumber the table's rows, the step is one dense pass over the table
     (rows not in the batch have a zero sum); otherwise each occurrence applies ``1 / n``
-    of its row's step through a scatter. A dense gradient is treated as every row
-    looked up once.
+    of its row's step through a scatter.
     """
 
     def __init__(self, learning_rate=0.2, epsilon=1e-10, initial_accumulator_value=0.0, name="row_adagrad",
@@ -152,31 +224,29 @@ class RowAdagrad(keras.optimizers.Optimizer):
                               initializer=keras.initializers.Constant(self.initial_accumulator_value))
             for v in variables]
 
-    def update_step(self, gradient, variable, learning_rate):
-        lr = tf.cast(learning_rate, variable.dtype)
+    def row_update(self, variable, indices, values, learning_rate):
+        lr = ops.cast(learning_rate, variable.dtype)
         acc = self._accumulators[self._get_variable_index(variable)]
-        if isinstance(gradient, tf.IndexedSlices):
-            indices, values = gradient.indices, tf.cast(gradient.values, variable.dtype)
-        else:
-            indices, values = tf.range(tf.shape(gradient)[0]), tf.cast(gradient, variable.dtype)
-        n_rows = tf.shape(acc)[0]
-        row_sums = tf.math.unsorted_segment_sum(values, indices, n_rows)  # (V, dim); rows not in the batch: 0
-        self.assign_add(acc, tf.reduce_mean(tf.square(row_sums), axis=1))
-        acc_now = acc.value if hasattr(acc, "value") else acc
+        n_rows = variable.shape[0]
+        if indices is None:
+            indices = ops.arange(n_rows, dtype="int32")
+        row_sums = ops.segment_sum(values, indices, num_segments=n_rows)  # (V, dim); rows not in the batch: 0
+        acc_new = acc + ops.mean(ops.square(row_sums), axis=1)
+        self.assign(acc, acc_new)
+        scale = lr / (ops.sqrt(acc_new) + self.epsilon)
 
         def dense():
             # one pass over the table: rows not in the batch have a zero sum and do not move
-            return self.assign_sub(variable, row_sums * (lr / (tf.sqrt(acc_now) + self.epsilon))[:, None])
+            self.assign_sub(variable, row_sums * scale[:, None])
 
         def sparse():
-            counts = tf.math.unsorted_segment_sum(tf.ones_like(indices, variable.dtype), indices, n_rows)
-            scale = lr / ((tf.sqrt(tf.gather(acc_now, indices)) + self.epsilon) * tf.gather(counts, indices))
-            return self.assign_sub(variable, tf.IndexedSlices(tf.gather(row_sums, indices) * scale[:, None],
-                                                              indices, tf.shape(variable)))
+            counts = ops.segment_sum(ops.ones_like(indices, variable.dtype), indices, num_segments=n_rows)
+            per_occurrence = ops.take(scale, indices) / ops.take(counts, indices)
+            _glue.scatter_add(self, variable, indices, -ops.take(row_sums, indices, axis=0) * per_occurrence[:, None])
 
         # touching every row costs less than gathering and scattering the occurrences once
         # they outnumber the rows
-        tf.cond(tf.size(indices) >= n_rows, dense, sparse)
+        _dense_or_sparse(indices, n_rows, dense, sparse)
 
     def get_config(self):
         return dict(super().get_config(), epsilon=self.epsilon,
@@ -202,13 +272,37 @@ class SGNSLoss(keras.losses.Loss):
 
 def sgns_pair_loss(logits):
     """Mean over the columns of ``-log sigmoid(logits[:, 0]) - log sigmoid(-logits[:, 1:])``, per row."""
-    pos = tf.nn.softplus(-logits[:, :1])
-    neg = tf.nn.softplus(logits[:, 1:])
-    return tf.reduce_mean(tf.concat([pos, neg], axis=1), axis=1)
+    pos = ops.softplus(-logits[:, :1])
+    neg = ops.softplus(logits[:, 1:])
+    return ops.mean(ops.concatenate([pos, neg], axis=1), axis=1)
+
+
+class _ClosedFormStep:
+    """Mixin: a ``train_step`` whose gradients are written down in closed form.
+
+    The model's :meth:`row_gradients` returns ``([(variable, rows, values)], row_loss)``
+    from the variables' current values; :meth:`closed_form_step` hands the gradient to
+    the optimizer and the loss to the loss tracker. ``train_step`` itself is the
+    backend's shell around that (:func:`fastw2v.keras_tf.train_step` or
+    :func:`fastw2v.keras_jax.train_step`).
+    """
+
+    def train_step(self, *args):
+        return _glue.train_step(self, *args)
+
+    def closed_form_step(self, x, y):
+        updates, row_loss = self.row_gradients(x, y)
+        _glue.apply_gradient(self.optimizer, updates)
+        self.loss_tracker.update_state(row_loss)  # per row: an empty batch adds nothing
+        return {"loss": self.loss_tracker.result()}
+
+    @property
+    def metrics(self):
+        return [self.loss_tracker]
 
 
 @keras.saving.register_keras_serializable(package="fastw2v")
-class SGNS(keras.Model):
+class SGNS(_ClosedFormStep, keras.Model):
     """Standard SGNS: input and output embeddings (layers ``w_in`` and ``w_out``).
 
     Called on ``(targets int32[B], contexts int32[B, 1 + k])`` (the pair generator's
@@ -216,18 +310,17 @@ class SGNS(keras.Model):
     logits ``float32[B, 1 + k]``. ``W_in ~ U(-0.5/dim, 0.5/dim)`` and ``W_out = 0``, as
     word2vec.c.
 
-    :meth:`train_step` is the lean step: it gathers the batch's rows, takes the
-    logits, and writes the gradients down in closed form (``e = sigmoid(logits) -
-    labels``; ``dW_in[t] = e @ W_out[c]``; ``dW_out[c] = e * W_in[t]``) as
-    ``IndexedSlices``, so no tape is recorded and no dense ``V x dim`` tensor is ever
-    built. Each occurrence's gradient is its own pair's (summed over the batch, not
-    averaged), which the optimizer turns into a step. The reported ``loss`` is the
-    mean per (positive or negative) pair, averaged over the epoch so far. Under a ``tf.distribute`` strategy the
-    optimizer all-reduces the slices across replicas, as for any Keras model.
+    The training step gathers the batch's rows, takes the logits, and writes the
+    gradients down in closed form (``e = sigmoid(logits) - labels``; ``dW_in[t] = e @
+    W_out[c]``; ``dW_out[c] = e * W_in[t]``), one row per occurrence, so no tape is
+    recorded and no dense ``V x dim`` gradient is built. Each occurrence's gradient is
+    its own pair's (summed over the batch, not averaged), which the optimizer turns
+    into a step. The reported ``loss`` is the mean per (positive or negative) pair,
+    averaged over the epoch so far.
 
     With ``negative_group`` G > 1, each run of G consecutive rows trains against the
-    negatives of its first row (:meth:`_shared_step`); the batch's rows are shuffled
-    pairs, so a group is G unrelated pairs that share k noise draws.
+    negatives of its first row (:func:`shared_negative_gradients`); the batch's rows
+    are shuffled pairs, so a group is G unrelated pairs that share k noise draws.
     """
 
     def __init__(self, vocab_size: int, dim: int, negative: int, seed: int = 1, negative_group: int = 1,
@@ -236,7 +329,7 @@ class SGNS(keras.Model):
         self.vocab_size, self.dim, self.negative, self.seed = int(vocab_size), int(dim), int(negative), int(seed)
         if int(negative_group) < 1:
             raise ValueError(f"negative_group must be at least 1, got {negative_group!r}")
-        #: rows that share one row's negatives in :meth:`train_step` (1: each row its own)
+        #: rows that share one row's negatives in the training step (1: each row its own)
         self.negative_group = int(negative_group)
         init = keras.initializers.RandomUniform(-0.5 / dim, 0.5 / dim, seed=seed)
         self.w_in = keras.layers.Embedding(vocab_size, dim, name="w_in", embeddings_initializer=init)
@@ -244,56 +337,64 @@ class SGNS(keras.Model):
         self.w_in.build((None,))
         self.w_out.build((None, negative + 1))
         self.built = True
-        self._labels = np.eye(1, negative + 1, dtype=np.float32)  # [[1, 0, ..., 0]]
         self.loss_tracker = keras.metrics.Mean(name="loss")
-
-    @property
-    def metrics(self):
-        return [self.loss_tracker]
 
     def call(self, inputs):
         targets, contexts = inputs
-        return keras.ops.einsum("bd,bkd->bk", self.w_in(targets), self.w_out(contexts))
+        return ops.einsum("bd,bkd->bk", self.w_in(targets), self.w_out(contexts))
 
-    def train_step(self, data):
-        (targets, contexts), _, _ = keras.utils.unpack_x_y_sample_weight(data)
+    def row_gradients(self, x, y=None):
+        targets, contexts = x
+        W_in, W_out = self.w_in.embeddings, self.w_out.embeddings
         if self.negative_group > 1 and self.negative > 0:
-            return self._shared_step(targets, contexts)
-        W_in, W_out = self.w_in.embeddings, self.w_out.embeddings
-        u = tf.gather(W_in.value, targets)  # (B, dim)
-        v = tf.gather(W_out.value, contexts)  # (B, 1 + k, dim)
-        logits = tf.einsum("bd,bkd->bk", u, v)
-        err = tf.sigmoid(logits) - self._labels  # d loss / d logit, per pair
-        grad_u = tf.einsum("bk,bkd->bd", err, v)
-        grad_v = tf.reshape(err[:, :, None] * u[:, None, :], [-1, self.dim])
-        shape = tf.constant([self.vocab_size, self.dim])
-        self.optimizer.apply([tf.IndexedSlices(grad_u, targets, shape),
-                              tf.IndexedSlices(grad_v, tf.reshape(contexts, [-1]), shape)], [W_in, W_out])
-        self.loss_tracker.update_state(sgns_pair_loss(logits))  # per row: an empty batch adds nothing
-        return {"loss": self.loss_tracker.result()}
-
-    def _shared_step(self, targets, contexts):
-        """The step with each group of ``negative_group`` consecutive rows contrasted with
-        the negatives of the group's first row (:func:`shared_negative_gradients`)."""
-        W_in, W_out = self.w_in.embeddings, self.w_out.embeddings
-        grad_u, grad_v, out_rows, row_loss = shared_negative_gradients(W_in.value, W_out.value, targets, contexts,
-                                                                       self.negative_group)
-        shape = tf.constant([self.vocab_size, self.dim])
-        self.optimizer.apply([tf.IndexedSlices(grad_u, targets, shape), tf.IndexedSlices(grad_v, out_rows, shape)],
-                             [W_in, W_out])
-        self.loss_tracker.update_state(row_loss)
-        return {"loss": self.loss_tracker.result()}
+            grad_u, grad_v, out_rows, row_loss = shared_negative_gradients(W_in.value, W_out.value, targets, contexts,
+                                                                           self.negative_group)
+        else:
+            grad_u, grad_v, out_rows, row_loss = sgns_gradients(W_in.value, W_out.value, targets, contexts)
+        return [(W_in, targets, grad_u), (W_out, out_rows, grad_v)], row_loss
 
     def get_config(self):
         return {"vocab_size": self.vocab_size, "dim": self.dim, "negative": self.negative, "seed": self.seed,
                 "negative_group": self.negative_group, "name": self.name}
 
 
+def sgns_gradients(W_in, W_out, targets, contexts):
+    """SGNS gradients of a batch in which every row meets its own ``k`` negatives.
+
+    Parameters
+    ----------
+    W_in, W_out : float32[V, dim] tensors
+    targets : int32[B]
+    contexts : int32[B, 1 + k]
+        The positive context first, then the row's negatives.
+
+    Returns
+    -------
+    grad_u : float32[B, dim]
+        Per occurrence of ``targets``.
+    grad_v : float32[B * (1 + k), dim]
+        Per occurrence of ``out_rows``.
+    out_rows : int32[B * (1 + k)]
+        ``contexts`` flattened.
+    row_loss : float32[B]
+        Each row's mean loss over its ``1 + k`` pairs.
+    """
+    dim = W_in.shape[1]
+    u = ops.take(W_in, targets, axis=0)  # (B, dim)
+    v = ops.take(W_out, contexts, axis=0)  # (B, 1 + k, dim)
+    logits = ops.einsum("bd,bkd->bk", u, v)
+    labels = np.eye(1, contexts.shape[1], dtype=np.float32)  # [[1, 0, ..., 0]]
+    err = ops.sigmoid(logits) - labels  # d loss / d logit, per pair
+    grad_u = ops.einsum("bk,bkd->bd", err, v)
+    grad_v = ops.reshape(err[:, :, None] * u[:, None, :], (-1, dim))
+    return grad_u, grad_v, ops.reshape(contexts, (-1,)), sgns_pair_loss(logits)
+
+
 def shared_negative_gradients(W_in, W_out, targets, contexts, group: int):
     """SGNS gradients of a batch whose rows share negatives in groups of ``group``.
 
     Each run of ``group`` consecutive rows is contrasted with the negatives of its first
-    row (``contexts[::group, 1:]``). The maths per pair is :meth:`SGNS.train_step`'s; only
+    row (``contexts[::group, 1:]``). The maths per pair is :func:`sgns_gradients`'; only
     which noise words a row meets changes. Those are still independent draws from the
     noise distribution, but a batch gathers ``group`` times fewer output rows for them,
     and the negative logits and gradients become batched ``(group x dim) @ (dim x k)``
@@ -323,29 +424,30 @@ def shared_negative_gradients(W_in, W_out, targets, contexts, group: int):
         Each row's mean loss over the pairs it met.
     """
     G, dim = group, W_in.shape[1]
-    n = tf.shape(targets)[0]
+    n = ops.shape(targets)[0]
     n_groups = (n + G - 1) // G
     pad = n_groups * G - n
     positives = contexts[:, 0]
     noise = contexts[::G, 1:]  # (n_groups, k)
-    u = tf.gather(W_in, targets)  # (B, dim)
-    v_pos = tf.gather(W_out, positives)  # (B, dim)
-    v_neg = tf.gather(W_out, noise)  # (n_groups, k, dim)
-    u_groups = tf.reshape(tf.pad(u, [[0, pad], [0, 0]]), [n_groups, G, dim])
-    logit_pos = tf.reduce_sum(u * v_pos, axis=1)  # (B,)
-    logit_neg = tf.einsum("gid,gkd->gik", u_groups, v_neg)  # (n_groups, G, k)
+    u = ops.take(W_in, targets, axis=0)  # (B, dim)
+    v_pos = ops.take(W_out, positives, axis=0)  # (B, dim)
+    v_neg = ops.take(W_out, noise, axis=0)  # (n_groups, k, dim)
+    u_groups = ops.reshape(ops.pad(u, [[0, pad], [0, 0]]), (n_groups, G, dim))
+    logit_pos = ops.sum(u * v_pos, axis=1)  # (B,)
+    logit_neg = ops.einsum("gid,gkd->gik", u_groups, v_neg)  # (n_groups, G, k)
     # a padding row, or a noise word equal to the row's own positive, is no pair
-    pos_groups = tf.reshape(tf.pad(positives, [[0, pad]], constant_values=-1), [n_groups, G, 1])
-    mask = tf.cast(tf.not_equal(pos_groups, noise[:, None, :]) & tf.not_equal(pos_groups, -1), u.dtype)
-    err_pos = tf.sigmoid(logit_pos) - 1.0
-    err_neg = tf.sigmoid(logit_neg) * mask
-    grad_u = err_pos[:, None] * v_pos + tf.reshape(tf.einsum("gik,gkd->gid", err_neg, v_neg), [-1, dim])[:n]
-    grad_v = tf.concat([err_pos[:, None] * u, tf.reshape(tf.einsum("gik,gid->gkd", err_neg, u_groups), [-1, dim])],
-                       axis=0)
-    out_rows = tf.concat([positives, tf.reshape(noise, [-1])], axis=0)
-    neg_loss = tf.reshape(tf.reduce_sum(tf.nn.softplus(logit_neg) * mask, axis=2), [-1])[:n]
-    pairs = 1.0 + tf.reshape(tf.reduce_sum(mask, axis=2), [-1])[:n]
-    return grad_u, grad_v, out_rows, (tf.nn.softplus(-logit_pos) + neg_loss) / pairs
+    pos_groups = ops.reshape(ops.pad(positives, [[0, pad]], constant_values=-1), (n_groups, G, 1))
+    mask = ops.cast(ops.logical_and(ops.not_equal(pos_groups, noise[:, None, :]), ops.not_equal(pos_groups, -1)),
+                    u.dtype)
+    err_pos = ops.sigmoid(logit_pos) - 1.0
+    err_neg = ops.sigmoid(logit_neg) * mask
+    grad_u = err_pos[:, None] * v_pos + ops.reshape(ops.einsum("gik,gkd->gid", err_neg, v_neg), (-1, dim))[:n]
+    grad_v = ops.concatenate([err_pos[:, None] * u,
+                              ops.reshape(ops.einsum("gik,gid->gkd", err_neg, u_groups), (-1, dim))], axis=0)
+    out_rows = ops.concatenate([positives, ops.reshape(noise, (-1,))], axis=0)
+    neg_loss = ops.reshape(ops.sum(ops.softplus(logit_neg) * mask, axis=2), (-1,))[:n]
+    pairs = 1.0 + ops.reshape(ops.sum(mask, axis=2), (-1,))[:n]
+    return grad_u, grad_v, out_rows, (ops.softplus(-logit_pos) + neg_loss) / pairs
 
 
 def sgns_optimizer(name: str, learning_rate) -> keras.optimizers.Optimizer:
@@ -360,47 +462,120 @@ def sgns_optimizer(name: str, learning_rate) -> keras.optimizers.Optimizer:
 
 def build_sgns(vocab_size: int, dim: int, negative: int, alpha: float = 0.2, min_alpha: float = 2e-5,
                words_per_step: float = 1.0, total_words: float = 1.0, seed: int = 1, optimizer: str = "adagrad",
-               jit_compile: bool = True, negative_group: int = 1) -> SGNS:
+               jit_compile: bool = True, negative_group: int = 1, steps_per_execution: int = 1) -> SGNS:
     """An :class:`SGNS` model compiled with ``optimizer`` at a rate decaying linearly
     from ``alpha`` to ``min_alpha`` over ``total_words`` corpus words (:class:`WordDecay`).
 
-    The step is XLA-compiled when ``jit_compile``.
+    The step is XLA-compiled when ``jit_compile``; ``steps_per_execution`` steps run per
+    call from Python (Keras' ``compile`` option).
     """
     model = SGNS(vocab_size, dim, negative, seed=seed, negative_group=negative_group)
     schedule = WordDecay(alpha, min_alpha, words_per_step, total_words)
-    model.compile(optimizer=sgns_optimizer(optimizer, schedule), jit_compile=jit_compile)
+    model.compile(optimizer=sgns_optimizer(optimizer, schedule), jit_compile=jit_compile,
+                  steps_per_execution=steps_per_execution)
     return model
 
 
-def build_tutorial(vocab_size: int, dim: int, learning_rate: float = 0.001, seed: int = 1) -> keras.Model:
+@keras.saving.register_keras_serializable(package="fastw2v")
+class Tutorial(_ClosedFormStep, keras.Model):
     """The Keras word2vec tutorial's network, faithfully.
 
-    One ``Embedding`` shared by target and context, their dot product, then
-    ``Dense(1, activation="sigmoid")``; binary cross-entropy and RMSprop (here its
-    row-sparse form). Inputs ``target int32[B]`` and ``context int32[B]``, output
-    ``p(label = 1) float32[B, 1]``. The tutorial's cosine "validation model" is
-    not built: neighbours come from :func:`input_embeddings` and
-    :meth:`fastw2v.Vectors.most_similar_batch`.
+    One ``Embedding`` (layer ``embedding``) shared by target and context, their dot
+    product, then ``Dense(1, activation="sigmoid")`` (layer ``output``); binary
+    cross-entropy, averaged over the batch, and RMSprop (here its row-sparse form).
+    Inputs ``target int32[B]`` and ``context int32[B]``, output ``p(label = 1)
+    float32[B, 1]``. The tutorial's cosine "validation model" is not built: neighbours
+    come from :func:`input_embeddings` and :meth:`fastw2v.Vectors.most_similar_batch`.
+
+    The step's gradients are the cross-entropy's, written down in closed form
+    (:func:`tutorial_gradients`), so they are rows of the embedding on every backend.
     """
-    target = keras.Input((), dtype="int32", name="target")
-    context = keras.Input((), dtype="int32", name="context")
-    embedding = keras.layers.Embedding(vocab_size, dim, name="embedding",
-                                       embeddings_initializer=keras.initializers.RandomUniform(-0.05, 0.05, seed=seed))
-    t = embedding(target)
-    c = embedding(context)
-    dot = keras.layers.Dot(axes=1, name="dot")([t, c])
-    # The tutorial leaves the output weight at Keras' random default. With one shared
-    # embedding, a negative weight makes co-occurring words point *away* from each
-    # other, which cosine similarity (the validation model) cannot show; about half
-    # of random starts fell into it in our tests. Starting the weight at +1 avoids it.
-    output = keras.layers.Dense(1, activation="sigmoid", name="output",
-                                kernel_initializer=keras.initializers.Constant(1.0))(dot)
-    model = keras.Model([target, context], output, name="tutorial")
-    model.compile(optimizer=SparseRMSprop(learning_rate=learning_rate), loss="binary_crossentropy")
+
+    def __init__(self, vocab_size: int, dim: int, seed: int = 1, name: str = "tutorial", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.vocab_size, self.dim, self.seed = int(vocab_size), int(dim), int(seed)
+        self.embedding = keras.layers.Embedding(
+            vocab_size, dim, name="embedding",
+            embeddings_initializer=keras.initializers.RandomUniform(-0.05, 0.05, seed=seed))
+        self.dot = keras.layers.Dot(axes=1, name="dot")
+        # The tutorial leaves the output weight at Keras' random default. With one shared
+        # embedding, a negative weight makes co-occurring words point *away* from each
+        # other, which cosine similarity (the validation model) cannot show; about half
+        # of random starts fell into it in our tests. Starting the weight at +1 avoids it.
+        self.dense = keras.layers.Dense(1, activation="sigmoid", name="output",
+                                        kernel_initializer=keras.initializers.Constant(1.0))
+        self.embedding.build((None,))
+        self.dense.build((None, 1))
+        self.built = True
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+
+    def call(self, inputs):
+        target, context = inputs
+        return self.dense(self.dot([self.embedding(target), self.embedding(context)]))
+
+    def row_gradients(self, x, y):
+        target, context = x
+        E, kernel, bias = self.embedding.embeddings, self.dense.kernel, self.dense.bias
+        rows, grads, d_kernel, d_bias, row_loss = tutorial_gradients(E.value, kernel.value, bias.value, target,
+                                                                     context, y, _glue.replicas_in_sync())
+        return [(E, rows, grads), (kernel, None, d_kernel), (bias, None, d_bias)], row_loss
+
+    def get_config(self):
+        return {"vocab_size": self.vocab_size, "dim": self.dim, "seed": self.seed, "name": self.name}
+
+
+def tutorial_gradients(E, kernel, bias, target, context, labels, replicas: int = 1):
+    """Gradients of the tutorial's mean binary cross-entropy, in closed form.
+
+    ``p = sigmoid(w * (E[t] . E[c]) + b)``; the loss is the batch mean of
+    ``-y log p - (1 - y) log(1 - p)``, so ``d loss / d z = (p - y) / B``. Under a
+    strategy of ``replicas`` replicas, whose gradients are summed, ``B`` is the global
+    batch.
+
+    Parameters
+    ----------
+    E : float32[V, dim]
+    kernel : float32[1, 1]
+    bias : float32[1]
+    target, context : int32[B]
+    labels : float32 or int8 [B]
+    replicas : int
+
+    Returns
+    -------
+    rows : int32[2B]
+        ``target``, then ``context``.
+    grads : float32[2B, dim]
+        Per occurrence of ``rows``.
+    d_kernel : float32[1, 1]
+    d_bias : float32[1]
+    row_loss : float32[B]
+    """
+    e = ops.take(E, target, axis=0)
+    f = ops.take(E, context, axis=0)
+    dot = ops.sum(e * f, axis=1)  # (B,)
+    w = kernel[0, 0]
+    z = dot * w + bias[0]
+    y = ops.cast(ops.reshape(labels, (-1,)), z.dtype)
+    batch = ops.cast(ops.shape(target)[0], z.dtype) * replicas
+    dz = (ops.sigmoid(z) - y) / batch
+    grads = ops.concatenate([(dz * w)[:, None] * f, (dz * w)[:, None] * e], axis=0)
+    rows = ops.concatenate([target, context], axis=0)
+    d_kernel = ops.reshape(ops.sum(dz * dot), (1, 1))
+    d_bias = ops.reshape(ops.sum(dz), (1,))
+    return rows, grads, d_kernel, d_bias, ops.softplus(z) - y * z  # the cross-entropy, stably
+
+
+def build_tutorial(vocab_size: int, dim: int, learning_rate: float = 0.001, seed: int = 1,
+                   jit_compile: bool = True, steps_per_execution: int = 1) -> Tutorial:
+    """A :class:`Tutorial` model compiled with :class:`SparseRMSprop` at ``learning_rate``."""
+    model = Tutorial(vocab_size, dim, seed=seed)
+    model.compile(optimizer=SparseRMSprop(learning_rate=learning_rate), jit_compile=jit_compile,
+                  steps_per_execution=steps_per_execution)
     return model
 
 
 def input_embeddings(model: keras.Model) -> np.ndarray:
     """The input embedding matrix of either model, float32[V, dim]."""
     name = "w_in" if model.name == "sgns" else "embedding"
-    return np.asarray(model.get_layer(name).embeddings.numpy(), dtype=np.float32)
+    return np.asarray(keras.ops.convert_to_numpy(model.get_layer(name).embeddings), dtype=np.float32)

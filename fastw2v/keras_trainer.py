@@ -1,13 +1,14 @@
-"""Train the Keras models on batches streamed from the Numba pair generator.
+"""Train the Keras models on batches streamed from the Numba pair generator, on any supported backend.
 
-The generator runs in a background thread and feeds ``tf.data`` through
-``from_generator`` with prefetch (:func:`make_dataset`), so pair generation overlaps
+Each epoch's batches come from an :class:`~fastw2v.feed.EpochFeed`, which cuts them
+from the generator's blocks in a background thread, so pair generation overlaps
 training and there is no Python work per pair (only per batch of thousands of
-rows). Each Keras epoch re-iterates the generator with the next epoch index, so
-every epoch resubsamples. Memory stays flat: only a few blocks of pairs exist at a
-time. :class:`KerasTrainer` offers the same small interface as
-:class:`fastw2v.Word2Vec` (fit, request_stop, checkpoint_state, restore, vectors),
-so :mod:`fastw2v.runner` drives both.
+rows). The backend's glue (:func:`fastw2v.keras_backend.glue`) hands the feed to
+``fit``: a prefetching ``tf.data`` pipeline on TensorFlow, the generator itself on
+JAX. Every epoch resubsamples and draws new negatives. Memory stays flat: only a few
+blocks of pairs exist at a time. :class:`KerasTrainer` offers the same small
+interface as :class:`fastw2v.Word2Vec` (fit, request_stop, checkpoint_state,
+restore, vectors), so :mod:`fastw2v.runner` drives both.
 """
 
 from __future__ import annotations
@@ -20,51 +21,21 @@ import warnings
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
-import tensorflow as tf
 import keras
 
 from .cluster import WORKER_SEED_STRIDE, cluster_from_tf_config
 from .config import KerasOptions, Word2VecConfig
 from .constants import LOSS_EXPLOSION_FACTOR
 from .errors import ArgumentTypeError, CheckpointError, CorpusError, TrainingDiverged, TrainingInterrupted
+from .feed import EpochFeed
+from .keras_backend import glue
 from .keras_models import build_sgns, build_tutorial, input_embeddings
-from .memory import check_batch_memory, check_memory
+from .memory import check_batch_memory, check_device_memory, check_memory, device_memory_refusal
 from .pairs import PairGenerator
 from .progress import Progress
 from .vectors import Vectors
 
-
-def make_dataset(gen: PairGenerator, corpus, layout: str, batch_size: int, epoch_source, prefetch: int = 4):
-    """A ``tf.data.Dataset`` of ``((targets, contexts), y)`` batches for one epoch per iteration.
-
-    ``epoch_source()`` is called each time Keras starts iterating (each epoch) and
-    returns ``(epoch, batches_to_skip)``.
-    """
-    width = gen.negative + 1
-
-    def batches():
-        epoch, skip = epoch_source()
-        for i, batch in enumerate(gen.batches(corpus, batch_size, layout=layout, epochs=1, start_epoch=epoch)):
-            if i < skip:
-                continue
-            if layout == "rows":
-                targets, contexts = batch
-                yield (targets, contexts), np.zeros(targets.shape[0], dtype=np.float32)
-            else:
-                targets, contexts, labels = batch
-                yield (targets, contexts), labels
-
-    if layout == "rows":
-        spec = ((tf.TensorSpec([None], tf.int32), tf.TensorSpec([None, width], tf.int32)),
-                tf.TensorSpec([None], tf.float32))
-    else:
-        spec = ((tf.TensorSpec([None], tf.int32), tf.TensorSpec([None], tf.int32)), tf.TensorSpec([None], tf.int8))
-    ds = tf.data.Dataset.from_generator(batches, output_signature=spec)
-    if layout == "flat":
-        ds = ds.map(lambda x, y: (x, tf.cast(y, tf.float32)), num_parallel_calls=1)
-    options = tf.data.Options()
-    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
-    return ds.with_options(options).prefetch(prefetch)
+_glue = glue()
 
 
 class SimilarityMonitor(keras.callbacks.Callback):
@@ -99,9 +70,16 @@ class SimilarityMonitor(keras.callbacks.Callback):
 
 
 class _Progress(keras.callbacks.Callback):
-    """Progress bar with words/s, pairs/s, loss and ETA; also watches for divergence and stop requests."""
+    """Progress bar with words/s, pairs/s, loss and ETA; also watches for divergence and stop requests.
 
-    def __init__(self, trainer: "KerasTrainer", total_rows: float, start_rows: float, quiet: bool):
+    Keras calls ``on_train_batch_end`` once per ``steps_per_execution`` steps with the
+    index of the last one, so the steps since the last call are counted from the
+    index. Rows are counted as full batches during an epoch and settled to the feed's
+    exact count at its end (:meth:`settle`).
+    """
+
+    def __init__(self, trainer: "KerasTrainer", total_rows: float, start_rows: float, start_batches: int,
+                 quiet: bool):
         super().__init__()
         self.trainer = trainer
         self.bar = Progress(total_rows * trainer.words_per_row, desc="training", quiet=quiet)
@@ -109,28 +87,42 @@ class _Progress(keras.callbacks.Callback):
         self.rows = start_rows
         self.rows_trained = 0
         self.diverged: Optional[str] = None
-        self.batches_in_epoch = 0
+        #: batches of the current epoch trained, the ones a resumed run skipped included
+        self.batches_in_epoch = start_batches
+        self._epoch_rows = 0  # rows counted in this fit call's epoch
+        self._last_index = -1
         self.epoch = 0
         self.t0 = time.perf_counter()
         self.first_loss = None
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch
-        self.batches_in_epoch = 0
+        self._epoch_rows = 0
+        self._last_index = -1
+
+    def _count(self, rows: int) -> None:
+        self._epoch_rows += rows
+        self.rows += rows
+        self.rows_trained += rows
+        self.trainer.rows_done += rows
+
+    def settle(self, feed_rows: int) -> None:
+        """Make the epoch's row count the feed's exact one (the last batch is short)."""
+        self._count(feed_rows - self._epoch_rows)
 
     def on_train_batch_end(self, batch, logs=None):
-        rows_per_step = self.trainer.options.batch_size
-        self.batches_in_epoch += 1
-        self.rows += rows_per_step
-        self.rows_trained += rows_per_step
-        self.trainer.rows_done += rows_per_step
+        steps = max(1, int(batch) - self._last_index)
+        self._last_index = int(batch)
+        self.batches_in_epoch += steps
+        self._count(steps * self.trainer.options.batch_size)
         loss = float((logs or {}).get("loss", float("nan")))
         if self.first_loss is None and math.isfinite(loss):
             self.first_loss = loss
         exploded = self.first_loss is not None and loss > LOSS_EXPLOSION_FACTOR * self.first_loss
         if not math.isfinite(loss) or exploded:
             what = f"became {loss}" if not math.isfinite(loss) else f"exploded to {loss:.3g} (first {self.first_loss:.3g})"
-            self.diverged = f"the loss {what} at step {int(self.model.optimizer.iterations.numpy())}"
+            step = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
+            self.diverged = f"the loss {what} at step {step}"
             self.model.stop_training = True
         if self.trainer.stop_requested:
             self.model.stop_training = True
@@ -161,16 +153,6 @@ class _EpochTracker(keras.callbacks.Callback):
             self.on_epoch_end_hook(self.trainer, record)
 
 
-def _strategy(name: str):
-    """The ``tf.distribute`` strategy ``name``; for ``multiworker`` the caller has checked
-    ``TF_CONFIG`` first (:func:`~fastw2v.cluster.cluster_from_tf_config`)."""
-    if name == "mirrored":
-        return tf.distribute.MirroredStrategy()
-    if name == "multiworker":
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    return tf.distribute.get_strategy()
-
-
 class KerasTrainer:
     """Build, train and export a Keras skip-gram model fed by a :class:`PairGenerator`.
 
@@ -189,7 +171,8 @@ class KerasTrainer:
         self.vocab = vocab
         #: this process's worker index and the number of workers (0 and 1 unless multiworker)
         self.worker_index, self.n_workers = cluster_from_tf_config() if options.strategy == "multiworker" else (0, 1)
-        self.strategy = _strategy(options.strategy)
+        #: the backend's distribution strategy (keras_tf.Strategy or keras_jax.Strategy)
+        self.strategy = _glue.Strategy(options.strategy)
         # workers draw from distinct streams (their shares are disjoint anyway); the
         # model's initial weights come from config.seed on every worker
         self.gen = PairGenerator(vocab, window=config.window, negative=config.negative, sample=config.sample,
@@ -247,8 +230,10 @@ class KerasTrainer:
     def build(self, corpus) -> "KerasTrainer":
         """Count the first epoch's rows and build the model (inside the strategy's scope)."""
         cfg, opts = self.config, self.options
+        columns = cfg.negative + 1 if opts.layout == "rows" else 1
         check_memory(len(self.vocab), cfg.dim)
-        check_batch_memory(opts.batch_size, cfg.negative + 1 if opts.layout == "rows" else 1, cfg.dim)
+        check_batch_memory(opts.batch_size, columns, cfg.dim)
+        check_device_memory(_glue.accelerator_memory(), len(self.vocab), cfg.dim, opts.batch_size, columns)
         corpus = self.worker_share(corpus)
         rows_epoch0 = self.gen.rows_in_epoch(corpus, 0)
         if rows_epoch0 == 0:
@@ -263,10 +248,13 @@ class KerasTrainer:
                 rate, final = self.learning_rates()
                 self.model = build_sgns(len(self.vocab), cfg.dim, cfg.negative, rate, final, words_per_step,
                                         corpus.raw_words * self.n_workers * cfg.epochs, seed=cfg.seed,
-                                        optimizer=opts.optimizer, jit_compile=self.strategy.num_replicas_in_sync == 1,
-                                        negative_group=opts.negative_group)
+                                        optimizer=opts.optimizer, jit_compile=self.strategy.jit_compile,
+                                        negative_group=opts.negative_group,
+                                        steps_per_execution=opts.steps_per_execution)
             else:
-                self.model = build_tutorial(len(self.vocab), cfg.dim, opts.learning_rate, seed=cfg.seed)
+                self.model = build_tutorial(len(self.vocab), cfg.dim, opts.learning_rate, seed=cfg.seed,
+                                            jit_compile=self.strategy.jit_compile,
+                                            steps_per_execution=opts.steps_per_execution)
         if self._pending_state is not None:
             self._load_arrays(self._pending_state)
             self._pending_state = None
@@ -279,11 +267,6 @@ class KerasTrainer:
         if opts.optimizer == "sgd":
             return cfg.alpha, cfg.final_alpha
         return opts.learning_rate, opts.learning_rate * opts.final_rate
-
-    def _epoch_source(self):
-        epoch = self.epoch
-        skip, self.skip_batches = self.skip_batches, 0
-        return epoch, skip
 
     def fit(self, corpus, *, quiet: bool = True, on_epoch_end: Optional[Callable[["KerasTrainer", dict], None]] = None,
             validate: Sequence[str] = (), validate_every: int = 2000, callbacks=(), tensorboard=None,
@@ -309,15 +292,16 @@ class KerasTrainer:
             :meth:`request_stop` was called; :attr:`epoch` and :attr:`skip_batches`
             say where to continue.
         TrainingDiverged
+        InsufficientMemoryError
+            The step ran out of accelerator memory (with the estimate of what it needs).
         """
         cfg, opts = self.config, self.options
         if self.model is None:
             self.build(corpus)
         corpus = self.worker_share(corpus)
-        ds = make_dataset(self.gen, corpus, opts.layout, opts.batch_size, self._epoch_source)
         total_rows = self.rows_per_epoch * cfg.epochs
         start_rows = self.epoch * self.rows_per_epoch + self.skip_batches * opts.batch_size
-        progress = _Progress(self, total_rows, start_rows, quiet)
+        progress = _Progress(self, total_rows, start_rows, self.skip_batches, quiet)
         # user callbacks first: a stop they request is seen at once
         cbs = list(callbacks) + [progress, _EpochTracker(self, on_epoch_end)]
         if validate and not quiet:
@@ -325,23 +309,21 @@ class KerasTrainer:
         if tensorboard:
             cbs.append(keras.callbacks.TensorBoard(log_dir=str(tensorboard), update_freq=100))
         try:
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(), self.strategy.fit_scope():
                 # each Keras epoch is one pass of the generator, which then ends: that is expected
                 warnings.filterwarnings("ignore", message=".*ran out of data.*")
-                if self.n_workers > 1:
-                    while self.epoch < cfg.epochs and not (self.stop_requested or progress.diverged):
-                        self._fit_epoch_distributed(ds, cbs, max_steps)
-                        if max_steps is not None:
-                            break
-                elif max_steps is None:
-                    # one fit call per epoch: within one call Keras 3 runs the later epochs for
-                    # the first epoch's step count instead of to the end of their generator
-                    while self.epoch < cfg.epochs and not (self.stop_requested or progress.diverged):
-                        self.model.fit(ds, epochs=self.epoch + 1, initial_epoch=self.epoch, verbose=0,
-                                       callbacks=cbs, shuffle=False)
-                else:
-                    self.model.fit(ds, epochs=self.epoch + 1, initial_epoch=self.epoch, steps_per_epoch=max_steps,
-                                   verbose=0, callbacks=cbs, shuffle=False)
+                # one fit call per epoch: within one call Keras 3 runs the later epochs for the
+                # first epoch's step count instead of to the end of their generator
+                while self.epoch < cfg.epochs and not (self.stop_requested or progress.diverged):
+                    self._fit_epoch(corpus, progress, cbs, max_steps)
+                    if max_steps is not None:
+                        break
+        except Exception as exc:
+            if _glue.is_out_of_memory(exc):
+                raise device_memory_refusal(len(self.vocab), cfg.dim, opts.batch_size,
+                                            cfg.negative + 1 if opts.layout == "rows" else 1,
+                                            _glue.accelerator_memory()) from None
+            raise
         finally:
             progress.close()
         if progress.diverged:
@@ -358,41 +340,26 @@ class KerasTrainer:
             self.vectors.save_projector(tensorboard)
         return self
 
-    def _fit_epoch_distributed(self, ds, callbacks, max_steps: Optional[int]) -> None:
-        """One epoch under ``MultiWorkerMirroredStrategy``, by a custom loop.
-
-        Keras 3's ``fit`` hands ``PerReplica`` values to the step under this strategy
-        and fails (keras-team/keras#20585 is of this family), so the loop is ours:
-        ``strategy.run`` of the model's own :meth:`~fastw2v.keras_models.SGNS.train_step`,
-        whose optimizer all-reduces the gradient slices across workers. The
-        distributed iterator agrees across workers on when the epoch ends, so shares
-        of unequal length end together (a worker out of rows steps on empty batches).
-        Callbacks get the same calls ``fit`` makes.
-        """
-        if not hasattr(self, "_distributed_step"):
-            strategy, model = self.strategy, self.model
-
-            @tf.function
-            def step(data):
-                logs = strategy.run(model.train_step, args=(data,))
-                return strategy.reduce(tf.distribute.ReduceOp.MEAN, logs["loss"], axis=None)
-
-            self._distributed_step = step
-        cbs = keras.callbacks.CallbackList(list(callbacks), model=self.model)
-        self.model.stop_training = False
-        cbs.on_train_begin()
-        cbs.on_epoch_begin(self.epoch)
-        for metric in self.model.metrics:
-            metric.reset_state()
-        logs = {}
-        for i, data in enumerate(self.strategy.experimental_distribute_dataset(ds)):
-            logs = {"loss": float(self._distributed_step(data))}
-            cbs.on_train_batch_end(i, logs)
-            if self.model.stop_training or (max_steps is not None and i + 1 >= max_steps):
-                break
-        if max_steps is None and not self.model.stop_training:
-            cbs.on_epoch_end(self.epoch, logs)
-        cbs.on_train_end()
+    def _fit_epoch(self, corpus, progress: "_Progress", callbacks, max_steps: Optional[int]) -> None:
+        """One ``fit`` call for epoch :attr:`epoch`, from batch :attr:`skip_batches` on."""
+        opts = self.options
+        feed = EpochFeed(self.gen, corpus, opts.layout, opts.batch_size, self.epoch, skip=self.skip_batches,
+                         multiple_of=self.strategy.batch_multiple)
+        epoch, skipped, self.skip_batches = self.epoch, self.skip_batches, 0
+        if skipped and self.n_workers == 1 and feed.batches_left() == 0:
+            # stopped after the epoch's last batch: nothing is left to fit, only the epoch's end
+            keras.callbacks.CallbackList(list(callbacks), model=self.model).on_epoch_end(epoch, {"loss": float("nan")})
+            progress.batches_in_epoch = 0
+            return
+        data = _glue.fit_data(feed, opts.layout, self.config.negative + 1)
+        if self.n_workers > 1:
+            _glue.fit_epoch_distributed(self, data, callbacks, max_steps)
+        else:
+            self.model.fit(data, epochs=epoch + 1, initial_epoch=epoch, steps_per_epoch=max_steps, verbose=0,
+                           callbacks=callbacks, shuffle=False)
+        if self.epoch > epoch:  # the epoch ran to its end: its rows are the feed's
+            progress.settle(feed.rows)
+            progress.batches_in_epoch = 0
 
     @property
     def vectors(self) -> Vectors:
@@ -412,8 +379,8 @@ class KerasTrainer:
                   "negative_group": self.options.negative_group, "final_rate": self.options.final_rate,
                   "learning_rate": self.learning_rates()[0] if self.options.model == "sgns"
                   else self.options.learning_rate,
-                  "devices": [d.name for d in tf.config.list_logical_devices()],
-                  "replicas": self.strategy.num_replicas_in_sync}
+                  "keras_backend": _glue.NAME, "steps_per_execution": self.options.steps_per_execution,
+                  "devices": _glue.devices(), "replicas": self.strategy.num_replicas}
         if self.n_workers > 1:
             fields.update(workers=self.n_workers, worker_index=self.worker_index)
         return fields
@@ -424,7 +391,7 @@ class KerasTrainer:
         """``(arrays, state)``: the weights and optimizer variables, and where training stands."""
         arrays = {f"w{i}": np.asarray(w) for i, w in enumerate(self.model.get_weights())}
         for i, v in enumerate(self.model.optimizer.variables):
-            arrays[f"opt{i}"] = np.asarray(v.numpy())
+            arrays[f"opt{i}"] = np.asarray(keras.ops.convert_to_numpy(v))
         return arrays, {"epoch": self.epoch, "skip_batches": self.skip_batches, "history": self.history}
 
     def restore(self, arrays: Dict[str, np.ndarray], state: dict, vocab=None) -> None:

@@ -209,3 +209,34 @@ def check_batch_memory(batch_size: int, columns: int, dim: int, available: Optio
     _refuse(batch_memory(batch_size, columns, dim), 0.5, available,
             f"--batch-size {batch_size:,} needs about {{need}} per step ({BATCH_TENSOR_COPIES} x {batch_size:,} rows "
             f"x {columns} outputs x dim {dim} x 4 bytes)", "lower --batch-size")
+
+
+#: ``V x dim`` float32 arrays a Keras step holds on its device: the two tables and the
+#: per-row sums of their gradients (the tutorial: one table, its RMSprop velocity, the sums).
+DEVICE_TABLE_COPIES = 4
+
+
+def device_memory(vocab_size: int, dim: int, batch_size: int, columns: int) -> int:
+    """Bytes a Keras step needs on its accelerator, estimated: the tables and one step's tensors."""
+    return DEVICE_TABLE_COPIES * vocab_size * dim * 4 + batch_memory(batch_size, columns, dim)
+
+
+def device_memory_refusal(vocab_size: int, dim: int, batch_size: int, columns: int,
+                          available: Optional[int]) -> InsufficientMemoryError:
+    """The error for a Keras step that does not fit in the accelerator's memory (``available`` bytes)."""
+    need = device_memory(vocab_size, dim, batch_size, columns)
+    has = f"the accelerator has {available / 2**30:.1f} GiB" if available else "the accelerator ran out of memory"
+    return InsufficientMemoryError(
+        f"--batch-size {batch_size:,} needs about {need / 2**30:.1f} GiB of accelerator memory ({DEVICE_TABLE_COPIES} x "
+        f"{vocab_size:,} words x dim {dim} for the tables, and {BATCH_TENSOR_COPIES} x {batch_size:,} rows x {columns} "
+        f"outputs x dim {dim} for the step, 4 bytes each) but {has}; lower --batch-size")
+
+
+def check_device_memory(available: Optional[int], vocab_size: int, dim: int, batch_size: int, columns: int) -> None:
+    """Refuse, with the estimate, a Keras step that cannot fit in ``available`` accelerator bytes.
+
+    ``available`` None (no accelerator, or one that does not say) refuses nothing; a CPU
+    run is checked against the host's memory by :func:`check_batch_memory`.
+    """
+    if available is not None and device_memory(vocab_size, dim, batch_size, columns) > 0.9 * available:
+        raise device_memory_refusal(vocab_size, dim, batch_size, columns, available)

@@ -356,7 +356,7 @@ class PairGenerator:
 
     def _batches(self, corpus, batch_size, layout, epochs, shuffle, start_epoch, prefetch):
         """Yield ``(epoch, tokens_done_in_epoch, batch)``: blocks from a background thread, cut to size."""
-        blocks = _background(self.iter_blocks(corpus, epochs, layout, shuffle, start_epoch), prefetch)
+        blocks = background(self.iter_blocks(corpus, epochs, layout, shuffle, start_epoch), prefetch)
         pending = None
         pending_epoch = start_epoch
         try:
@@ -376,8 +376,12 @@ class PairGenerator:
         finally:
             blocks.close()
 
-class _background:
-    """Run a generator in a daemon thread, ``prefetch`` items ahead."""
+class background:
+    """Run a generator in a daemon thread, ``prefetch`` items ahead.
+
+    Iterate it once; :meth:`close` stops the thread (it also stops by itself at the
+    generator's end). An exception in the generator is raised to the consumer.
+    """
 
     def __init__(self, gen, prefetch: int):
         self._queue: queue.Queue = queue.Queue(maxsize=max(1, prefetch))

@@ -20,6 +20,7 @@ both offer ``fit(corpus, quiet=, on_epoch_end=, ...)``, ``request_stop()``,
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
@@ -40,8 +41,8 @@ from .memory import check_batch_memory
 
 BACKENDS = ("keras", "hogwild")
 #: the refusal of Keras-only options with the Hogwild backend
-KERAS_ONLY_OPTIONS = ("--model tutorial, --strategy, --batch-size, --optimizer, --negative-group, --final-rate and "
-                      "--tensorboard are for --backend keras")
+KERAS_ONLY_OPTIONS = ("--model tutorial, --strategy, --batch-size, --optimizer, --negative-group, --final-rate, "
+                      "--steps-per-execution and --tensorboard are for --backend keras")
 HOGWILD_ONLY_OPTIONS = "--exact-sigmoid and --[no-]shared-negatives are for --backend hogwild"
 
 #: exit statuses of the command line
@@ -142,11 +143,14 @@ def make_trainer(backend: str, config: Word2VecConfig, vocab, keras: Optional[Ke
         from .word2vec import Word2Vec
 
         return Word2Vec(config)
+    from .keras_backend import EXTRAS, check_backend, install_hint
+
+    name = check_backend()
     try:
         from .keras_trainer import KerasTrainer
     except ImportError as exc:
-        raise UsageError(f"the keras backend needs TensorFlow ({exc}); install the 'tf' extra "
-                         "(pip install 'fastw2v[tf]') or use --backend hogwild") from None
+        raise UsageError(f"the keras backend on {name} needs Keras and {name} ({exc}); install the "
+                         f"'{EXTRAS[name]}' extra ({install_hint(name)}) or use --backend hogwild") from None
     return KerasTrainer(config, vocab, keras)
 
 
@@ -337,7 +341,13 @@ def run(corpus: CorpusOptions, backend: str, config: Word2VecConfig, run_options
         keras = KerasOptions()
     run_options.check_paths()
     if keras is not None:
-        # checked before TensorFlow is imported, so a refusal is quick and its line is the last
+        from .keras_backend import check_strategy
+
+        # checked before Keras is imported, so a refusal is quick and its line is the last
+        check_strategy(keras.strategy)
+        if run_options.tensorboard and importlib.util.find_spec("tensorflow") is None:
+            raise UsageError("--tensorboard needs TensorFlow: Keras writes TensorBoard summaries with "
+                             "tensorflow.summary on every backend; install the 'tf' extra, or leave --tensorboard out")
         check_batch_memory(keras.batch_size, config.negative + 1 if keras.layout == "rows" else 1, config.dim)
         if keras.strategy == "multiworker":
             cluster_from_tf_config()

@@ -94,8 +94,13 @@ def build_parser() -> argparse.ArgumentParser:
                         f"{'on' if _DEFAULTS.shared_negatives else 'off'}); --no-shared-negatives draws them per "
                         "pair, as word2vec.c")
     g.add_argument("--strategy", choices=KERAS_STRATEGIES, default="default",
-                   help="keras backend: tf.distribute strategy (mirrored: all visible devices; multiworker: one "
-                        "process per machine, cluster from TF_CONFIG, see the README)")
+                   help="keras backend: how to spread the step (mirrored: every local device, as tf.distribute's "
+                        "MirroredStrategy or JAX's DataParallel; multiworker: one process per machine, cluster "
+                        "from TF_CONFIG, tensorflow only, see the README). The Keras backend itself is chosen by "
+                        "the KERAS_BACKEND environment variable: tensorflow (the default) or jax")
+    g.add_argument("--steps-per-execution", type=int, default=1, metavar="STEPS",
+                   help="keras backend: training steps per call from Python; more keep a GPU busy while Python "
+                        "reports progress (1 suits a CPU)")
     g = ap.add_argument_group("output and state")
     g.add_argument("--output", default=None, help="write vectors here: word2vec binary if it ends in .bin, else text")
     g.add_argument("--report", default=None, help="write a JSON summary of the run here")
@@ -125,6 +130,7 @@ def options_from_args(args: argparse.Namespace) -> Tuple[str, CorpusOptions, Wor
     """
     keras_backend = args.backend == "keras"
     if not keras_backend and (args.model != "sgns" or args.strategy != "default" or args.tensorboard
+                              or args.steps_per_execution != 1
                               or args.batch_size is not None or args.optimizer is not None
                               or args.negative_group is not None or args.final_rate is not None):
         raise UsageError(KERAS_ONLY_OPTIONS)
@@ -145,7 +151,8 @@ def options_from_args(args: argparse.Namespace) -> Tuple[str, CorpusOptions, Wor
                              learning_rate=args.alpha if alpha_is_rate else None,
                              optimizer=None if tutorial else args.optimizer,
                              negative_group=args.negative_group,
-                             final_rate=args.final_rate) if keras_backend else None
+                             final_rate=args.final_rate,
+                             steps_per_execution=args.steps_per_execution) if keras_backend else None
         corpus = CorpusOptions(path=args.corpus, cache_dir=args.cache_dir, use_cache=not args.no_cache,
                                prune_at=args.prune_at)
         run_options = RunOptions(

@@ -1,5 +1,11 @@
-"""The Keras path (needs TensorFlow; skipped without it)."""
+"""The Keras path, on the backend ``KERAS_BACKEND`` selects (CI runs this file on tensorflow and on jax).
 
+Skipped where Keras is not installed. Tests marked ``tf_only`` exercise TensorFlow's
+glue itself (``tf.data``, ``IndexedSlices``); the JAX glue has its own in
+tests/test_keras_backends.py.
+"""
+
+import importlib.util
 import json
 import os
 import subprocess
@@ -9,13 +15,17 @@ import textwrap
 import numpy as np
 import pytest
 
-tf = pytest.importorskip("tensorflow", reason="TensorFlow is not installed (the 'tf' extra)")
+keras = pytest.importorskip("keras", reason="Keras is not installed (the 'tf' or 'jax' extra)")
+BACKEND = keras.backend.backend()
+if BACKEND not in ("tensorflow", "jax"):
+    pytest.skip(f"fastw2v's Keras path does not run on {BACKEND}", allow_module_level=True)
+tf_only = pytest.mark.skipif(BACKEND != "tensorflow", reason="TensorFlow's glue")
 
 import naive  # noqa: E402
 from helpers import group_purity, planted_corpus  # noqa: E402
 from fastw2v import KerasOptions, Vocab, Word2VecConfig, encode  # noqa: E402
 from fastw2v.keras_models import SparseRMSprop, WordDecay, build_sgns, input_embeddings  # noqa: E402
-from fastw2v.keras_trainer import KerasTrainer, SimilarityMonitor, make_dataset  # noqa: E402
+from fastw2v.keras_trainer import KerasTrainer, SimilarityMonitor  # noqa: E402
 from fastw2v.pairs import PairGenerator  # noqa: E402
 
 
@@ -139,23 +149,25 @@ def test_duplicate_rows_combine_as_configured(mode, divisor):
     """A row looked up n=3 times moves by alpha * (sum of its gradients) / {1, sqrt(n), n}."""
     from fastw2v.keras_models import SparseSGD
 
-    var = tf.Variable(np.zeros((6, 2), np.float32))
+    var = keras.Variable(np.zeros((6, 2), np.float32))
     opt = SparseSGD(learning_rate=0.5, duplicates=mode)
-    opt.build([var])
-    g = tf.IndexedSlices(tf.constant([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0], [1.0, 1.0]]), tf.constant([1, 1, 1, 4]),
-                         tf.constant([6, 2]))
-    opt.apply_gradients([(g, var)])
+    opt.apply_rows([(var, np.array([1, 1, 1, 4], np.int32),
+                     np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0], [1.0, 1.0]], np.float32))])
     expect = np.zeros((6, 2), np.float32)
     expect[1] = -0.5 * np.array([9.0, 12.0]) / divisor
     expect[4] = -0.5 * np.array([1.0, 1.0])  # seen once: a plain step in every mode
-    np.testing.assert_allclose(var.numpy(), expect, rtol=1e-6)
-    untouched = [0, 2, 3, 5]
-    assert np.all(var.numpy()[untouched] == 0)
+    after = keras.ops.convert_to_numpy(var)
+    np.testing.assert_allclose(after, expect, rtol=1e-6)
+    assert np.all(after[[0, 2, 3, 5]] == 0)
+    assert int(keras.ops.convert_to_numpy(opt.iterations)) == 1
     with pytest.raises(ValueError, match="duplicates"):
         SparseSGD(duplicates="max")
 
 
+@tf_only
 def test_embedding_gradient_is_indexed_slices():
+    import tensorflow as tf
+
     model = build_sgns(50, 4, negative=1)
     t = tf.constant([1, 2], tf.int32)
     c = tf.constant([[3, 4], [5, 6]], tf.int32)
@@ -167,21 +179,25 @@ def test_embedding_gradient_is_indexed_slices():
 
 
 def test_sparse_rmsprop_touches_only_looked_up_rows():
-    var = tf.Variable(np.ones((10, 3), np.float32))
+    """Rows 2 (twice) and 5 step as Keras' dense RMSprop does on the summed row gradient;
+    the other rows, and their velocities, do not move."""
+    var = keras.Variable(np.ones((10, 3), np.float32))
     opt = SparseRMSprop(learning_rate=0.01)
-    opt.build([var])
-    g = tf.IndexedSlices(tf.constant([[1.0, 2.0, 3.0], [1.0, 1.0, 1.0], [0.5, 0.5, 0.5]]),
-                         tf.constant([2, 5, 2]), tf.constant([10, 3]))
-    opt.apply_gradients([(g, var)])
-    after = var.numpy()
-    assert np.array_equal(after[[0, 1, 3, 4, 6, 7, 8, 9]], np.ones((8, 3)))
-    # touched rows follow RMSprop on the summed row gradient (duplicates of row 2 add up)
-    dense_var = tf.Variable(np.ones((10, 3), np.float32))
-    import keras
-
+    values = np.array([[1.0, 2.0, 3.0], [1.0, 1.0, 1.0], [0.5, 0.5, 0.5]], np.float32)
+    rows = np.array([2, 5, 2], np.int32)
+    for _ in range(2):  # the second step reads the velocity the first wrote
+        opt.apply_rows([(var, rows, values)])
+    after = keras.ops.convert_to_numpy(var)
+    untouched = [0, 1, 3, 4, 6, 7, 8, 9]
+    assert np.array_equal(after[untouched], np.ones((8, 3)))
+    assert np.all(keras.ops.convert_to_numpy(opt.variables[-1])[untouched] == 0)
+    dense_grad = np.zeros((10, 3), np.float32)
+    np.add.at(dense_grad, rows, values)
+    dense_var = keras.Variable(np.ones((10, 3), np.float32))
     dense = keras.optimizers.RMSprop(learning_rate=0.01)
-    dense.apply_gradients([(tf.convert_to_tensor(g), dense_var)])
-    np.testing.assert_allclose(after[[2, 5]], dense_var.numpy()[[2, 5]], rtol=1e-5)
+    for _ in range(2):
+        dense.apply_gradients([(dense_grad, dense_var)])
+    np.testing.assert_allclose(after[[2, 5]], keras.ops.convert_to_numpy(dense_var)[[2, 5]], rtol=1e-5)
 
 
 def test_word_decay_schedule():
@@ -191,21 +207,65 @@ def test_word_decay_schedule():
     assert float(s(1000)) == pytest.approx(0.0001)
 
 
-def test_dataset_streams_epochs_with_resubsampling():
+def test_feed_streams_epochs_with_resubsampling_and_skips():
+    """An epoch's feed yields every row of that epoch (each epoch resubsamples), resumes
+    after skipped batches, cuts batches to a multiple of the devices, and counts rows."""
+    from fastw2v.feed import EpochFeed
+
     corpus, _ = planted_corpus(0, sentences=200)
     vocab = Vocab.build(corpus, min_count=1)
     enc = encode(corpus, vocab)
     gen = PairGenerator(vocab, window=3, negative=2, sample=1e-2, seed=1)
-    epochs = iter([(0, 0), (1, 0)])
-    ds = make_dataset(gen, enc, "rows", 256, lambda: next(epochs))
-    first = [x for x in ds]
-    second = [x for x in ds]
-    (t, c), y = first[0]
-    assert t.shape == (256,) and c.shape == (256, 3) and y.shape == (256,)
-    n1 = sum(int(b[0][0].shape[0]) for b in first)
-    n2 = sum(int(b[0][0].shape[0]) for b in second)
-    assert n1 == gen.rows_in_epoch(enc, 0) and n2 == gen.rows_in_epoch(enc, 1)
-    assert not np.array_equal(first[0][0][0].numpy(), second[0][0][0].numpy())
+    feeds = [EpochFeed(gen, enc, "rows", 256, epoch) for epoch in (0, 1)]
+    first, second = ([x for x in f] for f in feeds)
+    ((t, c),) = first[0]
+    assert t.shape == (256,) and c.shape == (256, 3)
+    for epoch, (feed, batches) in enumerate(zip(feeds, (first, second))):
+        assert feed.rows == sum(b[0][0].shape[0] for b in batches) == gen.rows_in_epoch(enc, epoch)
+        assert feed.batches_left() == len(batches)
+    assert not np.array_equal(first[0][0][0], second[0][0][0])
+    skipped = EpochFeed(gen, enc, "rows", 256, 0, skip=2)
+    rest = list(skipped)
+    assert skipped.batches_left() == len(rest) == len(first) - 2
+    np.testing.assert_array_equal(rest[0][0][1], first[2][0][1])
+    cut = EpochFeed(gen, enc, "rows", 255, 0, multiple_of=2)
+    sizes = [b[0][0].shape[0] for b in cut]
+    assert all(n % 2 == 0 for n in sizes) and cut.dropped_rows == gen.rows_in_epoch(enc, 0) - sum(sizes)
+    assert cut.batches_left() == len(sizes)
+    ((t, c), labels), = list(EpochFeed(gen, enc, "flat", 64, 0))[:1]
+    assert t.shape == c.shape == labels.shape == (64,) and set(np.unique(labels)) <= {0, 1}
+
+
+def test_feed_stops_its_thread_when_abandoned():
+    """fit may stop in the middle of an epoch: closing the feed's iterator ends its thread."""
+    import threading
+
+    from fastw2v.feed import EpochFeed
+
+    corpus, _ = planted_corpus(0, sentences=400)
+    vocab = Vocab.build(corpus, min_count=1)
+    enc = encode(corpus, vocab)
+    before = threading.active_count()
+    it = iter(EpochFeed(PairGenerator(vocab, window=3, negative=2, seed=1), enc, "rows", 16, 0, prefetch=1))
+    next(it)
+    it.close()
+    assert threading.active_count() <= before
+
+
+@tf_only
+def test_tensorflow_feed_is_a_dataset_of_the_same_batches():
+    from fastw2v.feed import EpochFeed
+    from fastw2v.keras_tf import fit_data
+
+    corpus, _ = planted_corpus(0, sentences=200)
+    vocab = Vocab.build(corpus, min_count=1)
+    enc = encode(corpus, vocab)
+    gen = PairGenerator(vocab, window=3, negative=2, seed=1)
+    plain = list(EpochFeed(gen, enc, "rows", 128, 0))
+    ds = fit_data(EpochFeed(gen, enc, "rows", 128, 0), "rows", 3)
+    batches = [b for b in ds]
+    assert len(batches) == len(plain)
+    np.testing.assert_array_equal(batches[-1][0][1].numpy(), plain[-1][0][1])
 
 
 def test_similarity_monitor_output():
@@ -251,10 +311,19 @@ def test_cli_keras_backend(tmp_path):
     path.write_text("\n".join(" ".join(s) for s in corpus))
     out, report, tb = tmp_path / "v.txt", tmp_path / "r.json", tmp_path / "tb"
     env = dict(os.environ, FASTW2V_CACHE=str(tmp_path / "cache"))
-    r = subprocess.run([sys.executable, "-m", "fastw2v.train", "--corpus", str(path), "--backend", "keras",
-                        "--model", "sgns", "--dim", "8", "--epochs", "2", "--min-count", "1", "--batch-size", "256",
-                        "--output", str(out), "--report", str(report), "--tensorboard", str(tb), "--quiet"],
-                       capture_output=True, text=True, env=env)
+    args = [sys.executable, "-m", "fastw2v.train", "--corpus", str(path), "--backend", "keras", "--model", "sgns",
+            "--dim", "8", "--epochs", "2", "--min-count", "1", "--batch-size", "256", "--output", str(out),
+            "--report", str(report), "--quiet"]
+    if importlib.util.find_spec("tensorflow") is None:
+        # Keras writes TensorBoard summaries with TensorFlow on every backend
+        refused = subprocess.run(args + ["--tensorboard", str(tb)], capture_output=True, text=True, env=env)
+        assert refused.returncode == 2 and "--tensorboard needs TensorFlow" in refused.stderr, refused.stderr[-2000:]
+        tb.mkdir()
+        (tb / "metadata.tsv").write_text("\n" * 48)
+        (tb / "vectors.tsv").write_text("")
+    else:
+        args += ["--tensorboard", str(tb)]
+    r = subprocess.run(args, capture_output=True, text=True, env=env)
     assert r.returncode == 0, r.stderr[-2000:]
     from fastw2v.vectors import Vectors
 
@@ -265,16 +334,20 @@ def test_cli_keras_backend(tmp_path):
                 "final_loss"):
         assert key in rep
     assert rep["vocab_size"] == 48 and rep["epochs"] == 2 and rep["pairs_per_sec"] > 0
+    assert rep["keras_backend"] == BACKEND
     assert (tb / "vectors.tsv").exists() and (tb / "metadata.tsv").read_text().count("\n") == 48
 
 
 def test_mirrored_strategy_matches_single_device(tmp_path):
-    """Two logical CPU devices under MirroredStrategy follow the one-device loss."""
+    """Two CPU devices under --strategy mirrored follow the one-device loss: TensorFlow's
+    MirroredStrategy over two logical devices, JAX's DataParallel over two host devices
+    (XLA_FLAGS); the step, the optimizer and the feed are the same code."""
     code = textwrap.dedent(
         """
         import sys, json
-        import tensorflow as tf
-        if sys.argv[1] == "mirrored":
+        import keras
+        if sys.argv[1] == "mirrored" and keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
             cpu = tf.config.list_physical_devices("CPU")[0]
             tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
         import numpy as np
@@ -287,12 +360,14 @@ def test_mirrored_strategy_matches_single_device(tmp_path):
         enc = encode(corpus, vocab)
         cfg = Word2VecConfig(dim=8, window=3, negative=3, sample=0, min_count=1, epochs=3, seed=1)
         tr = KerasTrainer(cfg, vocab, KerasOptions(strategy=sys.argv[1], batch_size=512)).fit(enc)
-        print(json.dumps({"replicas": tr.strategy.num_replicas_in_sync, "loss": [h["loss"] for h in tr.history]}))
+        print(json.dumps({"replicas": tr.strategy.num_replicas, "loss": [h["loss"] for h in tr.history],
+                          "devices": tr.report_fields()["devices"]}))
         """
     )
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2")
     runs = {}
     for mode in ("default", "mirrored"):
-        r = subprocess.run([sys.executable, "-c", code, mode], capture_output=True, text=True)
+        r = subprocess.run([sys.executable, "-c", code, mode], capture_output=True, text=True, env=env)
         assert r.returncode == 0, r.stderr[-3000:]
         runs[mode] = json.loads(r.stdout.strip().splitlines()[-1])
     assert runs["mirrored"]["replicas"] == 2 and runs["default"]["replicas"] == 1
@@ -402,13 +477,14 @@ def test_batch_memory_estimate():
         check_batch_memory(65536, 6, 100, available=2**30)
 
 
-def test_import_fastw2v_does_not_import_tensorflow():
+def test_import_fastw2v_does_not_import_keras_or_a_backend():
     r = subprocess.run([sys.executable, "-c", "import sys, fastw2v, fastw2v.word2vec, fastw2v.runner, fastw2v.evaluate, fastw2v.train;"
+                        "import fastw2v.feed, fastw2v.keras_backend;"
                         "g = fastw2v.PairGenerator([5, 4, 3]);"
-                        "print('tensorflow' in sys.modules, 'keras' in sys.modules)"],
+                        "print(*(m in sys.modules for m in ('tensorflow', 'keras', 'jax')))"],
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
-    assert r.stdout.strip() == "False False"
+    assert r.stdout.strip() == "False False False"
 
 
 def test_interrupt_checkpoint_resume_matches_uninterrupted_run(tmp_path):

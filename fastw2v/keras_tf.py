@@ -1,0 +1,161 @@
+"""TensorFlow glue of the Keras path: what Keras 3 needs only on the TensorFlow backend.
+
+* :func:`train_step`: TensorFlow's stateful step. The model's closed-form gradient
+  reaches the optimizer as ``tf.IndexedSlices`` through ``optimizer.apply``, so a
+  ``tf.distribute`` strategy all-reduces it across replicas as for any Keras model.
+* :func:`scatter_add` and :func:`scatter_set`: row writes into a variable.
+* :func:`fit_data`: the :class:`~fastw2v.feed.EpochFeed` as a prefetching ``tf.data``
+  pipeline.
+* :class:`Strategy`: ``default``, ``mirrored`` (``MirroredStrategy``) and
+  ``multiworker`` (``MultiWorkerMirroredStrategy``, by the custom loop
+  :func:`fit_epoch_distributed`).
+
+The maths lives in :mod:`fastw2v.keras_models`, in ``keras.ops``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Optional
+
+import keras
+import tensorflow as tf
+
+NAME = "tensorflow"
+
+
+def train_step(model, data):
+    """``train_step(data)`` of a model with a closed-form step (Keras' TensorFlow contract)."""
+    x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
+    return model.closed_form_step(x, y)
+
+
+def apply_gradient(optimizer, updates) -> None:
+    """Hand ``[(variable, rows or None, values)]`` to ``optimizer.apply`` as ``IndexedSlices``."""
+    grads = [v if rows is None else tf.IndexedSlices(v, rows, tf.constant(list(var.shape)))
+             for var, rows, v in updates]
+    optimizer.apply(grads, [var for var, _, _ in updates])
+
+
+def gradient_rows(gradient):
+    """``(rows, values)`` of an ``IndexedSlices`` gradient; ``(None, gradient)`` of a dense one."""
+    if isinstance(gradient, tf.IndexedSlices):
+        return gradient.indices, gradient.values
+    return None, gradient
+
+
+def scatter_add(optimizer, variable, rows, values) -> None:
+    """``variable[rows] += values``, duplicates adding up, in place."""
+    optimizer.assign_add(variable, tf.IndexedSlices(values, rows))
+
+
+def scatter_set(optimizer, variable, rows, values) -> None:
+    """``variable[rows] = values`` in place (duplicate rows must carry equal values)."""
+    optimizer.assign(variable, tf.IndexedSlices(values, rows))
+
+
+def replicas_in_sync() -> int:
+    """Replicas whose gradients the strategy sums (1 outside a strategy)."""
+    return tf.distribute.get_strategy().num_replicas_in_sync
+
+
+def fit_data(feed, layout: str, width: int):
+    """The feed as a ``tf.data.Dataset`` that prefetches, for ``model.fit`` (one epoch)."""
+    if layout == "rows":
+        spec = ((tf.TensorSpec([None], tf.int32), tf.TensorSpec([None, width], tf.int32)),)
+    else:
+        spec = ((tf.TensorSpec([None], tf.int32), tf.TensorSpec([None], tf.int32)), tf.TensorSpec([None], tf.int8))
+    ds = tf.data.Dataset.from_generator(feed.__iter__, output_signature=spec)
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+    return ds.with_options(options).prefetch(2)
+
+
+class Strategy:
+    """The ``tf.distribute`` strategy ``name``; for ``multiworker`` the caller has checked
+    ``TF_CONFIG`` first (:func:`~fastw2v.cluster.cluster_from_tf_config`)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        if name == "mirrored":
+            self._strategy = tf.distribute.MirroredStrategy()
+        elif name == "multiworker":
+            self._strategy = tf.distribute.MultiWorkerMirroredStrategy()
+        else:
+            self._strategy = tf.distribute.get_strategy()
+
+    @property
+    def num_replicas(self) -> int:
+        return self._strategy.num_replicas_in_sync
+
+    #: rows a batch must be a multiple of (TensorFlow splits uneven batches itself)
+    batch_multiple = 1
+
+    @property
+    def jit_compile(self) -> bool:
+        """XLA for the step: on one replica (XLA and ``tf.distribute``'s cross-replica ops do not mix)."""
+        return self.num_replicas == 1
+
+    def scope(self):
+        return self._strategy.scope()
+
+    def fit_scope(self):
+        return contextlib.nullcontext()
+
+
+def devices() -> list:
+    """The logical devices the step can run on, by name."""
+    return [d.name for d in tf.config.list_logical_devices()]
+
+
+def accelerator_memory() -> Optional[int]:
+    """Bytes of memory on the first GPU, or None without one (or where TensorFlow does not say)."""
+    gpus = tf.config.list_physical_devices("GPU")
+    if not gpus:
+        return None
+    try:
+        details = tf.config.experimental.get_memory_info("GPU:0")
+    except (ValueError, RuntimeError):
+        return None
+    limit = details.get("limit") if isinstance(details, dict) else None
+    return int(limit) if limit else None
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` is the device running out of memory."""
+    return isinstance(exc, tf.errors.ResourceExhaustedError) or "RESOURCE_EXHAUSTED" in str(exc)[:2000]
+
+
+def fit_epoch_distributed(trainer, data, callbacks, max_steps: Optional[int]) -> None:
+    """One epoch under ``MultiWorkerMirroredStrategy``, by a custom loop.
+
+    Keras 3's ``fit`` hands ``PerReplica`` values to the step under this strategy
+    and fails (keras-team/keras#20585 is of this family), so the loop is ours:
+    ``strategy.run`` of the model's own ``train_step``, whose optimizer all-reduces
+    the gradient slices across workers. The distributed iterator agrees across
+    workers on when the epoch ends, so shares of unequal length end together (a
+    worker out of rows steps on empty batches). Callbacks get the calls ``fit`` makes.
+    """
+    model, strategy = trainer.model, trainer.strategy._strategy
+    if getattr(trainer, "_distributed_step", None) is None:
+        @tf.function
+        def step(batch):
+            logs = strategy.run(model.train_step, args=(batch,))
+            return strategy.reduce(tf.distribute.ReduceOp.MEAN, logs["loss"], axis=None)
+
+        trainer._distributed_step = step
+    cbs = keras.callbacks.CallbackList(list(callbacks), model=model)
+    model.stop_training = False
+    cbs.on_train_begin()
+    cbs.on_epoch_begin(trainer.epoch)
+    for metric in model.metrics:
+        metric.reset_state()
+    logs = {}
+    for i, batch in enumerate(strategy.experimental_distribute_dataset(data)):
+        logs = {"loss": float(trainer._distributed_step(batch))}
+        cbs.on_train_batch_end(i, logs)
+        if model.stop_training or (max_steps is not None and i + 1 >= max_steps):
+            break
+    if max_steps is None and not model.stop_training:
+        cbs.on_epoch_end(trainer.epoch, logs)
+    cbs.on_train_end()
