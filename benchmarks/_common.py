@@ -52,7 +52,8 @@ def machine() -> dict:
     from importlib import metadata
 
     info["cpu_count"] = info["cpus"]
-    for dist in ("numpy", "numba", "tensorflow", "keras", "gensim", "tf_keras"):
+    info["keras_backend"] = os.environ.get("KERAS_BACKEND", "tensorflow")
+    for dist in ("numpy", "numba", "tensorflow", "keras", "jax", "jaxlib", "gensim", "tf_keras"):
         try:
             info[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:

@@ -3,6 +3,7 @@
     python benchmarks/bench_keras.py [--corpus PATH] [--epochs 1] [--quick]
     python benchmarks/bench_keras.py --batch-sweep [--epochs 2] [--quick]
     python benchmarks/bench_keras.py --workers [--quick]
+    python benchmarks/bench_keras.py --profile [--before REV] [--repeats 3] [--quick]
 
 1. The tutorial as written: tf_keras ``skipgrams`` + one ``train_on_batch`` per
    pair, timed over ``--tutorial-steps`` steps (pair generation included).
@@ -12,13 +13,16 @@
 
 Pairs/s count positives and negatives alike. 2-4 train for the same number of
 epochs and are evaluated (analogies, WordSim-353). The sgns step through
-``model.fit`` is timed beside a bare compiled step doing the same maths.
-Writes benchmarks/results/keras.{json,md,png}.
+``model.fit`` is timed beside a bare compiled step doing the same maths (as
+``--profile`` does, one process). Writes benchmarks/results/keras.{json,md,png}.
 
 ``--batch-sweep`` trains sgns at 4k to 256k rows per step with row-wise Adagrad,
 and with summed SGD at 64k rows, beside Hogwild (results/keras_sweep.*). ``--workers`` runs
 ``--strategy multiworker`` with 2 local worker processes against 1
-(results/keras_workers.*).
+(results/keras_workers.*). ``--profile`` times the sgns step through ``model.fit`` in
+separate processes (``keras_step_child.py``): this tree on TensorFlow and on JAX, and
+``--before``'s tree (``git archive`` of REV) on TensorFlow, alternating, with JAX's step
+also timed without ``fit`` to attribute the difference (results/keras_profile.*).
 """
 
 from __future__ import annotations
@@ -67,79 +71,100 @@ def tutorial_as_written(corpus, vocab, steps: int, dim: int) -> dict:
             "skipgrams_pairs_per_sec": len(labels) / gen_seconds}
 
 
-def profile_sgns(vocab, corpus, batch: int, group: int, steps: int = 20) -> dict:
-    """The sgns model's step through ``model.fit`` beside a bare XLA-compiled step doing the
-    same maths, on the same real batches, timed in alternation (median ms per step).
+def profile_child(tree: Path, backend: str, corpus, batch: int, group: int, steps: int, rounds: int) -> dict:
+    """One run of ``keras_step_child.py`` on ``tree``'s fastw2v and ``backend`` (a fresh process)."""
+    import json as _json
+    import os
+    import subprocess
+    import sys
 
-    The bare step is the maths alone: the model's closed-form gradients with each group
-    of ``group`` rows sharing its first row's negatives
-    (:func:`~fastw2v.keras_models.shared_negative_gradients`), then row-wise Adagrad on
-    both tables (summed per row; a dense pass where the occurrences outnumber the rows, as
-    :class:`~fastw2v.keras_models.RowAdagrad` does), with no Keras in the loop. ``fit`` runs ``steps`` steps over the same batches
-    held in memory, so neither side waits on the pair generator.
-    """
-    import tensorflow as tf
+    env = dict(os.environ, FASTW2V_CODE=str(tree), KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="2")
+    r = subprocess.run([sys.executable, str(Path(__file__).with_name("keras_step_child.py")), str(corpus), str(batch),
+                        str(group), str(steps), str(rounds)], capture_output=True, text=True, env=env, timeout=3600)
+    if r.returncode != 0:
+        raise RuntimeError(f"profile child ({tree}, {backend}) failed:\n{r.stderr[-3000:]}")
+    return _json.loads(r.stdout.strip().splitlines()[-1])
 
-    from fastw2v.keras_models import build_sgns, shared_negative_gradients
-    from fastw2v.pairs import PairGenerator
 
-    gen = PairGenerator(vocab, seed=1)
-    batches = []
-    for t, c in gen.batches(corpus, batch):
-        batches.append((t, c))
-        if len(batches) == steps:
-            break
-    V, dim, k = len(vocab), 100, 5
-    model = build_sgns(V, dim, k, words_per_step=1, total_words=1e12, negative_group=group)
-    ds = tf.data.Dataset.from_tensor_slices(((np.stack([t for t, _ in batches]), np.stack([c for _, c in batches])),
-                                             np.zeros((len(batches), batch), np.float32))).cache()
-    W_in = tf.Variable(model.get_layer("w_in").embeddings.numpy())
-    W_out = tf.Variable(np.zeros((V, dim), np.float32))
-    acc_in, acc_out = tf.Variable(np.zeros(V, np.float32)), tf.Variable(np.zeros(V, np.float32))
+def unpack_tree(rev: str) -> Path:
+    """``rev``'s files (``git archive``) in a temporary directory: the tree a profile compares against."""
+    import subprocess
+    import tempfile
 
-    @tf.function(jit_compile=True)
-    def bare_step(t, c):
-        gu, gv, out_rows, row_loss = shared_negative_gradients(W_in, W_out, t, c, group)
-        for W, acc, idx, g in ((W_in, acc_in, t, gu), (W_out, acc_out, out_rows, gv)):
-            # RowAdagrad's rule: sum per row, one accumulator step, one row step
-            sums = tf.math.unsorted_segment_sum(g, idx, V)
-            acc.assign_add(tf.reduce_mean(sums * sums, axis=1))
-            if idx.shape[0] >= V:  # one dense pass, as RowAdagrad does when occurrences outnumber rows
-                W.assign_sub(sums * (0.2 / (tf.sqrt(acc) + 1e-10))[:, None])
-            else:
-                counts = tf.math.unsorted_segment_sum(tf.ones_like(idx, tf.float32), idx, V)
-                scale = 0.2 / ((tf.sqrt(tf.gather(acc, idx)) + 1e-10) * tf.gather(counts, idx))
-                W.scatter_sub(tf.IndexedSlices(tf.gather(sums, idx) * scale[:, None], idx))
-        return tf.reduce_mean(row_loss)
+    from _common import ROOT
 
-    tensors = [(tf.constant(t), tf.constant(c)) for t, c in batches]
+    out = Path(tempfile.mkdtemp(prefix=f"fastw2v-{rev}-"))
+    archive = subprocess.run(["git", "archive", rev], cwd=ROOT, capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(out)], input=archive, check=True)
+    return out
 
-    def bare():
-        loss = None
-        for t, c in tensors:
-            loss = bare_step(t, c)
-        float(loss)  # wait for the last step
 
-    def fit():
-        model.fit(ds, epochs=1, verbose=0, shuffle=False)  # each element is one whole batch
+def run_profile(path, before: str, batch: int, group: int, steps: int, rounds: int, repeats: int) -> dict:
+    """The sgns step through ``fit``: ``before``'s tree on TensorFlow, this tree on TensorFlow and on
+    JAX, each in its own process, ``repeats`` times in alternating order (median of medians)."""
+    import importlib.util
 
-    bare()
-    fit()
-    bare_ms, fit_ms = [], []
-    for r in range(5):
-        for name, f, out in ((("bare", bare, bare_ms), ("fit", fit, fit_ms)) if r % 2 == 0
-                             else (("fit", fit, fit_ms), ("bare", bare, bare_ms))):
-            t0 = time.perf_counter()
-            f()
-            out.append(1000 * (time.perf_counter() - t0) / len(batches))
-    with tf.GradientTape() as tape:
-        loss = tf.reduce_sum(model([tensors[0][0], tensors[0][1]]))
-    grads = tape.gradient(loss, model.trainable_variables)
-    bare_med, fit_med = float(np.median(bare_ms)), float(np.median(fit_ms))
-    return {"batch_rows": batch, "negative_group": group, "steps": len(batches), "bare_step_ms": bare_med, "fit_step_ms": fit_med,
-            "bare_step_ms_repeats": bare_ms, "fit_step_ms_repeats": fit_ms, "fit_over_bare": fit_med / bare_med,
-            "bare_pairs_per_sec": 6 * batch / bare_med * 1000, "fit_pairs_per_sec": 6 * batch / fit_med * 1000,
-            "gradient_types": [type(g).__name__ for g in grads]}
+    from _common import ROOT
+
+    contenders = []
+    if before:
+        contenders.append((f"before ({before}), tensorflow", unpack_tree(before), "tensorflow"))
+    contenders.append(("now, tensorflow", ROOT, "tensorflow"))
+    if importlib.util.find_spec("jax") is not None:
+        contenders.append(("now, jax", ROOT, "jax"))
+    runs = {name: [] for name, _, _ in contenders}
+    for r in range(repeats):
+        for name, tree, backend in (contenders if r % 2 == 0 else contenders[::-1]):
+            out = profile_child(tree, backend, path, batch, group, steps, rounds)
+            runs[name].append(out)
+            print(f"{name}: fit {out['fit_ms']:.1f} ms/step", flush=True)
+    summary = {}
+    for name, outs in runs.items():
+        keys = [k for k in outs[0] if k.endswith("_ms")]
+        summary[name] = {k: float(np.median([o[k] for o in outs])) for k in keys}
+        summary[name]["fit_ms_repeats"] = [o["fit_ms"] for o in outs]
+        summary[name]["code"] = outs[0]["code"]
+    return {"batch_rows": batch, "negative_group": group, "steps": steps, "rounds": rounds, "repeats": repeats,
+            "before": before, "profiles": summary}
+
+
+def profile_markdown(p: dict) -> str:
+    pairs = 6 * p["batch_rows"]
+    md = [f"sgns step, {p['batch_rows']:,} rows ({pairs:,} pairs), negatives shared by {p['negative_group']} rows, "
+          f"{p['steps']} real batches held in memory; each figure the median of {p['repeats']} processes in "
+          f"alternating order, each the median of {p['rounds']} rounds:", "",
+          "| tree, backend | what | ms per step | pairs/s |", "|---|---|---:|---:|"]
+    labels = {"fit_ms": "`model.fit`", "bare_step_ms": "bare XLA step (no Keras)",
+              "fit_4_steps_per_execution_ms": "`model.fit`, 4 steps per execution",
+              "bare_step_device_batches_ms": "jitted `train_step`, state donated, batches on the device",
+              "bare_step_numpy_batches_ms": "jitted `train_step`, state donated, numpy batches",
+              "bare_step_no_donation_ms": "jitted `train_step`, no donation, batches on the device"}
+    for name, prof in p["profiles"].items():
+        for key, label in labels.items():
+            if key in prof:
+                md.append(f"| {name} | {label} | {prof[key]:.1f} | {fmt_rate(pairs / prof[key] * 1000)} |")
+    before = next((v for k, v in p["profiles"].items() if k.startswith("before")), None)
+    now = p["profiles"].get("now, tensorflow")
+    if before and now:
+        md.append(f"\nTensorFlow, now / before (`model.fit`): {now['fit_ms'] / before['fit_ms']:.2f}x the time per step.")
+    jax_now = p["profiles"].get("now, jax")
+    if jax_now and now:
+        md.append(f"JAX / TensorFlow on this CPU (`model.fit`): {jax_now['fit_ms'] / now['fit_ms']:.2f}x the time per step.")
+    return "\n".join(md)
+
+
+def plot_profile(p: dict) -> None:
+    names, values = [], []
+    for name, prof in p["profiles"].items():
+        names.append(f"{name}\nfit")
+        values.append(prof["fit_ms"])
+        for key, label in (("bare_step_ms", "bare step"), ("bare_step_device_batches_ms", "bare step")):
+            if key in prof:
+                names.append(f"{name}\n{label}")
+                values.append(prof[key])
+    bar_chart("keras_profile", names, values, "ms per step (lower is better)",
+              f"Keras sgns step, {p['batch_rows']:,} rows, same run", log=False,
+              annotate=[f"{v:.0f} ms" for v in values])
 
 
 SWEEP_SIZES = (4096, 16384, 65536, 262144)
@@ -322,6 +347,12 @@ def main(argv=None):
     ap.add_argument("--batch-sweep", action="store_true",
                     help="sgns with row-wise Adagrad at 4k, 16k, 64k and 256k rows per step and summed SGD, "
                          "trained for --epochs (default 2 here) beside Hogwild (writes results/keras_sweep.*)")
+    ap.add_argument("--profile", action="store_true",
+                    help="only the sgns step through model.fit, in separate processes: this tree on TensorFlow and "
+                         "on JAX, and --before's tree on TensorFlow (writes results/keras_profile.*)")
+    ap.add_argument("--before", default=None, metavar="REV",
+                    help="with --profile: the git revision to time beside this tree")
+    ap.add_argument("--repeats", type=int, default=3, help="with --profile: processes per contender")
     ap.add_argument("--workers", action="store_true",
                     help="--strategy multiworker: 2 local workers against 1 on a slice (writes results/keras_workers.*)")
     args = ap.parse_args(argv)
@@ -336,6 +367,14 @@ def main(argv=None):
         return
     if args.workers:
         run_workers(path, corpus, vocab, 300_000 if args.quick else 3_000_000, 1)
+        return
+    if args.profile:
+        from fastw2v import KerasOptions
+
+        p = run_profile(path, args.before, KerasOptions().batch_size, KerasOptions().negative_group,
+                        5 if args.quick else 20, 2 if args.quick else 5, 1 if args.quick else args.repeats)
+        write_results("keras_profile", {"corpus": str(path), **p}, profile_markdown(p))
+        plot_profile(p)
         return
     if args.quick:
         corpus = corpus.head(3_000_000)
@@ -365,7 +404,7 @@ def main(argv=None):
                           "words_per_sec": corpus.raw_words * args.epochs / seconds, "train_seconds": seconds,
                           **quality(model.vectors)}
 
-    results["profile_sgns"] = profile_sgns(vocab, corpus, KerasOptions().batch_size, KerasOptions().negative_group)
+    results["profile_sgns"] = run_profile(path, None, KerasOptions().batch_size, KerasOptions().negative_group, 20, 5, 1)
     base = results["tutorial_as_written"]["pairs_per_sec"]
     rows = [("tutorial as written (tf_keras, 1 pair/step)", results["tutorial_as_written"]),
             ("fastw2v keras `tutorial`", results["keras_tutorial"]),
@@ -381,14 +420,8 @@ def main(argv=None):
         acc = f"{100 * r['analogy_accuracy']:.1f}%" if "analogy_accuracy" in r else "n/a"
         ws = f"{r['wordsim353_spearman']:.3f}" if "wordsim353_spearman" in r else "n/a"
         md.append(f"| {name} | {fmt_rate(r['pairs_per_sec'])} | {r['ratio_vs_tutorial']:,.0f}x | {acc} | {ws} |")
-    p = results["profile_sgns"]
     md.append("")
-    md.append(f"sgns step ({p['batch_rows']:,} rows = {6 * p['batch_rows']:,} pairs, negatives shared by groups of "
-              f"{p['negative_group']} rows, {p['steps']} real batches held in "
-              f"memory, median of 5 alternating rounds): through `model.fit` {p['fit_step_ms']:.1f} ms "
-              f"({fmt_rate(p['fit_pairs_per_sec'])} pairs/s); a bare XLA-compiled step doing the same maths "
-              f"{p['bare_step_ms']:.1f} ms ({fmt_rate(p['bare_pairs_per_sec'])} pairs/s); fit / bare = "
-              f"{p['fit_over_bare']:.2f}. Embedding gradients: {', '.join(sorted(set(p['gradient_types'])))}.")
+    md.append(profile_markdown(results["profile_sgns"]))
     md.append("The tutorial as written is too slow to finish an epoch, so it has no quality figures.")
     write_results("keras", results, "\n".join(md))
     bar_chart("keras", [n.replace("`", "") for n, _ in rows], [r["pairs_per_sec"] for _, r in rows], "pairs/s (log)",

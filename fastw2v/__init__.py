@@ -1,7 +1,8 @@
 """fastw2v: fast word2vec (skip-gram with negative sampling) for Python.
 
-``import fastw2v`` never imports TensorFlow; the Keras trainer lives in
-:mod:`fastw2v.keras_trainer` and is imported only when used. The README's "How it
+``import fastw2v`` never imports Keras, TensorFlow or JAX; the Keras trainer lives in
+:mod:`fastw2v.keras_trainer` and is imported only when used, on the Keras backend
+``KERAS_BACKEND`` names (:mod:`fastw2v.keras_backend`). The README's "How it
 works" maps the modules and their layers.
 """
 

@@ -5,7 +5,8 @@ tests meant to catch it, and restore the file.
 
 Each line says CAUGHT (the tests failed, as they should) or MISSED. A break that
 crashes the test process counts as caught. Keep the breaks in step with the code:
-a break whose site is gone stops the script with an assertion.
+a break whose site is gone stops the script with an assertion. An entry may end with the
+environment its tests need (``KERAS_BACKEND`` for a break in one backend's glue).
 """
 import os
 import subprocess
@@ -32,10 +33,16 @@ MUTATIONS = [
      ["tests/test_vectors_evaluate.py::test_pairs_evaluation_and_spearman", "tests/test_cli.py::test_hogwild_flags_and_report_fields"]),
     ("divergence exits 2", "fastw2v/runner.py", "        return EXIT_DIVERGED\n", "        return EXIT_BAD_INPUT\n",
      ["tests/test_lifecycle.py::test_keras_divergence_exits_3_with_advice"]),
-    ("Keras: all epochs in one fit call (as before)", "fastw2v/keras_trainer.py",
-     "                    while self.epoch < cfg.epochs and not (self.stop_requested or progress.diverged):\n                        self.model.fit(ds, epochs=self.epoch + 1, initial_epoch=self.epoch, verbose=0,\n                                       callbacks=cbs, shuffle=False)\n",
-     "                    self.model.fit(ds, epochs=cfg.epochs, initial_epoch=self.epoch, verbose=0, callbacks=cbs,\n                                   shuffle=False)\n",
+    ("Keras: a resumed epoch's feed skips no batches", "fastw2v/feed.py",
+     "            if i < self.skip:\n                continue\n", "",
      ["tests/test_keras.py::test_interrupt_checkpoint_resume_matches_uninterrupted_run", "tests/test_lifecycle.py::test_keras_cli_interrupt_and_resume_matches_uninterrupted_run"]),
+    ("Keras: a second stop in one epoch forgets the batches before the first", "fastw2v/keras_trainer.py",
+     "        progress = _Progress(self, total_rows, start_rows, self.skip_batches, quiet)\n",
+     "        progress = _Progress(self, total_rows, start_rows, 0, quiet)\n",
+     ["tests/test_keras.py::test_two_stops_in_one_epoch_resume_where_the_second_left_off"]),
+    ("Keras: an epoch's rows counted as full batches (the short last one not settled)", "fastw2v/keras_trainer.py",
+     "            progress.settle(feed.rows)\n", "",
+     ["tests/test_keras.py::test_two_stops_in_one_epoch_resume_where_the_second_left_off"]),
     ("Keras resume forgets the optimizer state", "fastw2v/keras_trainer.py",
      "            if f\"opt{i}\" in arrays:\n                v.assign(arrays[f\"opt{i}\"])\n", "            pass\n",
      ["tests/test_keras.py::test_interrupt_checkpoint_resume_matches_uninterrupted_run"]),
@@ -45,7 +52,7 @@ MUTATIONS = [
     ("the no-TensorFlow message loses the install hint", "fastw2v/runner.py",
      "install the \"\n                         f\"'{EXTRAS[name]}' extra ({install_hint(name)}) or use --backend hogwild\"",
      "install it\"",
-     ["tests/test_cli.py::test_without_tensorflow_hogwild_trains_and_keras_says_what_to_install"]),
+     ["tests/test_cli.py::test_without_keras_hogwild_trains_and_keras_says_what_to_install"]),
     ("partial checkpoint state accepted", "fastw2v/word2vec.py",
      "        if not isinstance(state, dict) or set(state) != fields:", "        if not isinstance(state, dict):",
      ["tests/test_lifecycle.py::test_resume_refuses_damaged_checkpoints"]),
@@ -78,16 +85,30 @@ MUTATIONS = [
      "                k &= np.uint8(table[wi] >= 0.5 * u)\n",
      ["tests/test_skipgrams_keras.py::test_sampling_table_keep_rates_agree_with_keras"]),
     ("row-wise Adagrad (sparse path) steps every occurrence by the whole row sum", "fastw2v/keras_models.py",
-     "            scale = lr / ((tf.sqrt(tf.gather(acc_now, indices)) + self.epsilon) * tf.gather(counts, indices))\n",
-     "            scale = lr / (tf.sqrt(tf.gather(acc_now, indices)) + self.epsilon)\n",
+     "            per_occurrence = ops.take(scale, indices) / ops.take(counts, indices)\n",
+     "            per_occurrence = ops.take(scale, indices)\n",
      ["tests/test_keras.py::test_sgns_row_adagrad_step_matches_reference"]),
+    ("row-wise Adagrad (sparse path) on JAX: row writes replace instead of adding", "fastw2v/keras_jax.py",
+     "    optimizer.assign(variable, variable.value.at[rows].add(values))\n",
+     "    optimizer.assign(variable, variable.value.at[rows].set(values))\n",
+     ["tests/test_keras.py::test_sgns_row_adagrad_step_matches_reference"], {"KERAS_BACKEND": "jax"}),
+    ("row-wise Adagrad (sparse path) on TensorFlow: row writes replace instead of adding", "fastw2v/keras_tf.py",
+     "    optimizer.assign_add(variable, tf.IndexedSlices(values, rows))\n",
+     "    optimizer.assign(variable, tf.IndexedSlices(values, rows))\n",
+     ["tests/test_keras.py::test_sgns_row_adagrad_step_matches_reference"], {"KERAS_BACKEND": "tensorflow"}),
     ("row-wise Adagrad (dense pass) forgets the accumulator", "fastw2v/keras_models.py",
-     "            return self.assign_sub(variable, row_sums * (lr / (tf.sqrt(acc_now) + self.epsilon))[:, None])\n",
-     "            return self.assign_sub(variable, row_sums * lr)\n",
+     "            self.assign_sub(variable, row_sums * scale[:, None])\n",
+     "            self.assign_sub(variable, row_sums * lr)\n",
      ["tests/test_keras.py::test_sgns_row_adagrad_step_matches_reference"]),
+    ("sparse RMSprop forgets the velocity between steps", "fastw2v/keras_models.py",
+     "        _glue.scatter_set(self, velocity, indices, v_new)\n", "",
+     ["tests/test_keras.py::test_sparse_rmsprop_touches_only_looked_up_rows"], {"KERAS_BACKEND": "jax"}),
+    ("tutorial: the cross-entropy's gradient with the wrong sign", "fastw2v/keras_models.py",
+     "    dz = (ops.sigmoid(z) - y) / batch\n", "    dz = (y - ops.sigmoid(z)) / batch\n",
+     ["tests/test_keras.py::test_end_to_end_planted_groups"]),
     ("Keras shared negatives: a noise word equal to the row's positive is not masked", "fastw2v/keras_models.py",
-     "    mask = tf.cast(tf.not_equal(pos_groups, noise[:, None, :]) & tf.not_equal(pos_groups, -1), u.dtype)\n",
-     "    mask = tf.cast(tf.not_equal(pos_groups, -1) & tf.ones_like(noise[:, None, :], tf.bool), u.dtype)\n",
+     "ops.logical_and(ops.not_equal(pos_groups, noise[:, None, :]), ops.not_equal(pos_groups, -1))",
+     "ops.logical_and(ops.not_equal(pos_groups, -2), ops.not_equal(pos_groups, -1 + 0 * noise[:, None, :]))",
      ["tests/test_keras.py::test_sgns_shared_negative_step_matches_reference"]),
     ("Keras shared negatives: each row meets its own negatives", "fastw2v/keras_models.py",
      "    noise = contexts[::G, 1:]  # (n_groups, k)\n",
@@ -97,17 +118,30 @@ MUTATIONS = [
      "        return corpus if self.n_workers == 1 else corpus.share(self.worker_index, self.n_workers)",
      "        return corpus",
      ["tests/test_multiworker.py::test_two_local_workers_train_disjoint_shares_and_only_the_chief_writes"]),
+    ("feed: batches not cut to a multiple of the devices", "fastw2v/feed.py",
+     "            keep = n - n % self.multiple_of\n", "            keep = n\n",
+     ["tests/test_keras.py::test_feed_streams_epochs_with_resubsampling_and_skips"]),
+    ("an unsupported KERAS_BACKEND accepted", "fastw2v/keras_backend.py",
+     "    if name not in SUPPORTED:\n", "    if False:\n",
+     ["tests/test_keras_backends.py::test_an_unsupported_keras_backend_is_one_line_naming_the_supported_ones"]),
+    ("a batch too large for the accelerator passes the check", "fastw2v/memory.py",
+     "    if available is not None and device_memory(vocab_size, dim, batch_size, columns) > 0.9 * available:\n",
+     "    if available is not None and device_memory(vocab_size, dim, batch_size, columns) > 90 * available:\n",
+     ["tests/test_keras_backends.py::test_device_memory_estimate"]),
+    ("an out-of-memory step keeps its XLA traceback", "fastw2v/keras_trainer.py",
+     "            if _glue.is_out_of_memory(exc):\n", "            if False:\n",
+     ["tests/test_keras_backends.py::test_a_batch_too_large_for_the_accelerator_exits_2_with_the_estimate"]),
     ("internal errors turned into exit 2", "fastw2v/train.py", "        return EXIT_BUG\n", "        return EXIT_BAD_INPUT\n",
      ["tests/test_lifecycle.py::test_an_internal_error_keeps_its_traceback"]),
 ]
 results = []
-for name, path, old, new, tests in MUTATIONS[int(sys.argv[1]) if len(sys.argv) > 1 else 0:]:
+for name, path, old, new, tests, *env in MUTATIONS[int(sys.argv[1]) if len(sys.argv) > 1 else 0:]:
     src = open(path).read()
     assert src.count(old) == 1, (name, "mutation site not found once")
     open(path, "w").write(src.replace(old, new))
     try:
         r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *tests],
-                           capture_output=True, text=True, timeout=900)
+                           capture_output=True, text=True, timeout=900, env=dict(os.environ, **(env[0] if env else {})))
     finally:
         open(path, "w").write(src)
     caught = r.returncode != 0

@@ -47,6 +47,24 @@ def wiki8_path():
 TRAIN = [sys.executable, "-m", "fastw2v.train"]
 
 
+def require_keras() -> str:
+    """The Keras backend the tests run on (``KERAS_BACKEND``); skips the test where Keras, or a
+    backend fastw2v supports, is missing."""
+    import pytest
+
+    keras = pytest.importorskip("keras", reason="Keras is not installed (the 'tf' or 'jax' extra)")
+    name = keras.backend.backend()
+    if name not in ("tensorflow", "jax"):
+        pytest.skip(f"fastw2v's Keras path does not run on {name}")
+    return name
+
+
+def has_tensorflow() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("tensorflow") is not None
+
+
 def write_group_corpus(path, n_sent=6000, seed=0):
     """A text file of ``n_sent`` 40-word lines, each drawn from one of 20 groups of 30 words."""
     rng = np.random.default_rng(seed)

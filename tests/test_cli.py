@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from helpers import assert_one_line_error, planted_corpus, run_cli
+from helpers import assert_one_line_error, has_tensorflow, planted_corpus, require_keras, run_cli
 
 GROUPS = 6
 
@@ -114,13 +114,17 @@ def test_hogwild_only_flags_are_refused_with_keras_and_shared_negatives_is_recor
 
 
 def test_keras_tutorial_mirrored_tensorboard(tmp_path):
-    pytest.importorskip("tensorflow", reason="TensorFlow is not installed (the 'tf' extra)")
+    require_keras()
     corpus = tmp_path / "c.txt"
     _planted_file(corpus)
     report, tb = tmp_path / "r.json", tmp_path / "tb"
-    r = run_cli(["--corpus", corpus, "--backend", "keras", "--model", "tutorial", "--strategy", "mirrored",
-                 "--min-count", "1", "--dim", "8", "--epochs", "2", "--batch-size", "1024", "--tensorboard", tb,
-                 "--report", report, "--quiet"], tmp_path)
+    args = ["--corpus", corpus, "--backend", "keras", "--model", "tutorial", "--strategy", "mirrored",
+            "--min-count", "1", "--dim", "8", "--epochs", "2", "--batch-size", "1024", "--tensorboard", tb,
+            "--report", report, "--quiet"]
+    if not has_tensorflow():  # Keras writes TensorBoard's summaries with TensorFlow on every backend
+        assert_one_line_error(run_cli(args, tmp_path), "--tensorboard needs TensorFlow")
+        pytest.skip("--tensorboard needs TensorFlow, which is not installed (its refusal was checked)")
+    r = run_cli(args, tmp_path)
     assert r.returncode == 0, r.stderr[-2000:]
     rep = json.loads(report.read_text())
     assert rep["model"] == "tutorial" and rep["keras"]["model"] == "tutorial"
@@ -135,16 +139,17 @@ def test_keras_tutorial_mirrored_tensorboard(tmp_path):
     assert 'tensor_path: "vectors.tsv"' in (tb / "projector_config.pbtxt").read_text()
 
 
-def test_without_tensorflow_hogwild_trains_and_keras_says_what_to_install(tmp_path):
-    """As in a core-only install: TensorFlow cannot be imported."""
+@pytest.mark.parametrize("backend, extra", [("tensorflow", "tf"), ("jax", "jax")])
+def test_without_keras_hogwild_trains_and_keras_says_what_to_install(tmp_path, backend, extra):
+    """As in a core-only install: neither Keras nor a backend can be imported."""
     corpus = tmp_path / "c.txt"
     _planted_file(corpus)
-    blocked = ("import sys; sys.modules['tensorflow'] = None; sys.modules['keras'] = None\n"
+    blocked = ("import sys; sys.modules['tensorflow'] = sys.modules['keras'] = sys.modules['jax'] = None\n"
                "from fastw2v.train import main\n"
                "rc = main(sys.argv[1:])\n"
                "assert sys.modules['tensorflow'] is None\n"
                "sys.exit(rc)")
-    env = dict(os.environ, FASTW2V_CACHE=str(tmp_path / "cache"))
+    env = dict(os.environ, FASTW2V_CACHE=str(tmp_path / "cache"), KERAS_BACKEND=backend)
     common = [sys.executable, "-c", blocked, "--corpus", str(corpus), "--min-count", "1", "--dim", "4", "--epochs",
               "1", "--quiet"]
     ok = subprocess.run(common + ["--backend", "hogwild", "--output", str(tmp_path / "v.txt")], capture_output=True,
@@ -152,5 +157,5 @@ def test_without_tensorflow_hogwild_trains_and_keras_says_what_to_install(tmp_pa
     assert ok.returncode == 0, ok.stderr[-2000:]
     assert (tmp_path / "v.txt").is_file()
     refused = subprocess.run(common + ["--backend", "keras"], capture_output=True, text=True, env=env)
-    assert_one_line_error(refused, "pip install 'fastw2v[tf]'")
+    assert_one_line_error(refused, f"pip install 'fastw2v[{extra}]'")
     assert "--backend hogwild" in refused.stderr

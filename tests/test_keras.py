@@ -547,3 +547,58 @@ def test_interrupt_checkpoint_resume_matches_uninterrupted_run(tmp_path):
     with pytest.raises(ckpt.CheckpointError, match="batch_size: checkpoint 256, now 512"):
         ckpt.check_compatible(meta, KerasTrainer(cfg, vocab, KerasOptions(batch_size=512)).settings(), fingerprint,
                               "keras-sgns")
+
+
+def test_two_stops_in_one_epoch_resume_where_the_second_left_off():
+    """Two stops in epoch 2 (as two periodic checkpoints would make) and a third fit: the
+    run ends with the uninterrupted run's steps and weights. The second stop counts the
+    batches the first one skipped, so none is trained twice."""
+    import keras as _keras
+
+    from fastw2v import TrainingInterrupted
+
+    corpus, _ = planted_corpus(4, sentences=600)
+    vocab = Vocab.build(corpus, min_count=1)
+    enc = encode(corpus, vocab)
+    cfg = Word2VecConfig(dim=8, window=3, negative=3, sample=0, min_count=1, epochs=2, seed=2)
+    opts = KerasOptions(batch_size=256)
+    full = KerasTrainer(cfg, vocab, opts).fit(enc)
+    steps0 = -(-full.gen.rows_in_epoch(enc, 0) // opts.batch_size)
+
+    class StopAfter(_keras.callbacks.Callback):
+        def __init__(self, trainer, n):
+            super().__init__()
+            self.trainer, self.n, self.seen = trainer, n, 0
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.seen += 1
+            if self.seen == self.n:
+                self.trainer.request_stop()
+
+    trainer = KerasTrainer(cfg, vocab, opts)
+    with pytest.raises(TrainingInterrupted, match="epoch 2 after 2 batches"):
+        trainer.fit(enc, callbacks=[StopAfter(trainer, steps0 + 2)])
+    with pytest.raises(TrainingInterrupted, match="epoch 2 after 5 batches"):
+        trainer.fit(enc, callbacks=[StopAfter(trainer, 3)])
+    assert trainer.skip_batches == 5
+    trainer.fit(enc)
+    assert int(keras.ops.convert_to_numpy(trainer.model.optimizer.iterations)) == \
+        int(keras.ops.convert_to_numpy(full.model.optimizer.iterations))
+    assert trainer.rows_done == full.rows_done == sum(full.gen.rows_in_epoch(enc, e) for e in range(2))
+    for a, b in zip(full.model.get_weights(), trainer.model.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
+
+
+def test_tutorial_model_saves_and_loads(tmp_path):
+    from fastw2v.keras_models import build_tutorial
+
+    model = build_tutorial(30, 4, learning_rate=0.01)
+    t, c = np.array([1, 2, 3], np.int32), np.array([4, 5, 6], np.int32)
+    model.train_on_batch((t, c), np.array([1, 0, 1], np.int8))
+    model.save(tmp_path / "t.keras")
+    loaded = keras.models.load_model(tmp_path / "t.keras")
+    assert type(loaded).__name__ == "Tutorial"
+    np.testing.assert_array_equal(input_embeddings(loaded), input_embeddings(model))
+    np.testing.assert_allclose(loaded.predict((t, c), verbose=0), model.predict((t, c), verbose=0), rtol=1e-6)
+    moved = input_embeddings(model) - input_embeddings(build_tutorial(30, 4))
+    assert set(np.flatnonzero(np.abs(moved).sum(axis=1))) == {1, 2, 3, 4, 5, 6}  # only the batch's rows

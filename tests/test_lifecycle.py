@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import pytest
 
-from helpers import assert_one_line_error, interrupt_cli, planted_corpus, run_cli, write_group_corpus
+from helpers import assert_one_line_error, interrupt_cli, planted_corpus, require_keras, run_cli, write_group_corpus
 from fastw2v import TrainingInterrupted, Vocab, Word2Vec, Word2VecConfig, encode
 from fastw2v import checkpoint as ckpt
 from fastw2v.runner import Runner, RunOptions, exit_code
@@ -92,7 +92,7 @@ def test_periodic_checkpoints_are_written_and_training_completes(tmp_path):
 
 
 def test_keras_cli_interrupt_and_resume_matches_uninterrupted_run(tmp_path):
-    pytest.importorskip("tensorflow", reason="TensorFlow is not installed (the 'tf' extra)")
+    require_keras()
     corpus = tmp_path / "c.txt"
     write_group_corpus(corpus, n_sent=1500)
     common = ["--corpus", corpus, "--backend", "keras", "--seed", "3", "--dim", "16", "--epochs", "4",
@@ -117,7 +117,7 @@ def test_keras_cli_interrupt_and_resume_matches_uninterrupted_run(tmp_path):
 
 
 def test_keras_divergence_exits_3_with_advice(tmp_path):
-    pytest.importorskip("tensorflow", reason="TensorFlow is not installed (the 'tf' extra)")
+    require_keras()
     corpus = tmp_path / "c.txt"
     write_group_corpus(corpus, n_sent=300)
     r = run_cli(["--corpus", corpus, "--backend", "keras", "--min-count", "1", "--alpha", "1e30", "--dim", "8",

@@ -5,7 +5,7 @@ import os
 import numpy as np
 import pytest
 
-from helpers import wiki8_path
+from helpers import require_keras, wiki8_path
 
 pytestmark = pytest.mark.slow
 
@@ -36,7 +36,7 @@ def test_keras_defaults_beat_the_large_batch_targets_on_wiki8(cache_dir):
     row-wise Adagrad), 2 epochs: the analogy and WordSim-353 scores the sweep measured
     (30.2%, 0.639; Hogwild 26.3%, 0.611 in the same run), with room for another machine's
     float summation order. The run is seeded, so on one machine it repeats exactly."""
-    pytest.importorskip("tensorflow")
+    require_keras()
     from pathlib import Path
 
     from fastw2v import KerasOptions, Word2VecConfig, load_corpus

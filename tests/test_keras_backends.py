@@ -1,0 +1,198 @@
+"""The Keras backends: choosing one, refusing what a backend cannot do, and moving between them.
+
+The refusals run without Keras (they are checked before it is imported). The memory
+tests need Keras on any supported backend; the cross-backend checkpoint test needs
+both TensorFlow and JAX installed (the `test` extra has both).
+"""
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from helpers import assert_one_line_error, planted_corpus, require_keras, run_cli
+from fastw2v import KerasOptions, Vocab, Word2VecConfig, encode
+from fastw2v.errors import InsufficientMemoryError, UsageError
+from fastw2v.keras_backend import check_backend, check_strategy, requested_backend
+
+TESTS = Path(__file__).resolve().parent
+
+
+def _corpus_args(tmp_path):
+    corpus, _ = planted_corpus(3, sentences=200)
+    path = tmp_path / "c.txt"
+    path.write_text("\n".join(" ".join(s) for s in corpus))
+    return ["--corpus", path, "--min-count", "1", "--epochs", "1", "--quiet"]
+
+
+@pytest.mark.parametrize("name", ["torch", "nonsense"])
+def test_an_unsupported_keras_backend_is_one_line_naming_the_supported_ones(tmp_path, monkeypatch, name):
+    monkeypatch.setenv("KERAS_BACKEND", name)
+    r = run_cli(_corpus_args(tmp_path), tmp_path)
+    assert_one_line_error(r, f"KERAS_BACKEND='{name}' is not supported by fastw2v's Keras path; use one of "
+                             "tensorflow, jax")
+    with pytest.raises(UsageError, match="tensorflow, jax"):
+        check_backend({"KERAS_BACKEND": name})
+
+
+def test_the_backend_comes_from_the_environment_then_keras_json(tmp_path):
+    assert requested_backend({"KERAS_BACKEND": "jax"}) == "jax"
+    assert requested_backend({"KERAS_HOME": str(tmp_path)}) == "tensorflow"  # Keras' own default
+    (tmp_path / "keras.json").write_text(json.dumps({"backend": "jax"}))
+    assert requested_backend({"KERAS_HOME": str(tmp_path)}) == "jax"
+    (tmp_path / "keras.json").write_text("{broken")
+    assert requested_backend({"KERAS_HOME": str(tmp_path)}) == "tensorflow"
+
+
+def test_multiworker_on_jax_is_one_line(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_BACKEND", "jax")
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"worker": ["localhost:1", "localhost:2"]},
+                                                "task": {"type": "worker", "index": 0}}))
+    r = run_cli(_corpus_args(tmp_path) + ["--strategy", "multiworker"], tmp_path)
+    assert_one_line_error(r, "--strategy multiworker runs on the tensorflow backend only")
+    check_strategy("mirrored", {"KERAS_BACKEND": "jax"})
+    check_strategy("multiworker", {"KERAS_BACKEND": "tensorflow"})
+
+
+def test_device_memory_estimate():
+    from fastw2v.memory import check_device_memory, device_memory
+
+    need = device_memory(71_000, 100, 1 << 20, 6)
+    assert need == 4 * 71_000 * 100 * 4 + 6 * (1 << 20) * 6 * 100 * 4
+    check_device_memory(None, 71_000, 100, 1 << 20, 6)  # no accelerator: nothing to check here
+    check_device_memory(2 * need, 71_000, 100, 1 << 20, 6)
+    with pytest.raises(InsufficientMemoryError, match=r"--batch-size 1,048,576 needs about 14.2 GiB of accelerator "
+                                                      r"memory .* but the accelerator has 8.0 GiB; lower --batch-size"):
+        check_device_memory(8 << 30, 71_000, 100, 1 << 20, 6)
+
+
+def test_a_batch_too_large_for_the_accelerator_exits_2_with_the_estimate(tmp_path, monkeypatch, capsys):
+    """Before training (the device says how much memory it has), and when XLA runs out of
+    memory during a step anyway: one line with the estimate and exit 2, no traceback."""
+    require_keras()
+    from fastw2v import keras_trainer
+    from fastw2v.train import main
+
+    args = [str(a) for a in _corpus_args(tmp_path)] + ["--cache-dir", str(tmp_path / "cache"), "--dim", "8",
+                                                       "--batch-size", "4096"]
+    monkeypatch.setattr(keras_trainer._glue, "accelerator_memory", lambda: 1 << 20)
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "needs about" in err and "the accelerator has 0.0 GiB; lower --batch-size" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+    monkeypatch.setattr(keras_trainer._glue, "accelerator_memory", lambda: None)
+
+    def out_of_memory(*a, **k):
+        raise RuntimeError("RESOURCE_EXHAUSTED: Out of memory while trying to allocate 17179869184 bytes.")
+
+    monkeypatch.setattr(keras_trainer.KerasTrainer, "_fit_epoch", lambda self, *a: out_of_memory())
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "--batch-size 4,096 needs about" in err and "the accelerator ran out of memory; lower --batch-size" in err
+    assert "Traceback" not in err
+
+
+def test_other_errors_in_fit_are_not_taken_for_out_of_memory(monkeypatch):
+    require_keras()
+    from fastw2v import keras_trainer
+
+    corpus, _ = planted_corpus(3, sentences=100)
+    vocab = Vocab.build(corpus, min_count=1)
+    trainer = keras_trainer.KerasTrainer(Word2VecConfig(dim=4, min_count=1, epochs=1), vocab,
+                                         KerasOptions(batch_size=64))
+
+    def broken(*a, **k):
+        raise ValueError("a bug")
+
+    monkeypatch.setattr(keras_trainer.KerasTrainer, "_fit_epoch", broken)
+    with pytest.raises(ValueError, match="a bug"):
+        trainer.fit(encode(corpus, vocab))
+
+
+_CHILD = textwrap.dedent(
+    """
+    import sys, json
+    import numpy as np
+    import keras
+    from helpers import planted_corpus
+    from fastw2v import KerasOptions, TrainingInterrupted, Vocab, Word2VecConfig, encode
+    from fastw2v import checkpoint as ckpt
+    from fastw2v.keras_trainer import KerasTrainer
+
+    mode, directory, out = sys.argv[1], sys.argv[2], sys.argv[3]
+    corpus, _ = planted_corpus(4, sentences=600)
+    vocab = Vocab.build(corpus, min_count=1)
+    enc = encode(corpus, vocab)
+    cfg = Word2VecConfig(dim=8, window=3, negative=3, sample=0, min_count=1, epochs=3, seed=2)
+    trainer = KerasTrainer(cfg, vocab, KerasOptions(batch_size=256))
+    fingerprint = ckpt.corpus_fingerprint(vocab, enc)
+
+    class StopAfter(keras.callbacks.Callback):
+        def __init__(self, n):
+            super().__init__()
+            self.n, self.seen = n, 0
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.seen += 1
+            if self.seen == self.n:
+                trainer.request_stop()
+
+    if mode == "first":
+        try:
+            trainer.fit(enc, callbacks=[StopAfter(-(-trainer.gen.rows_in_epoch(enc, 0) // 256) + 3)])
+            raise SystemExit("not interrupted")
+        except TrainingInterrupted:
+            pass
+        arrays, state = trainer.checkpoint_state()
+        ckpt.save(directory, arrays, {"backend": trainer.backend, "config": trainer.settings(),
+                                      "corpus": fingerprint, "state": state})
+    else:
+        if mode == "second":
+            meta, arrays = ckpt.load(directory)
+            ckpt.check_compatible(meta, trainer.settings(), fingerprint, trainer.backend)
+            trainer.restore(arrays, meta["state"])
+        trainer.fit(enc)
+    np.savez(out, *trainer.model.get_weights(), steps=int(keras.ops.convert_to_numpy(trainer.model.optimizer.iterations)))
+    print(json.dumps({"backend": keras.backend.backend(), "epoch": trainer.epoch}))
+    """
+)
+
+
+def _child(backend, mode, directory, out):
+    env = dict(os.environ, KERAS_BACKEND=backend, PYTHONPATH=os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]))
+    r = subprocess.run([sys.executable, "-c", _CHILD, mode, str(directory), str(out)], capture_output=True,
+                       text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert json.loads(r.stdout.strip().splitlines()[-1])["backend"] == backend
+    with np.load(out) as data:
+        return {k: data[k] for k in data.files}
+
+
+@pytest.mark.skipif(not all(importlib.util.find_spec(m) for m in ("tensorflow", "jax", "keras")),
+                    reason="needs both TensorFlow and JAX (the 'test' extra)")
+def test_a_checkpoint_written_on_one_backend_resumes_on_the_other(tmp_path):
+    """Stopped 3 batches into epoch 2 on one backend, resumed on the other: the run ends with
+    the uninterrupted run's steps and weights, both ways round. The two backends' own
+    uninterrupted runs agree too (the same maths, in float32)."""
+    full = {b: _child(b, "full", tmp_path, tmp_path / f"full-{b}.npz") for b in ("tensorflow", "jax")}
+    for first, second in (("tensorflow", "jax"), ("jax", "tensorflow")):
+        ck = tmp_path / f"ck-{first}"
+        part = _child(first, "first", ck, tmp_path / f"part-{first}.npz")
+        resumed = _child(second, "second", ck, tmp_path / f"resumed-{first}-{second}.npz")
+        assert int(resumed["steps"]) == int(full[second]["steps"]) > int(part["steps"])
+        for key in ("arr_0", "arr_1"):
+            np.testing.assert_allclose(resumed[key], full[second][key], rtol=0, atol=1e-5)
+        assert np.max(np.abs(part["arr_0"] - full[second]["arr_0"])) > 1e-3  # the stop was real
+    for key in ("arr_0", "arr_1"):
+        np.testing.assert_allclose(full["tensorflow"][key], full["jax"][key], rtol=0, atol=1e-5)
