@@ -128,6 +128,37 @@ def run_profile(path, before: str, batch: int, group: int, steps: int, rounds: i
             "before": before, "profiles": summary}
 
 
+def cli_backends(path, epochs: int, repeats: int) -> dict:
+    """``python -m fastw2v.train`` with the Keras defaults on each backend, ``repeats`` times in
+    alternating order: the whole run as a user meets it (feed, step, callbacks)."""
+    import importlib.util
+    import json as _json
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    backends = ["tensorflow"] + (["jax"] if importlib.util.find_spec("jax") is not None else [])
+    runs = {b: [] for b in backends}
+    tmp = Path(tempfile.mkdtemp(prefix="fastw2v-cli-"))
+    for r in range(repeats):
+        for b in (backends if r % 2 == 0 else backends[::-1]):
+            report = tmp / f"{b}-{r}.json"
+            env = dict(os.environ, KERAS_BACKEND=b, TF_CPP_MIN_LOG_LEVEL="2")
+            q, w = eval_files()
+            evaluation = (["--eval-analogies", str(q)] if q else []) + (["--eval-pairs", str(w)] if w else [])
+            subprocess.run([sys.executable, "-m", "fastw2v.train", "--corpus", str(path), "--epochs", str(epochs),
+                            "--quiet", "--report", str(report), *evaluation], env=env, check=True, timeout=7200)
+            rep = _json.loads(report.read_text())
+            ev = rep.get("evaluation", {})
+            runs[b].append({**{k: rep[k] for k in ("words_per_sec", "pairs_per_sec", "train_seconds", "keras_backend")},
+                            "analogy_accuracy": ev.get("analogies", {}).get("accuracy"),
+                            "wordsim353_spearman": (ev.get("pairs") or [{}])[0].get("spearman")})
+            print(f"command line, {b}: {rep['words_per_sec'] / 1e3:.0f}k words/s", flush=True)
+    return {"epochs": epochs, "repeats": repeats, "runs": runs,
+            "median_words_per_sec": {b: float(np.median([x["words_per_sec"] for x in v])) for b, v in runs.items()}}
+
+
 def profile_markdown(p: dict) -> str:
     pairs = 6 * p["batch_rows"]
     md = [f"sgns step, {p['batch_rows']:,} rows ({pairs:,} pairs), negatives shared by {p['negative_group']} rows, "
@@ -150,6 +181,20 @@ def profile_markdown(p: dict) -> str:
     jax_now = p["profiles"].get("now, jax")
     if jax_now and now:
         md.append(f"JAX / TensorFlow on this CPU (`model.fit`): {jax_now['fit_ms'] / now['fit_ms']:.2f}x the time per step.")
+    e2e = p.get("end_to_end")
+    if e2e:
+        words = e2e["median_words_per_sec"]
+        md += ["", f"The command line with the Keras defaults, {e2e['epochs']} epoch(s), whole run "
+                   f"(`python -m fastw2v.train --corpus CORPUS --epochs {e2e['epochs']}`), median of {e2e['repeats']} "
+                   "runs per backend in alternating order:", "",
+               "| backend | raw words/s | runs | analogy | WordSim-353 |", "|---|---:|---|---:|---:|"]
+        for b, runs in e2e["runs"].items():
+            acc = [f"{100 * r['analogy_accuracy']:.1f}%" for r in runs if r.get("analogy_accuracy") is not None]
+            ws = [f"{r['wordsim353_spearman']:.3f}" for r in runs if r.get("wordsim353_spearman") is not None]
+            md.append(f"| {b} | {fmt_rate(words[b])} | {', '.join(fmt_rate(r['words_per_sec']) for r in runs)} | "
+                      f"{', '.join(acc)} | {', '.join(ws)} |")
+        if "jax" in words:
+            md.append(f"\nJAX / TensorFlow, end to end: {words['jax'] / words['tensorflow']:.2f}x the words/s.")
     return "\n".join(md)
 
 
@@ -353,6 +398,9 @@ def main(argv=None):
     ap.add_argument("--before", default=None, metavar="REV",
                     help="with --profile: the git revision to time beside this tree")
     ap.add_argument("--repeats", type=int, default=3, help="with --profile: processes per contender")
+    ap.add_argument("--end-to-end", type=int, default=0, metavar="EPOCHS",
+                    help="with --profile: also run the command line for EPOCHS epochs on each backend, --repeats "
+                         "times in alternating order")
     ap.add_argument("--workers", action="store_true",
                     help="--strategy multiworker: 2 local workers against 1 on a slice (writes results/keras_workers.*)")
     args = ap.parse_args(argv)
@@ -373,6 +421,8 @@ def main(argv=None):
 
         p = run_profile(path, args.before, KerasOptions().batch_size, KerasOptions().negative_group,
                         5 if args.quick else 20, 2 if args.quick else 5, 1 if args.quick else args.repeats)
+        if args.end_to_end:
+            p["end_to_end"] = cli_backends(path, args.end_to_end, 1 if args.quick else args.repeats)
         write_results("keras_profile", {"corpus": str(path), **p}, profile_markdown(p))
         plot_profile(p)
         return

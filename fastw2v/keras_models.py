@@ -71,6 +71,26 @@ class WordDecay(keras.optimizers.schedules.LearningRateSchedule):
                 "total_words": self.total_words}
 
 
+@keras.saving.register_keras_serializable(package="fastw2v")
+class SeededUniform(keras.initializers.Initializer):
+    """``U(-limit, limit)`` drawn by NumPy's generator seeded with ``seed``.
+
+    Keras' own seeded initializers draw different numbers on each backend; these are
+    the same everywhere, so one seed starts the same model on TensorFlow and on JAX.
+    """
+
+    def __init__(self, limit: float, seed: int = 1):
+        self.limit = float(limit)
+        self.seed = int(seed)
+
+    def __call__(self, shape, dtype=None):
+        values = np.random.default_rng(self.seed).uniform(-self.limit, self.limit, size=tuple(shape))
+        return ops.convert_to_tensor(values.astype(np.float32), dtype=dtype or "float32")
+
+    def get_config(self):
+        return {"limit": self.limit, "seed": self.seed}
+
+
 def _static_rows(indices):
     """The number of occurrences in ``indices`` if known when the step is traced, else None."""
     n = indices.shape[0]
@@ -308,7 +328,7 @@ class SGNS(_ClosedFormStep, keras.Model):
     Called on ``(targets int32[B], contexts int32[B, 1 + k])`` (the pair generator's
     rows layout: the positive context first, then ``k`` negatives), it returns the
     logits ``float32[B, 1 + k]``. ``W_in ~ U(-0.5/dim, 0.5/dim)`` and ``W_out = 0``, as
-    word2vec.c.
+    word2vec.c; ``W_in`` is drawn from ``seed`` alike on every backend (:class:`SeededUniform`).
 
     The training step gathers the batch's rows, takes the logits, and writes the
     gradients down in closed form (``e = sigmoid(logits) - labels``; ``dW_in[t] = e @
@@ -331,8 +351,8 @@ class SGNS(_ClosedFormStep, keras.Model):
             raise ValueError(f"negative_group must be at least 1, got {negative_group!r}")
         #: rows that share one row's negatives in the training step (1: each row its own)
         self.negative_group = int(negative_group)
-        init = keras.initializers.RandomUniform(-0.5 / dim, 0.5 / dim, seed=seed)
-        self.w_in = keras.layers.Embedding(vocab_size, dim, name="w_in", embeddings_initializer=init)
+        self.w_in = keras.layers.Embedding(vocab_size, dim, name="w_in",
+                                           embeddings_initializer=SeededUniform(0.5 / dim, seed))
         self.w_out = keras.layers.Embedding(vocab_size, dim, name="w_out", embeddings_initializer="zeros")
         self.w_in.build((None,))
         self.w_out.build((None, negative + 1))
@@ -494,9 +514,8 @@ class Tutorial(_ClosedFormStep, keras.Model):
     def __init__(self, vocab_size: int, dim: int, seed: int = 1, name: str = "tutorial", **kwargs):
         super().__init__(name=name, **kwargs)
         self.vocab_size, self.dim, self.seed = int(vocab_size), int(dim), int(seed)
-        self.embedding = keras.layers.Embedding(
-            vocab_size, dim, name="embedding",
-            embeddings_initializer=keras.initializers.RandomUniform(-0.05, 0.05, seed=seed))
+        self.embedding = keras.layers.Embedding(vocab_size, dim, name="embedding",
+                                                embeddings_initializer=SeededUniform(0.05, seed))
         self.dot = keras.layers.Dot(axes=1, name="dot")
         # The tutorial leaves the output weight at Keras' random default. With one shared
         # embedding, a negative weight makes co-occurring words point *away* from each

@@ -59,6 +59,23 @@ def require_keras() -> str:
     return name
 
 
+def stop_after(trainer, n: int):
+    """A Keras callback that asks ``trainer`` to stop after the ``n``-th batch it sees."""
+    import keras
+
+    class StopAfter(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.seen = 0
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.seen += 1
+            if self.seen == n:
+                trainer.request_stop()
+
+    return StopAfter()
+
+
 def has_tensorflow() -> bool:
     import importlib.util
 

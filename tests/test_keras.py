@@ -22,7 +22,7 @@ if BACKEND not in ("tensorflow", "jax"):
 tf_only = pytest.mark.skipif(BACKEND != "tensorflow", reason="TensorFlow's glue")
 
 import naive  # noqa: E402
-from helpers import group_purity, planted_corpus  # noqa: E402
+from helpers import group_purity, planted_corpus, stop_after  # noqa: E402
 from fastw2v import KerasOptions, Vocab, Word2VecConfig, encode  # noqa: E402
 from fastw2v.keras_models import SparseRMSprop, WordDecay, build_sgns, input_embeddings  # noqa: E402
 from fastw2v.keras_trainer import KerasTrainer, SimilarityMonitor  # noqa: E402
@@ -130,9 +130,19 @@ def test_shared_negatives_reach_every_row_of_a_group():
     assert [o for o, _ in out_grads] == [1, 2, 3, 0, 2, 3]
 
 
-def test_sgns_model_saves_and_loads(tmp_path):
-    import keras
+def test_initial_weights_come_from_the_seed_alike_on_every_backend():
+    """Drawn by NumPy from the seed, not by the backend's generator (the cross-backend
+    test in test_keras_backends.py compares whole runs)."""
+    from fastw2v.keras_models import build_tutorial
 
+    w = input_embeddings(build_sgns(50, 4, negative=2, seed=7))
+    np.testing.assert_array_equal(w, np.random.default_rng(7).uniform(-0.125, 0.125, (50, 4)).astype(np.float32))
+    assert not np.array_equal(w, input_embeddings(build_sgns(50, 4, negative=2, seed=8)))
+    np.testing.assert_array_equal(input_embeddings(build_tutorial(50, 4, seed=7)),
+                                  np.random.default_rng(7).uniform(-0.05, 0.05, (50, 4)).astype(np.float32))
+
+
+def test_sgns_model_saves_and_loads(tmp_path):
     model = build_sgns(40, 8, negative=2)
     model.train_on_batch([np.array([1, 2], np.int32), np.array([[3, 4, 5], [6, 7, 8]], np.int32)],
                          np.zeros(2, np.float32))
@@ -492,8 +502,6 @@ def test_interrupt_checkpoint_resume_matches_uninterrupted_run(tmp_path):
     the run ends with the uninterrupted run's step count and weights. Every epoch runs
     all its batches (Keras 3, left to itself, cuts later epochs of one fit call to the
     first epoch's step count)."""
-    import keras
-
     from fastw2v import TrainingInterrupted
     from fastw2v import checkpoint as ckpt
 
@@ -510,19 +518,9 @@ def test_interrupt_checkpoint_resume_matches_uninterrupted_run(tmp_path):
     assert full_steps == sum(per_epoch)
     steps0 = per_epoch[0]
 
-    class StopAfter(keras.callbacks.Callback):
-        def __init__(self, trainer, n):
-            super().__init__()
-            self.trainer, self.n, self.seen = trainer, n, 0
-
-        def on_train_batch_end(self, batch, logs=None):
-            self.seen += 1
-            if self.seen == self.n:
-                self.trainer.request_stop()
-
     first = KerasTrainer(cfg, vocab, opts)
     with pytest.raises(TrainingInterrupted, match="epoch 2 after 3 batches"):
-        first.fit(enc, callbacks=[StopAfter(first, steps0 + 3)])
+        first.fit(enc, callbacks=[stop_after(first, steps0 + 3)])
     assert first.epoch == 1 and first.skip_batches == 3 and not first.stop_requested
     arrays, state = first.checkpoint_state()
     fingerprint = ckpt.corpus_fingerprint(vocab, enc)
@@ -553,8 +551,6 @@ def test_two_stops_in_one_epoch_resume_where_the_second_left_off():
     """Two stops in epoch 2 (as two periodic checkpoints would make) and a third fit: the
     run ends with the uninterrupted run's steps and weights. The second stop counts the
     batches the first one skipped, so none is trained twice."""
-    import keras as _keras
-
     from fastw2v import TrainingInterrupted
 
     corpus, _ = planted_corpus(4, sentences=600)
@@ -565,21 +561,11 @@ def test_two_stops_in_one_epoch_resume_where_the_second_left_off():
     full = KerasTrainer(cfg, vocab, opts).fit(enc)
     steps0 = -(-full.gen.rows_in_epoch(enc, 0) // opts.batch_size)
 
-    class StopAfter(_keras.callbacks.Callback):
-        def __init__(self, trainer, n):
-            super().__init__()
-            self.trainer, self.n, self.seen = trainer, n, 0
-
-        def on_train_batch_end(self, batch, logs=None):
-            self.seen += 1
-            if self.seen == self.n:
-                self.trainer.request_stop()
-
     trainer = KerasTrainer(cfg, vocab, opts)
     with pytest.raises(TrainingInterrupted, match="epoch 2 after 2 batches"):
-        trainer.fit(enc, callbacks=[StopAfter(trainer, steps0 + 2)])
+        trainer.fit(enc, callbacks=[stop_after(trainer, steps0 + 2)])
     with pytest.raises(TrainingInterrupted, match="epoch 2 after 5 batches"):
-        trainer.fit(enc, callbacks=[StopAfter(trainer, 3)])
+        trainer.fit(enc, callbacks=[stop_after(trainer, 3)])
     assert trainer.skip_batches == 5
     trainer.fit(enc)
     assert int(keras.ops.convert_to_numpy(trainer.model.optimizer.iterations)) == \
