@@ -109,16 +109,10 @@ def devices() -> list:
 
 
 def accelerator_memory() -> Optional[int]:
-    """Bytes of memory on the first GPU, or None without one (or where TensorFlow does not say)."""
-    gpus = tf.config.list_physical_devices("GPU")
-    if not gpus:
-        return None
-    try:
-        details = tf.config.experimental.get_memory_info("GPU:0")
-    except (ValueError, RuntimeError):
-        return None
-    limit = details.get("limit") if isinstance(details, dict) else None
-    return int(limit) if limit else None
+    """None: TensorFlow has no public call for a GPU's total memory (``get_memory_info``
+    gives only what it has allocated), so on this backend a batch too large for the
+    device is caught when XLA runs out of memory (:func:`is_out_of_memory`)."""
+    return None
 
 
 def is_out_of_memory(exc: BaseException) -> bool:
