@@ -119,7 +119,3 @@ def is_out_of_memory(exc: BaseException) -> bool:
     """Whether ``exc`` is XLA running out of device memory."""
     text = str(exc)[:2000]
     return "RESOURCE_EXHAUSTED" in text or "Out of memory" in text
-
-
-def fit_epoch_distributed(trainer, data, callbacks, max_steps):
-    raise UsageError(multiworker_refusal(NAME))

@@ -230,10 +230,9 @@ class KerasTrainer:
     def build(self, corpus) -> "KerasTrainer":
         """Count the first epoch's rows and build the model (inside the strategy's scope)."""
         cfg, opts = self.config, self.options
-        columns = cfg.negative + 1 if opts.layout == "rows" else 1
         check_memory(len(self.vocab), cfg.dim)
-        check_batch_memory(opts.batch_size, columns, cfg.dim)
-        check_device_memory(_glue.accelerator_memory(), len(self.vocab), cfg.dim, opts.batch_size, columns)
+        check_batch_memory(opts.batch_size, self.pairs_per_row, cfg.dim)
+        check_device_memory(_glue.accelerator_memory(), len(self.vocab), cfg.dim, opts.batch_size, self.pairs_per_row)
         corpus = self.worker_share(corpus)
         rows_epoch0 = self.gen.rows_in_epoch(corpus, 0)
         if rows_epoch0 == 0:
@@ -320,8 +319,7 @@ class KerasTrainer:
                         break
         except Exception as exc:
             if _glue.is_out_of_memory(exc):
-                raise device_memory_refusal(len(self.vocab), cfg.dim, opts.batch_size,
-                                            cfg.negative + 1 if opts.layout == "rows" else 1,
+                raise device_memory_refusal(len(self.vocab), cfg.dim, opts.batch_size, self.pairs_per_row,
                                             _glue.accelerator_memory()) from None
             raise
         finally:
