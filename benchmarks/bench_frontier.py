@@ -1,6 +1,7 @@
 """The quality-time frontier: word2vec.c, gensim and fastw2v, each as a whole process.
 
     python benchmarks/bench_frontier.py [--corpus PATH] [--epochs 1,2,3,5] [--threads 2] [--quick]
+                                        [--systems A,B,...] [--name STEM]
 
 Every system trains skip-gram with the shared settings (dim 100, window 5, negative 5,
 sample 1e-3, min-count 5) on the same plain-text corpus, for each of ``--epochs``, as a
@@ -122,22 +123,30 @@ def main(argv=None):
     ap.add_argument("--epochs", default="1,2,3,5", help="comma-separated epoch counts (default 1,2,3,5)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--quick", action="store_true", help="a 2M-word slice, epochs 1,2")
+    ap.add_argument("--systems", default=None,
+                    help="comma-separated subset of: " + ", ".join(SYSTEMS) + " (default: all)")
+    ap.add_argument("--name", default="frontier",
+                    help="results file stem under benchmarks/results (default frontier)")
     ap.add_argument("--rewrite", action="store_true",
                     help="rewrite frontier.md and .png from frontier.json without training anything")
     args = ap.parse_args(argv)
     if args.rewrite:
         import json
 
-        results = json.loads((RESULTS / "frontier.json").read_text())
-        (RESULTS / "frontier.md").write_text(markdown(results).rstrip() + "\n")
-        plot(results)
+        results = json.loads((RESULTS / f"{args.name}.json").read_text())
+        (RESULTS / f"{args.name}.md").write_text(markdown(results).rstrip() + "\n")
+        plot(results, args.name)
         return
+    chosen = SYSTEMS if args.systems is None else tuple(x.strip() for x in args.systems.split(","))
+    unknown = [x for x in chosen if x not in SYSTEMS]
+    if unknown:
+        ap.error(f"unknown system(s) {', '.join(unknown)}; choose from {', '.join(SYSTEMS)}")
     epochs = [1, 2] if args.quick else [int(x) for x in args.epochs.split(",")]
     path = Path(args.corpus) if args.corpus else default_corpus()
     work = Path(tempfile.mkdtemp(prefix="fastw2v-frontier-"))
     build = Path(os.environ.get("FASTW2V_PEER_BUILD", Path(tempfile.gettempdir()) / "fastw2v-peers"))
-    binary, build_note = build_word2vec_c(build)
-    systems = [s for s in SYSTEMS if s != "word2vec.c" or binary is not None]
+    binary, build_note = build_word2vec_c(build) if "word2vec.c" in chosen else (None, "not chosen (--systems)")
+    systems = [s for s in SYSTEMS if s in chosen and (s != "word2vec.c" or binary is not None)]
     if binary is None:
         print(f"word2vec.c skipped: {build_note}", flush=True)
     try:
@@ -149,10 +158,11 @@ def main(argv=None):
     finally:
         shutil.rmtree(work, ignore_errors=True)
     results = {"corpus": str(path), "quick": args.quick, "threads": args.threads, "settings": SETTINGS,
+               "systems": systems,
                "epochs": epochs, "word2vec_c_build": build_note, "points": points}
     results["equal_time"] = equal_time(points, max(epochs))
-    write_results("frontier", results, markdown(results))
-    plot(results)
+    write_results(args.name, results, markdown(results))
+    plot(results, args.name)
 
 
 def equal_time(points, epochs: int) -> dict:
@@ -186,6 +196,27 @@ def summary(results: dict) -> str:
             f"{100 * ours['analogy_accuracy']:.1f}%, against " + " and ".join(peers) + ".")
 
 
+def keras_at_gensim_times(results: dict, system: str = "fastw2v keras sgns") -> list:
+    """Per gensim point: what ``system`` reaches within gensim's wall time (its best analogy among
+    the points that finished by then), as markdown table lines."""
+    gensim = sorted((p for p in results["points"] if p["system"] == "gensim" and "analogy_accuracy" in p),
+                    key=lambda p: p["epochs"])
+    ours = [p for p in results["points"] if p["system"] == system and "analogy_accuracy" in p]
+    if not gensim or not ours:
+        return []
+    md = [f"| gensim's wall time | gensim reaches | {system} reaches in that time | WordSim-353, gensim / ours |",
+          "|---|---:|---:|---:|"]
+    for g in gensim:
+        within = [p for p in ours if p["wall_seconds"] <= g["wall_seconds"]]
+        best = max(within, key=lambda p: p["analogy_accuracy"], default=None)
+        reach = "nothing finished" if best is None else (f"{100 * best['analogy_accuracy']:.1f}% "
+                                                          f"({best['epochs']} epoch(s), {best['wall_seconds']:.0f} s)")
+        ws = "n/a" if best is None else f"{g['wordsim353_spearman']:.3f} / {best['wordsim353_spearman']:.3f}"
+        md.append(f"| {g['wall_seconds']:.0f} s ({g['epochs']} epoch(s)) | {100 * g['analogy_accuracy']:.1f}% | "
+                  f"{reach} | {ws} |")
+    return md
+
+
 def markdown(results: dict) -> str:
     md = [f"| system ({results['threads']} threads) | epochs | wall s (whole process) | analogy | WordSim-353 |",
           "|---|---:|---:|---:|---:|"]
@@ -204,13 +235,18 @@ def markdown(results: dict) -> str:
             else:
                 md.append(f"| {system} | {best['epochs']} epoch(s), {best['wall_seconds']:.0f} s | "
                           f"{100 * best['analogy_accuracy']:.1f}% | {best['wordsim353_spearman']:.3f} |")
+    at_gensim = keras_at_gensim_times(results)
+    if at_gensim:
+        md += ["", "The Keras default at gensim's times:", ""] + at_gensim
     if "word2vec.c" not in {p["system"] for p in results["points"]}:
         md += ["", f"word2vec.c was skipped: {results['word2vec_c_build']}."]
+    if results.get("systems") and len(results["systems"]) < len(SYSTEMS):
+        md += ["", "Systems run: " + ", ".join(results["systems"]) + " (`--systems`)."]
     line = summary(results)
     return "\n".join(([line, ""] if line else []) + md)
 
 
-def plot(results: dict) -> None:
+def plot(results: dict, name: str = "frontier") -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -232,7 +268,7 @@ def plot(results: dict) -> None:
     ax.set_title(f"Quality against time, {results['threads']} threads, same run", fontsize=10)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(RESULTS / "frontier.png", dpi=110)
+    fig.savefig(RESULTS / f"{name}.png", dpi=110)
     plt.close(fig)
 
 

@@ -124,13 +124,18 @@ def run_profile(path, before: str, batch: int, group: int, steps: int, rounds: i
         summary[name] = {k: float(np.median([o[k] for o in outs])) for k in keys}
         summary[name]["fit_ms_repeats"] = [o["fit_ms"] for o in outs]
         summary[name]["code"] = outs[0]["code"]
+        if "copy_gb_per_s" in outs[0]:
+            summary[name]["copy_gb_per_s"] = float(np.median([o["copy_gb_per_s"] for o in outs]))
+        if "unique_rows" in outs[0]:
+            summary[name]["unique_rows"] = [u for o in outs for u in o["unique_rows"]]
     return {"batch_rows": batch, "negative_group": group, "steps": steps, "rounds": rounds, "repeats": repeats,
             "before": before, "profiles": summary}
 
 
-def cli_backends(path, epochs: int, repeats: int) -> dict:
-    """``python -m fastw2v.train`` with the Keras defaults on each backend, ``repeats`` times in
-    alternating order: the whole run as a user meets it (feed, step, callbacks)."""
+def cli_backends(path, epochs: int, repeats: int, before=None) -> dict:
+    """``python -m fastw2v.train`` with the Keras defaults: ``before``'s tree on TensorFlow (if
+    given), this tree on TensorFlow and on JAX, ``repeats`` times in alternating order: the
+    whole run as a user meets it (feed, step, callbacks)."""
     import importlib.util
     import json as _json
     import os
@@ -138,25 +143,34 @@ def cli_backends(path, epochs: int, repeats: int) -> dict:
     import sys
     import tempfile
 
-    backends = ["tensorflow"] + (["jax"] if importlib.util.find_spec("jax") is not None else [])
-    runs = {b: [] for b in backends}
+    from _common import ROOT
+
+    contenders = [(f"before ({before}), tensorflow", unpack_tree(before), "tensorflow")] if before else []
+    contenders.append(("now, tensorflow", ROOT, "tensorflow"))
+    if importlib.util.find_spec("jax") is not None:
+        contenders.append(("now, jax", ROOT, "jax"))
+    runs = {name: [] for name, _, _ in contenders}
     tmp = Path(tempfile.mkdtemp(prefix="fastw2v-cli-"))
+    q, w = eval_files()
+    evaluation = (["--eval-analogies", str(q)] if q else []) + (["--eval-pairs", str(w)] if w else [])
     for r in range(repeats):
-        for b in (backends if r % 2 == 0 else backends[::-1]):
-            report = tmp / f"{b}-{r}.json"
-            env = dict(os.environ, KERAS_BACKEND=b, TF_CPP_MIN_LOG_LEVEL="2")
-            q, w = eval_files()
-            evaluation = (["--eval-analogies", str(q)] if q else []) + (["--eval-pairs", str(w)] if w else [])
-            subprocess.run([sys.executable, "-m", "fastw2v.train", "--corpus", str(path), "--epochs", str(epochs),
-                            "--quiet", "--report", str(report), *evaluation], env=env, check=True, timeout=7200)
+        for i, (name, tree, b) in enumerate(contenders if r % 2 == 0 else contenders[::-1]):
+            report = tmp / f"{i}-{r}.json"
+            # the tree's own fastw2v: it runs from that directory, which comes first on sys.path
+            env = dict(os.environ, KERAS_BACKEND=b, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(tree))
+            subprocess.run([sys.executable, "-m", "fastw2v.train", "--corpus", str(Path(path).resolve()), "--epochs",
+                            str(epochs), "--quiet", "--report", str(report), *evaluation], env=env, cwd=tree,
+                           check=True, timeout=7200)
             rep = _json.loads(report.read_text())
             ev = rep.get("evaluation", {})
-            runs[b].append({**{k: rep[k] for k in ("words_per_sec", "pairs_per_sec", "train_seconds", "keras_backend")},
-                            "analogy_accuracy": ev.get("analogies", {}).get("accuracy"),
-                            "wordsim353_spearman": (ev.get("pairs") or [{}])[0].get("spearman")})
-            print(f"command line, {b}: {rep['words_per_sec'] / 1e3:.0f}k words/s", flush=True)
+            runs[name].append({**{k: rep.get(k) for k in ("words_per_sec", "pairs_per_sec", "train_seconds",
+                                                            "keras_backend")},
+                               "analogy_accuracy": ev.get("analogies", {}).get("accuracy"),
+                               "wordsim353_spearman": (ev.get("pairs") or [{}])[0].get("spearman")})
+            print(f"command line, {name}: {rep['words_per_sec'] / 1e3:.0f}k words/s", flush=True)
     return {"epochs": epochs, "repeats": repeats, "runs": runs,
-            "median_words_per_sec": {b: float(np.median([x["words_per_sec"] for x in v])) for b, v in runs.items()}}
+            "median_words_per_sec": {n: float(np.median([x["words_per_sec"] for x in v])) for n, v in runs.items()},
+            "median_train_seconds": {n: float(np.median([x["train_seconds"] for x in v])) for n, v in runs.items()}}
 
 
 def profile_markdown(p: dict) -> str:
@@ -165,7 +179,9 @@ def profile_markdown(p: dict) -> str:
           f"{p['steps']} real batches held in memory; each figure the median of {p['repeats']} processes in "
           f"alternating order, each the median of {p['rounds']} rounds:", "",
           "| tree, backend | what | ms per step | pairs/s |", "|---|---|---:|---:|"]
-    labels = {"fit_ms": "`model.fit`", "bare_step_ms": "bare XLA step (no Keras)",
+    labels = {"fit_ms": "`model.fit` (the tree's default step)",
+              "fit_occurrences_ms": "`model.fit`, plain rows (sums into `V` rows)",
+              "bare_step_ms": "bare XLA step summing into `V` rows (no Keras)",
               "fit_4_steps_per_execution_ms": "`model.fit`, 4 steps per execution",
               "bare_step_device_batches_ms": "jitted `train_step`, state donated, batches on the device",
               "bare_step_numpy_batches_ms": "jitted `train_step`, state donated, numpy batches",
@@ -181,6 +197,8 @@ def profile_markdown(p: dict) -> str:
     jax_now = p["profiles"].get("now, jax")
     if jax_now and now:
         md.append(f"JAX / TensorFlow on this CPU (`model.fit`): {jax_now['fit_ms'] / now['fit_ms']:.2f}x the time per step.")
+    if now and "xla_upto_update_ms" in now:
+        md += ["", breakdown_markdown(p, now)]
     e2e = p.get("end_to_end")
     if e2e:
         words = e2e["median_words_per_sec"]
@@ -193,8 +211,46 @@ def profile_markdown(p: dict) -> str:
             ws = [f"{r['wordsim353_spearman']:.3f}" for r in runs if r.get("wordsim353_spearman") is not None]
             md.append(f"| {b} | {fmt_rate(words[b])} | {', '.join(fmt_rate(r['words_per_sec']) for r in runs)} | "
                       f"{', '.join(acc)} | {', '.join(ws)} |")
-        if "jax" in words:
-            md.append(f"\nJAX / TensorFlow, end to end: {words['jax'] / words['tensorflow']:.2f}x the words/s.")
+        before_e2e = next((k for k in words if k.startswith("before")), None)
+        if before_e2e and "now, tensorflow" in words:
+            secs = e2e.get("median_train_seconds", {})
+            md.append(f"\nTensorFlow, now / before, end to end: {secs['now, tensorflow'] / secs[before_e2e]:.2f}x the "
+                      f"training time ({words['now, tensorflow'] / words[before_e2e]:.2f}x the words/s).")
+        if "now, jax" in words and "now, tensorflow" in words:
+            md.append(f"JAX / TensorFlow, end to end: {words['now, jax'] / words['now, tensorflow']:.2f}x the words/s.")
+    return "\n".join(md)
+
+
+def breakdown_markdown(p: dict, now: dict) -> str:
+    """Where the unique-row XLA step's time goes, part by part, against the bytes each part
+    must move at the copy bandwidth measured in the same process."""
+    B, dim, G, k = p["batch_rows"], 100, p["negative_group"], 5
+    uniq = np.median(np.array(now.get("unique_rows") or [[0, 0, 0, 0]]), axis=0)
+    row = 4 * dim  # bytes of one float32 row
+    n_out = B + -(-B // G) * k
+    # bytes each part must at least read and write, once each, fused as far as the maths allows
+    need = {"gathers": (2 * B + -(-B // G) * k) * row * 2,  # rows read from the tables, written gathered
+            "gradients": (2 * B) * row * 2 + n_out * row,  # gathered rows read; per-occurrence gradients written
+            "sums": (B + n_out) * row + (uniq[0] + uniq[2]) * row,  # gradients read, unique sums written
+            "update": (uniq[0] + uniq[2]) * row * 3}  # sums read; table rows read and written
+    gbs = now["copy_gb_per_s"]
+    md = [f"TensorFlow, the unique-row step stopped after each part (bare XLA functions, median unique rows "
+          f"{uniq[1]:,.0f} of `W_in`, {uniq[3]:,.0f} of `W_out`, padded to {uniq[0]:,.0f} and {uniq[2]:,.0f}); "
+          f"memory floor at the {gbs:.1f} GB/s a NumPy copy moved in the same process:", "",
+          "| part | ms | cumulative ms | MB it must move | floor ms | measured / floor |", "|---|---:|---:|---:|---:|---:|"]
+    prev = 0.0
+    labels = {"gathers": "gathers and logits", "gradients": "closed-form gradients",
+              "sums": "per-row sums into the unique rows", "update": "row-wise Adagrad on those rows"}
+    total_need = 0.0
+    for name, label in labels.items():
+        cum = now[f"xla_upto_{name}_ms"]
+        floor = need[name] / gbs / 1e6
+        total_need += need[name]
+        md.append(f"| {label} | {cum - prev:.1f} | {cum:.1f} | {need[name] / 1e6:.0f} | {floor:.1f} | "
+                  f"{(cum - prev) / floor:.1f}x |")
+        prev = cum
+    md.append(f"| whole step | | {prev:.1f} | {total_need / 1e6:.0f} | {total_need / gbs / 1e6:.1f} | "
+              f"{prev / (total_need / gbs / 1e6):.1f}x |")
     return "\n".join(md)
 
 
@@ -203,7 +259,8 @@ def plot_profile(p: dict) -> None:
     for name, prof in p["profiles"].items():
         names.append(f"{name}\nfit")
         values.append(prof["fit_ms"])
-        for key, label in (("bare_step_ms", "bare step"), ("bare_step_device_batches_ms", "bare step")):
+        for key, label in (("fit_occurrences_ms", "fit, plain rows"), ("bare_step_ms", "bare step"),
+                           ("bare_step_device_batches_ms", "bare step")):
             if key in prof:
                 names.append(f"{name}\n{label}")
                 values.append(prof[key])
@@ -422,7 +479,7 @@ def main(argv=None):
         p = run_profile(path, args.before, KerasOptions().batch_size, KerasOptions().negative_group,
                         5 if args.quick else 20, 2 if args.quick else 5, 1 if args.quick else args.repeats)
         if args.end_to_end:
-            p["end_to_end"] = cli_backends(path, args.end_to_end, 1 if args.quick else args.repeats)
+            p["end_to_end"] = cli_backends(path, args.end_to_end, 1 if args.quick else args.repeats, args.before)
         write_results("keras_profile", {"corpus": str(path), **p}, profile_markdown(p))
         plot_profile(p)
         return

@@ -6,12 +6,14 @@
 unpacked by the parent, or this one); ``KERAS_BACKEND`` the backend. It builds the model
 with ``build_sgns`` (the same call in every tree), takes ``STEPS`` real batches of
 ``BATCH`` rows from the pair generator, holds them in memory, and times ``model.fit``
-over them ``ROUNDS`` times (median ms per step). On the current tree it also times
-the step without ``fit``: TensorFlow's maths as a bare XLA function, and on JAX the
+over them ``ROUNDS`` times (median ms per step). A tree whose step takes the batch's
+unique rows (:mod:`fastw2v.segments`) gets them, as its trainer feeds them, and is
+also timed fed plain rows. On the current tree it also times the step without ``fit``: TensorFlow's maths as a bare XLA function, and on JAX the
 model's own stateless ``train_step`` jitted with the state donated, fed batches held
 on the device, fed numpy batches, and without donation, plus ``fit`` at 4 steps per
-execution, so that the gap between ``fit`` and the step can be attributed. Prints
-one JSON line.
+execution, so that the gap between ``fit`` and the step can be attributed; on
+TensorFlow, the unique-row step stopped after each of its parts, and this machine's
+copy bandwidth. Prints one JSON line.
 """
 
 from __future__ import annotations
@@ -62,26 +64,106 @@ def main():
     V = len(vocab)
     out = {"backend": backend, "code": keras_models.__file__, "batch_rows": batch, "negative_group": group,
            "steps": steps, "rounds": rounds}
+    default = None
+    if hasattr(getattr(keras_models, "RowOptimizer", None), "unique_row_update"):
+        # a tree whose step takes each batch's unique rows feeds them, as its trainer does
+        from fastw2v.segments import RowSets, sgns_segments
+
+        sets = RowSets(V)
+        default = [sgns_segments(sets, t, c, group, 5) for t, c in batches]
+        out["unique_rows"] = [[int(x[2].shape[0]), int(np.count_nonzero(x[3])), int(x[5].shape[0]),
+                               int(np.count_nonzero(x[6]))] for x in default]
 
     def model(**kw):
         return build_sgns(V, 100, 5, words_per_step=1, total_words=1e12, negative_group=group, **kw)
 
-    if backend == "tensorflow":
-        import tensorflow as tf
+    def fit_rounds(m, xs):
+        return med(timed_rounds(lambda: m.fit(tf_dataset(xs) if backend == "tensorflow" else ((x,) for x in xs),
+                                              epochs=1, verbose=0, shuffle=False), rounds), steps)
 
-        ds = tf.data.Dataset.from_tensor_slices(((np.stack([t for t, _ in batches]), np.stack([c for _, c in batches])),
-                                                 np.zeros((len(batches), batch), np.float32))).cache()
-        m = model()
-        out["fit_ms"] = med(timed_rounds(lambda: m.fit(ds, epochs=1, verbose=0, shuffle=False), rounds), steps)
+    plain = [(t, c) for t, c in batches]
+    out["fit_ms"] = fit_rounds(model(), default or plain)  # the tree's own default step
+    if default is not None:
+        out["fit_occurrences_ms"] = fit_rounds(model(), plain)  # the same tree, summing into V rows
+    if backend == "tensorflow":
         if hasattr(keras_models, "RowOptimizer"):
-            out["bare_step_ms"] = med(timed_rounds(tf_bare_step(m, batches, group), rounds), steps)
-    else:
-        m = model()
-        out["fit_ms"] = med(timed_rounds(lambda: m.fit((((t, c),) for t, c in batches), epochs=1, verbose=0,
-                                                       shuffle=False), rounds), steps)
-        if hasattr(keras_models, "RowOptimizer"):  # the current tree: break the step down
-            out.update(jax_breakdown(model, batches, rounds))
+            out["bare_step_ms"] = med(timed_rounds(tf_bare_step(model(), batches, group), rounds), steps)
+        if default is not None:
+            out.update(tf_breakdown(V, default, group, rounds))
+            out["copy_gb_per_s"] = copy_bandwidth()
+    elif hasattr(keras_models, "RowOptimizer"):  # the current tree: break the step down
+        out.update(jax_breakdown(model, default or plain, rounds))
     print(json.dumps(out))
+
+
+def tf_dataset(xs):
+    """Held batches as a ``tf.data`` generator dataset, the way the trainer feeds ``fit``."""
+    import tensorflow as tf
+
+    spec = tuple(tf.TensorSpec([None] * a.ndim, tf.as_dtype(a.dtype)) for a in xs[0])
+    return tf.data.Dataset.from_generator(lambda: ((x,) for x in xs), output_signature=(spec,))
+
+
+def copy_bandwidth(mb: int = 256) -> float:
+    """GB/s moved (read plus write) by a NumPy copy of ``mb`` MB: this machine's memory bandwidth now."""
+    a = np.ones(mb * 2 ** 18, np.float32)
+    b = np.empty_like(a)
+    times = []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        np.copyto(b, a)
+        times.append(time.perf_counter() - t0)
+    return 2 * a.nbytes / statistics.median(times) / 1e9
+
+
+def tf_breakdown(V, prepared, group, rounds):
+    """TensorFlow: the unique-row step as XLA functions that stop after each part, cumulative
+    (ms per step): gathers and logits, the closed-form gradients, the per-row sums into the
+    batch's unique rows, then row-wise Adagrad on those rows (the whole step). Each part's
+    own time is the difference to the one before."""
+    import tensorflow as tf
+
+    from fastw2v.keras_models import shared_negative_gradients
+
+    dim = 100
+    rng = np.random.default_rng(1)
+    W_in = tf.Variable(rng.uniform(-0.005, 0.005, (V, dim)).astype(np.float32))
+    W_out = tf.Variable(np.zeros((V, dim), np.float32))
+    acc_in, acc_out = tf.Variable(np.zeros(V, np.float32)), tf.Variable(np.zeros(V, np.float32))
+
+    def part(upto):
+        @tf.function(jit_compile=True)
+        def step(t, c, ui, ci, ii, uo, co, io):
+            if upto == "gathers":
+                u, v, n = tf.gather(W_in, t), tf.gather(W_out, c[:, 0]), tf.gather(W_out, c[::group, 1:])
+                return tf.reduce_sum(tf.reduce_sum(u * v, axis=1)) + tf.reduce_sum(n[0])
+            gu, gv, _, row_loss = shared_negative_gradients(W_in, W_out, t, c, group)
+            if upto == "gradients":
+                return tf.reduce_mean(row_loss) + tf.reduce_sum(gu[::997]) + tf.reduce_sum(gv[::997])
+            total = tf.reduce_mean(row_loss)
+            for W, acc, rows, inv, g in ((W_in, acc_in, ui, ii, gu), (W_out, acc_out, uo, io, gv)):
+                sums = tf.math.unsorted_segment_sum(g, inv, tf.shape(rows)[0])
+                if upto == "sums":
+                    total += tf.reduce_sum(sums[::97])
+                    continue
+                grown = tf.reduce_mean(sums * sums, axis=1)
+                scale = 0.2 / (tf.sqrt(tf.gather(acc, rows) + grown) + 1e-10)
+                acc.scatter_add(tf.IndexedSlices(grown, rows))
+                W.scatter_sub(tf.IndexedSlices(sums * scale[:, None], rows))
+            return total
+
+        tensors = [tuple(tf.constant(a) for a in x) for x in prepared]
+
+        def run():
+            loss = None
+            for x in tensors:
+                loss = step(*x)
+            float(loss)
+
+        return run
+
+    return {f"xla_upto_{name}_ms": med(timed_rounds(part(name), rounds), len(prepared))
+            for name in ("gathers", "gradients", "sums", "update")}
 
 
 def tf_bare_step(m, batches, group):
@@ -123,13 +205,14 @@ def tf_bare_step(m, batches, group):
 
 
 def jax_breakdown(model, batches, rounds):
-    """JAX: where the time between ``fit`` and the step goes (ms per step each)."""
+    """JAX: where the time between ``fit`` and the step goes (ms per step each); ``batches``
+    are the step's inputs (with their unique rows on a tree that has them)."""
     import jax
 
     steps = len(batches)
     m4 = model(steps_per_execution=4)
     res = {"fit_4_steps_per_execution_ms": med(timed_rounds(
-        lambda: m4.fit((((t, c),) for t, c in batches), epochs=1, verbose=0, shuffle=False), rounds), steps)}
+        lambda: m4.fit(((x,) for x in batches), epochs=1, verbose=0, shuffle=False), rounds), steps)}
     m = model()
     m.optimizer.build(m.trainable_variables)
 
@@ -137,8 +220,8 @@ def jax_breakdown(model, batches, rounds):
         return tuple([jax.numpy.array(v.value, copy=True) for v in group] for group in
                      (m.trainable_variables, m.non_trainable_variables, m.optimizer.variables, m.metrics_variables))
 
-    on_device = [((jax.device_put(t), jax.device_put(c)),) for t, c in batches]
-    as_numpy = [((t, c),) for t, c in batches]
+    on_device = [(tuple(jax.device_put(a) for a in x),) for x in batches]
+    as_numpy = [(tuple(x),) for x in batches]
     for name, donate, data in (("bare_step_device_batches_ms", True, on_device),
                                ("bare_step_numpy_batches_ms", True, as_numpy),
                                ("bare_step_no_donation_ms", False, on_device)):

@@ -11,7 +11,7 @@ waits on Python. JAX's ``fit`` iterates it directly; TensorFlow wraps it in
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Callable, Iterator, Optional
 
 from .config import check_int
 from .pairs import PairGenerator, background
@@ -36,6 +36,10 @@ class EpochFeed:
         from an epoch's short last batch.
     prefetch : int
         Batches queued ahead.
+    prepare : callable(targets, contexts) -> tuple, optional
+        With the ``rows`` layout, what each batch's ``x`` becomes, computed in the
+        feed's thread (the batch's unique rows, :func:`fastw2v.segments.sgns_segments`);
+        by default ``(targets, contexts)``.
 
     Attributes
     ----------
@@ -47,13 +51,17 @@ class EpochFeed:
     """
 
     def __init__(self, gen: PairGenerator, corpus, layout: str, batch_size: int, epoch: int, skip: int = 0,
-                 multiple_of: int = 1, prefetch: int = 4) -> None:
+                 multiple_of: int = 1, prefetch: int = 4,
+                 prepare: Optional[Callable[..., tuple]] = None) -> None:
         self.gen, self.corpus, self.layout = gen, corpus, layout
         self.batch_size = check_int("batch_size", batch_size, 1)
         self.epoch = check_int("epoch", epoch, 0)
         self.skip = check_int("skip", skip, 0)
         self.multiple_of = check_int("multiple_of", multiple_of, 1)
         self.prefetch = check_int("prefetch", prefetch, 1)
+        if prepare is not None and layout != "rows":
+            raise ValueError("prepare applies to the rows layout only")
+        self.prepare = prepare
         self.rows = 0
         self.dropped_rows = 0
 
@@ -79,7 +87,7 @@ class EpochFeed:
                     continue
                 batch = tuple(a[:keep] for a in batch)
             if self.layout == "rows":
-                yield ((batch[0], batch[1]),)
+                yield ((batch[0], batch[1]) if self.prepare is None else self.prepare(batch[0], batch[1]),)
             else:
                 yield (batch[0], batch[1]), batch[2]
 

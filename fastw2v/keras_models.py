@@ -113,28 +113,46 @@ def _dense_or_sparse(indices, n_rows: int, dense, sparse) -> None:
 class RowOptimizer(keras.optimizers.Optimizer):
     """Base of fastw2v's optimizers: a step that takes one gradient row per occurrence.
 
-    Subclasses implement :meth:`row_update`. :meth:`apply_rows` applies a model's
-    ``[(variable, rows, values)]`` gradient, as the JAX step does;
-    TensorFlow's step hands the same gradient to ``apply`` as ``IndexedSlices``
-    (so that a ``tf.distribute`` strategy all-reduces it), which arrive at
-    :meth:`update_step`. A dense gradient (``rows`` None) is every row looked up once.
+    Subclasses implement :meth:`row_update`, and may implement
+    :meth:`unique_row_update`, the same step given the batch's unique rows
+    (:mod:`fastw2v.segments`). :meth:`apply_rows` applies a model's
+    ``[(variable, rows, values, segments)]`` gradient, as the JAX step does, and as
+    the TensorFlow step does when the batch carries its unique rows; otherwise
+    TensorFlow's step hands the gradient to ``apply`` as ``IndexedSlices`` (so that a
+    ``tf.distribute`` strategy all-reduces it), which arrive at :meth:`update_step`.
+    A dense gradient (``rows`` None) is every row looked up once.
     """
 
     def row_update(self, variable, indices, values, learning_rate) -> None:
         raise NotImplementedError
+
+    def unique_row_update(self, variable, rows, counts, inverse, values, learning_rate) -> None:
+        """The step given the batch's unique ``rows`` (padded), their ``counts`` (0 on padding) and
+        each occurrence's ``inverse`` index into them; by default :meth:`row_update` of the
+        occurrences themselves."""
+        self.row_update(variable, ops.take(rows, inverse), values, learning_rate)
 
     def update_step(self, gradient, variable, learning_rate):
         indices, values = _glue.gradient_rows(gradient)
         self.row_update(variable, indices, ops.cast(values, variable.dtype), learning_rate)
 
     def apply_rows(self, updates) -> None:
-        """Apply ``[(variable, rows int32[n] or None, values float32[n, ...])]`` and count the step."""
+        """Apply ``[(variable, rows int32[n] or None, values float32[n, ...][, segments])]`` and count the step.
+
+        ``segments`` (optional) is None, or ``(unique_rows, counts, inverse)`` of ``rows``
+        (:func:`fastw2v.segments.RowSets.unique_rows`), which :meth:`unique_row_update` takes.
+        """
         variables = [u[0] for u in updates]
         if not self.built:
             self.build(variables)
         learning_rate = self._get_current_learning_rate()
-        for variable, indices, values in updates:
-            self.row_update(variable, indices, ops.cast(values, variable.dtype), learning_rate)
+        for variable, indices, values, *segments in updates:
+            segments = segments[0] if segments else None
+            values = ops.cast(values, variable.dtype)
+            if segments is None:
+                self.row_update(variable, indices, values, learning_rate)
+            else:
+                self.unique_row_update(variable, *segments, values, learning_rate)
         self._iterations.assign_add(1)
 
 
@@ -168,6 +186,14 @@ class SparseSGD(RowOptimizer):
             n = ops.take(counts, indices)
             values = values / (ops.sqrt(n) if self.duplicates == "sqrt" else n)[:, None]
         _glue.scatter_add(self, variable, indices, -lr * values)
+
+    def unique_row_update(self, variable, rows, counts, inverse, values, learning_rate):
+        lr = ops.cast(learning_rate, variable.dtype)
+        sums = ops.segment_sum(values, inverse, num_segments=ops.shape(rows)[0])  # padding rows: 0
+        if self.duplicates != "sum":
+            n = ops.maximum(counts, 1.0)
+            sums = sums / (ops.sqrt(n) if self.duplicates == "sqrt" else n)[:, None]
+        _glue.scatter_add(self, variable, rows, -lr * sums)
 
 
 @keras.saving.register_keras_serializable(package="fastw2v")
@@ -268,6 +294,17 @@ class RowAdagrad(RowOptimizer):
         # they outnumber the rows
         _dense_or_sparse(indices, n_rows, dense, sparse)
 
+    def unique_row_update(self, variable, rows, counts, inverse, values, learning_rate):
+        # the same step, summed into the batch's unique rows instead of V rows; padding rows
+        # (count 0, row 0) have a zero sum, so adding their zero step changes nothing
+        lr = ops.cast(learning_rate, variable.dtype)
+        acc = self._accumulators[self._get_variable_index(variable)]
+        row_sums = ops.segment_sum(values, inverse, num_segments=ops.shape(rows)[0])  # (P, dim)
+        grown = ops.mean(ops.square(row_sums), axis=1)
+        scale = lr / (ops.sqrt(ops.take(acc, rows) + grown) + self.epsilon)
+        _glue.scatter_add(self, acc, rows, grown)
+        _glue.scatter_add(self, variable, rows, -row_sums * scale[:, None])
+
     def get_config(self):
         return dict(super().get_config(), epsilon=self.epsilon,
                     initial_accumulator_value=self.initial_accumulator_value)
@@ -300,8 +337,9 @@ def sgns_pair_loss(logits):
 class _ClosedFormStep:
     """Mixin: a ``train_step`` whose gradients are written down in closed form.
 
-    The model's :meth:`row_gradients` returns ``([(variable, rows, values)], row_loss)``
-    from the variables' current values; :meth:`closed_form_step` hands the gradient to
+    The model's :meth:`row_gradients` returns ``([(variable, rows, values, segments)],
+    row_loss)`` from the variables' current values (``segments``: the batch's unique
+    rows of that table, or None); :meth:`closed_form_step` hands the gradient to
     the optimizer and the loss to the loss tracker. ``train_step`` itself is the
     backend's shell around that (:func:`fastw2v.keras_tf.train_step` or
     :func:`fastw2v.keras_jax.train_step`).
@@ -360,18 +398,20 @@ class SGNS(_ClosedFormStep, keras.Model):
         self.loss_tracker = keras.metrics.Mean(name="loss")
 
     def call(self, inputs):
-        targets, contexts = inputs
+        targets, contexts = inputs[0], inputs[1]  # unique-row inputs after these are the step's only
         return ops.einsum("bd,bkd->bk", self.w_in(targets), self.w_out(contexts))
 
     def row_gradients(self, x, y=None):
-        targets, contexts = x
+        targets, contexts = x[0], x[1]
+        # with the batch's unique rows (fastw2v.segments.sgns_segments): (rows, counts, inverse) per table
+        in_sets, out_sets = (tuple(x[2:5]), tuple(x[5:8])) if len(x) == 8 else (None, None)
         W_in, W_out = self.w_in.embeddings, self.w_out.embeddings
         if self.negative_group > 1 and self.negative > 0:
             grad_u, grad_v, out_rows, row_loss = shared_negative_gradients(W_in.value, W_out.value, targets, contexts,
                                                                            self.negative_group)
         else:
             grad_u, grad_v, out_rows, row_loss = sgns_gradients(W_in.value, W_out.value, targets, contexts)
-        return [(W_in, targets, grad_u), (W_out, out_rows, grad_v)], row_loss
+        return [(W_in, targets, grad_u, in_sets), (W_out, out_rows, grad_v, out_sets)], row_loss
 
     def get_config(self):
         return {"vocab_size": self.vocab_size, "dim": self.dim, "negative": self.negative, "seed": self.seed,
@@ -537,7 +577,7 @@ class Tutorial(_ClosedFormStep, keras.Model):
         E, kernel, bias = self.embedding.embeddings, self.dense.kernel, self.dense.bias
         rows, grads, d_kernel, d_bias, row_loss = tutorial_gradients(E.value, kernel.value, bias.value, target,
                                                                      context, y, _glue.replicas_in_sync())
-        return [(E, rows, grads), (kernel, None, d_kernel), (bias, None, d_bias)], row_loss
+        return [(E, rows, grads, None), (kernel, None, d_kernel, None), (bias, None, d_bias, None)], row_loss
 
     def get_config(self):
         return {"vocab_size": self.vocab_size, "dim": self.dim, "seed": self.seed, "name": self.name}

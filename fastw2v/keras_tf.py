@@ -25,16 +25,35 @@ NAME = "tensorflow"
 
 
 def train_step(model, data):
-    """``train_step(data)`` of a model with a closed-form step (Keras' TensorFlow contract)."""
+    """``train_step(data)`` of a model with a closed-form step (Keras' TensorFlow contract).
+
+    Every op of the step waits for the batch. Outside XLA, a stateful op that does
+    not read it (the optimizer's step count) would otherwise also run in the call
+    that finds the dataset exhausted, counting one step too many per epoch.
+    """
     x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
-    return model.closed_form_step(x, y)
+    if not model.optimizer.built:  # its variables are lifted out of the function: not under the dependency
+        model.optimizer.build(model.trainable_variables)
+    with tf.control_dependencies(tf.nest.flatten(x)):
+        return model.closed_form_step(x, y)
 
 
 def apply_gradient(optimizer, updates) -> None:
-    """Hand ``[(variable, rows or None, values)]`` to ``optimizer.apply`` as ``IndexedSlices``."""
+    """Apply ``[(variable, rows or None, values, segments)]``.
+
+    With the batch's unique rows (``segments``; fed only on one replica), the optimizer
+    steps them directly (:meth:`~fastw2v.keras_models.RowOptimizer.apply_rows`).
+    Otherwise the rows go to ``optimizer.apply`` as ``IndexedSlices``, which a
+    strategy all-reduces across replicas.
+    """
+    if any(u[3] is not None for u in updates):
+        if tf.distribute.get_strategy().num_replicas_in_sync != 1:
+            raise ValueError("unique-row batches are per replica and cannot be all-reduced; feed plain rows")
+        optimizer.apply_rows(updates)
+        return
     grads = [v if rows is None else tf.IndexedSlices(v, rows, tf.constant(list(var.shape)))
-             for var, rows, v in updates]
-    optimizer.apply(grads, [var for var, _, _ in updates])
+             for var, rows, v, _ in updates]
+    optimizer.apply(grads, [u[0] for u in updates])
 
 
 def gradient_rows(gradient):
@@ -62,7 +81,11 @@ def replicas_in_sync() -> int:
 def fit_data(feed, layout: str, width: int):
     """The feed as a ``tf.data.Dataset`` that prefetches, for ``model.fit`` (one epoch)."""
     if layout == "rows":
-        spec = ((tf.TensorSpec([None], tf.int32), tf.TensorSpec([None, width], tf.int32)),)
+        x = (tf.TensorSpec([None], tf.int32), tf.TensorSpec([None, width], tf.int32))
+        if feed.prepare is not None:  # the unique rows, counts and inverse of each table
+            x += (tf.TensorSpec([None], tf.int32), tf.TensorSpec([None], tf.float32),
+                  tf.TensorSpec([None], tf.int32)) * 2
+        spec = (x,)
     else:
         spec = ((tf.TensorSpec([None], tf.int32), tf.TensorSpec([None], tf.int32)), tf.TensorSpec([None], tf.int8))
     ds = tf.data.Dataset.from_generator(feed.__iter__, output_signature=spec)
@@ -93,7 +116,12 @@ class Strategy:
 
     @property
     def jit_compile(self) -> bool:
-        """XLA for the step: on one replica (XLA and ``tf.distribute``'s cross-replica ops do not mix)."""
+        """XLA for the step: on one replica (XLA and ``tf.distribute``'s cross-replica ops do not mix).
+
+        XLA stays on for a CPU too: TensorFlow's own multi-threaded kernels run the bare
+        step faster there, but not inside ``fit`` beside the pair generator's threads
+        (the README's Keras step profile).
+        """
         return self.num_replicas == 1
 
     def scope(self):

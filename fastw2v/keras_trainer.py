@@ -33,6 +33,7 @@ from .keras_models import build_sgns, build_tutorial, input_embeddings
 from .memory import check_batch_memory, check_device_memory, check_memory, device_memory_refusal
 from .pairs import PairGenerator
 from .progress import Progress
+from .segments import RowSets, sgns_segments
 from .vectors import Vectors
 
 _glue = glue()
@@ -184,6 +185,11 @@ class KerasTrainer:
         self.words_per_row = 0.0
         #: (word, context) pairs per row: a positive and its negatives, or one labelled pair
         self.pairs_per_row = config.negative + 1 if options.layout == "rows" else 1
+        #: whether each batch carries its unique rows per table (fastw2v.segments), so that the
+        #: step sums into those instead of V rows: sgns on one device of one worker (a strategy's
+        #: replicas all-reduce per-occurrence rows instead)
+        self.unique_rows = (options.model == "sgns" and options.layout == "rows" and self.n_workers == 1
+                            and self.strategy.num_replicas == 1)
         self.history: List[dict] = []
         self.epoch = 0
         self.skip_batches = 0
@@ -342,7 +348,7 @@ class KerasTrainer:
         """One ``fit`` call for epoch :attr:`epoch`, from batch :attr:`skip_batches` on."""
         opts = self.options
         feed = EpochFeed(self.gen, corpus, opts.layout, opts.batch_size, self.epoch, skip=self.skip_batches,
-                         multiple_of=self.strategy.batch_multiple)
+                         multiple_of=self.strategy.batch_multiple, prepare=self._segments())
         epoch, skipped, self.skip_batches = self.epoch, self.skip_batches, 0
         if skipped and self.n_workers == 1 and feed.batches_left() == 0:
             # stopped after the epoch's last batch: nothing is left to fit, only the epoch's end
@@ -358,6 +364,14 @@ class KerasTrainer:
         if self.epoch > epoch:  # the epoch ran to its end: its rows are the feed's
             progress.settle(feed.rows)
             progress.batches_in_epoch = 0
+
+    def _segments(self) -> Optional[Callable[..., tuple]]:
+        """The feed's ``prepare``: a batch with its unique rows per table, when :attr:`unique_rows`."""
+        if not self.unique_rows:
+            return None
+        sets = RowSets(len(self.vocab))  # scratch for this feed's thread alone
+        group, negative = self.options.negative_group, self.config.negative
+        return lambda targets, contexts: sgns_segments(sets, targets, contexts, group, negative)
 
     @property
     def vectors(self) -> Vectors:

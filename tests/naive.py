@@ -336,3 +336,13 @@ def row_adagrad_apply(W, acc, grads, lr, eps=1e-10):
         acc[row] += float(np.mean(g * g))
         W[row] -= lr * g / (math.sqrt(acc[row]) + eps)
     return W, acc
+
+
+def unique_rows(ids):
+    """``(sorted distinct ids, their counts, each id's index among them)``, by sorting in Python."""
+    distinct = sorted(set(int(i) for i in ids))
+    place = {r: j for j, r in enumerate(distinct)}
+    counts = [0] * len(distinct)
+    for i in ids:
+        counts[place[int(i)]] += 1
+    return distinct, counts, [place[int(i)] for i in ids]

@@ -27,6 +27,7 @@ from fastw2v import KerasOptions, Vocab, Word2VecConfig, encode  # noqa: E402
 from fastw2v.keras_models import SparseRMSprop, WordDecay, build_sgns, input_embeddings  # noqa: E402
 from fastw2v.keras_trainer import KerasTrainer, SimilarityMonitor  # noqa: E402
 from fastw2v.pairs import PairGenerator  # noqa: E402
+from fastw2v.segments import RowSets, out_occurrences, sgns_segments  # noqa: E402
 
 
 def test_sgns_logits_are_dot_products():
@@ -63,11 +64,18 @@ def test_sgns_step_is_word2vec_update_and_sparse():
     assert np.array_equal(w_in1[others], w_in0[others])
 
 
+def step_input(t, c, V, group, k, unique):
+    """The step's ``x``: plain rows, or with each table's unique rows as the trainer feeds them."""
+    return list(sgns_segments(RowSets(V), t, c, group, k)) if unique else [t, c]
+
+
+@pytest.mark.parametrize("unique", [False, True], ids=["occurrences", "unique-rows"])
 @pytest.mark.parametrize("V", [30, 8])  # 8: the output occurrences outnumber the rows (one dense pass)
-def test_sgns_row_adagrad_step_matches_reference(V):
+def test_sgns_row_adagrad_step_matches_reference(V, unique):
     """A batch with repeated targets and outputs: the lean step plus row-wise Adagrad equals
     the reference (gradients at the old weights, summed per row, one step per row), twice in
-    a row so the accumulators carry over; the reported loss is the mean per pair."""
+    a row so the accumulators carry over; the reported loss is the mean per pair. Alike
+    whether the batch carries its unique rows (summed into those) or not (into V rows)."""
     dim, k = 6, 3
     model = build_sgns(V, dim, negative=k, alpha=0.2, min_alpha=0.2, words_per_step=1, total_words=1e9)
     rng = np.random.default_rng(4)
@@ -81,7 +89,7 @@ def test_sgns_row_adagrad_step_matches_reference(V):
     U64, W64 = U.astype(np.float64), W.astype(np.float64)
     for _ in range(2):
         model.reset_metrics()
-        logs = model.train_on_batch([t, c], np.zeros(3, np.float32), return_dict=True)
+        logs = model.train_on_batch(step_input(t, c, V, 1, k, unique), np.zeros(3, np.float32), return_dict=True)
         gin, gout, loss = naive.sgns_batch_gradients(U64, W64, t, c)
         U64, acc_in = naive.row_adagrad_apply(U64, acc_in, gin, 0.2)
         W64, acc_out = naive.row_adagrad_apply(W64, acc_out, gout, 0.2)
@@ -92,8 +100,9 @@ def test_sgns_row_adagrad_step_matches_reference(V):
     assert np.array_equal(input_embeddings(model)[untouched], U[untouched])
 
 
+@pytest.mark.parametrize("unique", [False, True], ids=["occurrences", "unique-rows"])
 @pytest.mark.parametrize("V, group", [(30, 2), (30, 3), (8, 4), (30, 16)])
-def test_sgns_shared_negative_step_matches_reference(V, group):
+def test_sgns_shared_negative_step_matches_reference(V, group, unique):
     """Rows sharing their group's negatives: the step plus row-wise Adagrad equals the
     reference, twice in a row. The batch has a short last group (5 rows, groups of 2 and
     3), a noise word equal to a row's own positive (masked for that row only), repeated
@@ -113,13 +122,49 @@ def test_sgns_shared_negative_step_matches_reference(V, group):
     U64, W64 = U.astype(np.float64), W.astype(np.float64)
     for _ in range(2):
         model.reset_metrics()
-        logs = model.train_on_batch([t, c], np.zeros(len(t), np.float32), return_dict=True)
+        logs = model.train_on_batch(step_input(t, c, V, group, k, unique), np.zeros(len(t), np.float32),
+                                    return_dict=True)
         gin, gout, loss = naive.sgns_shared_batch_gradients(U64, W64, t, c, group)
         U64, acc_in = naive.row_adagrad_apply(U64, acc_in, gin, 0.2)
         W64, acc_out = naive.row_adagrad_apply(W64, acc_out, gout, 0.2)
         assert logs["loss"] == pytest.approx(loss, rel=1e-5)
     np.testing.assert_allclose(input_embeddings(model), U64, atol=1e-5)
     np.testing.assert_allclose(model.get_layer("w_out").embeddings.numpy(), W64, atol=1e-5)
+
+
+@pytest.mark.parametrize("group", [1, 4])
+def test_unique_rows_follow_the_steps_output_order(group):
+    """fastw2v.segments lists a batch's output-row occurrences in the order the step's
+    gradient does, so each inverse index points at its own occurrence's row."""
+    from fastw2v.keras_models import sgns_gradients, shared_negative_gradients
+
+    rng = np.random.default_rng(9)
+    t = rng.integers(0, 20, 11).astype(np.int32)
+    c = rng.integers(0, 20, (11, 4)).astype(np.int32)
+    W = keras.ops.convert_to_tensor(rng.normal(size=(20, 3)).astype(np.float32))
+    if group > 1:
+        out_rows = shared_negative_gradients(W, W, t, c, group)[2]
+    else:
+        out_rows = sgns_gradients(W, W, t, c)[2]
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(out_rows), out_occurrences(c, group, 3))
+
+
+def test_trainer_feeds_unique_rows_and_matches_plain_rows():
+    """One epoch through the trainer with unique rows (the default on one device) ends at
+    the weights the plain-rows step reaches, up to float summation order."""
+    corpus, _ = planted_corpus(4, sentences=300)
+    vocab = Vocab.build(corpus, min_count=1)
+    enc = encode(corpus, vocab)
+    cfg = Word2VecConfig(dim=8, window=3, negative=3, sample=0, min_count=1, epochs=1, seed=3)
+    results = []
+    for unique in (True, False):
+        trainer = KerasTrainer(cfg, vocab, KerasOptions(batch_size=128, negative_group=4))
+        assert trainer.unique_rows
+        trainer.unique_rows = unique
+        trainer.fit(enc)
+        results.append([np.asarray(w) for w in trainer.model.get_weights()])
+    for a, b in zip(*results):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
 
 
 def test_shared_negatives_reach_every_row_of_a_group():
@@ -172,6 +217,25 @@ def test_duplicate_rows_combine_as_configured(mode, divisor):
     assert int(keras.ops.convert_to_numpy(opt.iterations)) == 1
     with pytest.raises(ValueError, match="duplicates"):
         SparseSGD(duplicates="max")
+
+
+@tf_only
+@pytest.mark.parametrize("jit_compile", [True, False])
+def test_step_count_is_the_batches_fed_with_or_without_xla(jit_compile):
+    """Outside XLA (as under a multi-replica strategy), the call that finds the dataset
+    exhausted must not count a step: the step count drives the rate schedule and resume."""
+    import tensorflow as tf
+
+    model = build_sgns(20, 4, negative=2, jit_compile=jit_compile)
+    t = np.arange(12, dtype=np.int32) % 20
+    c = (np.arange(36, dtype=np.int32).reshape(12, 3) * 7) % 20
+    spec = ((tf.TensorSpec([None], tf.int32), tf.TensorSpec([None, 3], tf.int32)),)
+    # of unknown length, as the trainer's feed is: the epoch ends when a call finds no batch
+    ds = tf.data.Dataset.from_generator(lambda: (((t[i:i + 5], c[i:i + 5]),) for i in range(0, 12, 5)),
+                                        output_signature=spec)
+    for epoch in range(2):
+        model.fit(ds, epochs=epoch + 1, initial_epoch=epoch, verbose=0)
+    assert int(model.optimizer.iterations.numpy()) == 6  # 3 batches, the last short, twice
 
 
 @tf_only
