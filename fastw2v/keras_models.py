@@ -22,10 +22,17 @@ A step's gradient is a list of ``(table, rows, values)``: one value row per
 occurrence of a row in the batch, never a ``V x dim`` gradient. The optimizers sum
 them per row and step only the batch's rows: TensorFlow scatters into the variable
 (``IndexedSlices``); JAX writes ``table.at[rows].add(...)`` inside the jitted step,
-whose state Keras donates, so XLA updates the table in place. One exception is
-deliberate: when a batch's occurrences outnumber a table's rows, row-wise Adagrad
-steps the whole table in one dense pass, which is then cheaper than a gather and a
-scatter. Summing per row goes through a ``V x dim`` segment sum on both backends.
+whose state Keras donates, so XLA updates the table in place.
+
+On one device the trainer's feed also hands each batch its unique rows per table,
+their counts and each occurrence's index among them (:mod:`fastw2v.segments`, a Numba
+pass in the feed's thread). The step then sums into those rows alone (about a sixth
+of wiki8's vocabulary at the default batch) and steps only them
+(:meth:`RowOptimizer.unique_row_update`); the maths is unchanged. Without them (a
+batch fed as plain rows, or split over a strategy's replicas, which all-reduce
+per-occurrence rows) the sums go through a ``V x dim`` segment sum, and when a
+batch's occurrences outnumber a table's rows, row-wise Adagrad steps the whole table
+in one dense pass, which is then cheaper than a gather and a scatter.
 
 Learning rate
 -------------
@@ -252,7 +259,8 @@ class RowAdagrad(RowOptimizer):
     score fell from 26.1% to 23.4%). Only the batch's rows change. When a batch's
     occurrences outnumber the table's rows, the step is one dense pass over the table
     (rows not in the batch have a zero sum); otherwise each occurrence applies ``1 / n``
-    of its row's step through a scatter.
+    of its row's step through a scatter. Given the batch's unique rows, the sums go into
+    those rows and each steps once (:meth:`unique_row_update`).
     """
 
     def __init__(self, learning_rate=0.2, epsilon=1e-10, initial_accumulator_value=0.0, name="row_adagrad",
@@ -365,7 +373,9 @@ class SGNS(_ClosedFormStep, keras.Model):
 
     Called on ``(targets int32[B], contexts int32[B, 1 + k])`` (the pair generator's
     rows layout: the positive context first, then ``k`` negatives), it returns the
-    logits ``float32[B, 1 + k]``. ``W_in ~ U(-0.5/dim, 0.5/dim)`` and ``W_out = 0``, as
+    logits ``float32[B, 1 + k]``. The training step also takes the 8-tuple of
+    :func:`fastw2v.segments.sgns_segments`: those two, then each table's unique rows,
+    counts and inverse index. ``W_in ~ U(-0.5/dim, 0.5/dim)`` and ``W_out = 0``, as
     word2vec.c; ``W_in`` is drawn from ``seed`` alike on every backend (:class:`SeededUniform`).
 
     The training step gathers the batch's rows, takes the logits, and writes the

@@ -5,7 +5,9 @@ from the generator's blocks in a background thread, so pair generation overlaps
 training and there is no Python work per pair (only per batch of thousands of
 rows). The backend's glue (:func:`fastw2v.keras_backend.glue`) hands the feed to
 ``fit``: a prefetching ``tf.data`` pipeline on TensorFlow, the generator itself on
-JAX. Every epoch resubsamples and draws new negatives. Memory stays flat: only a few
+JAX. On one device, each ``sgns`` batch carries its unique rows per table
+(:mod:`fastw2v.segments`), so the step sums into those instead of ``V`` rows. Every
+epoch resubsamples and draws new negatives. Memory stays flat: only a few
 blocks of pairs exist at a time. :class:`KerasTrainer` offers the same small
 interface as :class:`fastw2v.Word2Vec` (fit, request_stop, checkpoint_state,
 restore, vectors), so :mod:`fastw2v.runner` drives both.
