@@ -458,6 +458,8 @@ def main(argv=None):
     ap.add_argument("--end-to-end", type=int, default=0, metavar="EPOCHS",
                     help="with --profile: also run the command line for EPOCHS epochs on each backend, --repeats "
                          "times in alternating order")
+    ap.add_argument("--end-to-end-repeats", type=int, default=None, metavar="N",
+                    help="with --end-to-end: runs per contender (default --repeats)")
     ap.add_argument("--workers", action="store_true",
                     help="--strategy multiworker: 2 local workers against 1 on a slice (writes results/keras_workers.*)")
     args = ap.parse_args(argv)
@@ -479,7 +481,8 @@ def main(argv=None):
         p = run_profile(path, args.before, KerasOptions().batch_size, KerasOptions().negative_group,
                         5 if args.quick else 20, 2 if args.quick else 5, 1 if args.quick else args.repeats)
         if args.end_to_end:
-            p["end_to_end"] = cli_backends(path, args.end_to_end, 1 if args.quick else args.repeats, args.before)
+            p["end_to_end"] = cli_backends(path, args.end_to_end, 1 if args.quick else
+                                           (args.end_to_end_repeats or args.repeats), args.before)
         write_results("keras_profile", {"corpus": str(path), **p}, profile_markdown(p))
         plot_profile(p)
         return
