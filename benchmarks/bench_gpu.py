@@ -12,10 +12,13 @@ Sections, in order; each is written to results/gpu.json as it ends, and one that
 is recorded with its error while the run goes on:
 
 1. ``generator``: the pair generator alone on every core, one epoch cut into batches
-   (rows/s, and raw corpus words/s at that rate);
+   with their unique rows, as the trainer's feed does (rows/s, and raw corpus words/s at
+   that rate);
 2. ``h2d``: host-to-device copy of one batch (GB/s);
 3. ``step``: the GPU step alone, the model's own jitted ``train_step`` with the state
-   donated, on batches already on the device, at each batch size;
+   donated, on batches already on the device, at each batch size; ``step_plain_rows``:
+   the same on plain rows, which sum into ``V`` rows (the step before unique rows), so
+   that the unique-row step is seen not to be slower on a GPU;
 4. ``fit_overhead``: ``model.fit`` over the same batches held in host memory; the
    difference to the step is the Python, conversion and copy time per step;
 5. ``keras``: end to end, ``KerasTrainer.fit`` on the corpus as the command line runs
@@ -52,18 +55,29 @@ def cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def held_batches(vocab, corpus, batch: int, n: int, threads: int):
-    """The first ``n`` batches of ``batch`` rows of epoch 0, as numpy arrays."""
+def held_batches(vocab, corpus, batch: int, n: int, threads: int, unique: bool = True):
+    """The first ``n`` batches of ``batch`` rows of epoch 0, as numpy arrays: each the step's
+    ``x``, with its unique rows per table as the trainer feeds it (``unique``), or plain rows."""
     from fastw2v.pairs import PairGenerator
+    from fastw2v.segments import RowSets, sgns_segments
 
+    sets, group = RowSets(len(vocab)), KerasOptions(batch_size=batch).negative_group
     out = []
     for t, c in PairGenerator(vocab, seed=1, threads=threads).batches(corpus, batch):
         if t.shape[0] < batch:
             break
-        out.append((t, c))
+        out.append(sgns_segments(sets, t, c, group, 5) if unique else (t, c))
         if len(out) == n:
             break
     return out
+
+
+def _feed_prepare(vocab, batch: int):
+    """The trainer's ``prepare`` for an EpochFeed: each batch with its unique rows."""
+    from fastw2v.segments import RowSets, sgns_segments
+
+    sets, group = RowSets(len(vocab)), KerasOptions(batch_size=batch).negative_group
+    return lambda t, c: sgns_segments(sets, t, c, group, 5)
 
 
 def words_per_row(vocab, corpus, threads: int) -> float:
@@ -79,7 +93,8 @@ def generator_alone(vocab, corpus, batches, threads: int) -> dict:
 
     out = {}
     for batch in batches:
-        feed = EpochFeed(PairGenerator(vocab, seed=1, threads=threads), corpus, "rows", batch, 0)
+        feed = EpochFeed(PairGenerator(vocab, seed=1, threads=threads), corpus, "rows", batch, 0,
+                         prepare=_feed_prepare(vocab, batch))
         t0 = time.perf_counter()
         for _ in feed:
             pass
@@ -95,15 +110,16 @@ def host_to_device(vocab, corpus, batches, threads: int) -> dict:
 
     out = {}
     for batch in batches:
-        t, c = held_batches(vocab, corpus, batch, 1, threads)[0]
+        x = held_batches(vocab, corpus, batch, 1, threads)[0]
+        nbytes = sum(a.nbytes for a in x)
         times = []
         for _ in range(10):
             t0 = time.perf_counter()
-            jax.block_until_ready(jax.device_put((t, c)))
+            jax.block_until_ready(jax.device_put(x))
             times.append(time.perf_counter() - t0)
         seconds = statistics.median(times)
-        out[str(batch)] = {"seconds": seconds, "bytes": t.nbytes + c.nbytes,
-                           "gb_per_sec": (t.nbytes + c.nbytes) / seconds / 1e9, "device": str(jax.devices()[0])}
+        out[str(batch)] = {"seconds": seconds, "bytes": nbytes,
+                           "gb_per_sec": nbytes / seconds / 1e9, "device": str(jax.devices()[0])}
         print(f"host to device, {batch:,} rows: {out[str(batch)]['gb_per_sec']:.2f} GB/s", flush=True)
     return out
 
@@ -116,18 +132,20 @@ def _model(vocab, batch: int):
                       total_words=1e15, negative_group=o.negative_group)
 
 
-def step_alone(vocab, corpus, batches, threads: int, steps: int, wpr: float) -> dict:
-    """The jitted, donated ``train_step`` on batches held on the device (median ms per step of 3 rounds)."""
+def step_alone(vocab, corpus, batches, threads: int, steps: int, wpr: float, unique: bool = True) -> dict:
+    """The jitted, donated ``train_step`` on batches held on the device (median ms per step of 3
+    rounds): with each batch's unique rows as the trainer feeds them, or (``unique`` False) plain
+    rows, which sum into ``V`` rows (the step before unique rows)."""
     import jax
 
     out = {}
     for batch in batches:
-        data = held_batches(vocab, corpus, batch, steps, threads)
+        data = held_batches(vocab, corpus, batch, steps, threads, unique)
         m = _model(vocab, batch)
         m.optimizer.build(m.trainable_variables)
         state = ([v.value for v in m.trainable_variables], [v.value for v in m.non_trainable_variables],
                  [v.value for v in m.optimizer.variables], [v.value for v in m.metrics_variables])
-        on_device = [((jax.device_put(t), jax.device_put(c)),) for t, c in data]
+        on_device = [(tuple(jax.device_put(a) for a in x),) for x in data]
         step = jax.jit(m.train_step, donate_argnums=(0,))
         times = []
         for r in range(4):  # the first round compiles
@@ -141,7 +159,8 @@ def step_alone(vocab, corpus, batches, threads: int, steps: int, wpr: float) -> 
         rows = batch / ms * 1000
         out[str(batch)] = {"ms_per_step": ms, "steps": len(on_device), "rows_per_sec": rows,
                            "pairs_per_sec": 6 * rows, "words_per_sec": rows * wpr}
-        print(f"step alone, {batch:,} rows: {ms:.2f} ms, {fmt_rate(rows * wpr)} words/s", flush=True)
+        print(f"step alone{'' if unique else ', plain rows'}, {batch:,} rows: {ms:.2f} ms, "
+              f"{fmt_rate(rows * wpr)} words/s", flush=True)
     return out
 
 
@@ -154,7 +173,7 @@ def fit_overhead(vocab, corpus, batches, threads: int, steps: int, step: dict) -
         times = []
         for r in range(4):
             t0 = time.perf_counter()
-            m.fit((((t, c),) for t, c in data), epochs=1, verbose=0, shuffle=False)
+            m.fit(((x,) for x in data), epochs=1, verbose=0, shuffle=False)
             if r:
                 times.append((time.perf_counter() - t0) / len(data))
         ms = 1000 * statistics.median(times)
@@ -240,14 +259,17 @@ def markdown(r: dict, batches, epochs) -> str:
             md.append(f"| Hogwild, {run['threads']} threads | | {e} | {fmt_rate(run['words_per_sec'])} | | "
                       f"{fmt_rate(run['pairs_per_sec'])} | {100 * run.get('analogy_accuracy', float('nan')):.1f}% | "
                       f"{run.get('wordsim353_spearman', float('nan')):.3f} |")
-    md += ["", "| rows per step | generator alone, words/s | step alone | ms per step | fit over held batches, ms | "
-               "H2D GB/s | bound | step / end to end |", "|---:|---:|---:|---:|---:|---:|---|---:|"]
+    md += ["", "| rows per step | generator alone, words/s | step alone | ms per step | plain rows (V-row sums), ms | "
+               "fit over held batches, ms | H2D GB/s | bound | step / end to end |",
+           "|---:|---:|---:|---:|---:|---:|---:|---|---:|"]
     for b in map(str, batches):
         g, st = r.get("generator", {}).get(b, {}), r.get("step", {}).get(b, {})
+        plain = r.get("step_plain_rows", {}).get(b, {})
         fo, h2d, sm = r.get("fit_overhead", {}).get(b, {}), r.get("h2d", {}).get(b, {}), r.get("summary", {}).get(b, {})
         md.append(f"| {int(b):,} | {fmt_rate(g['words_per_sec']) if g.get('words_per_sec') else ''} | "
                   f"{fmt_rate(st['words_per_sec']) if st.get('words_per_sec') else ''} | "
-                  f"{st.get('ms_per_step', float('nan')):.2f} | {fo.get('fit_ms_per_step', float('nan')):.2f} | "
+                  f"{st.get('ms_per_step', float('nan')):.2f} | {plain.get('ms_per_step', float('nan')):.2f} | "
+                  f"{fo.get('fit_ms_per_step', float('nan')):.2f} | "
                   f"{h2d.get('gb_per_sec', float('nan')):.1f} | {sm.get('bound', '')} | "
                   f"{sm.get('step_over_end_to_end', float('nan')):.1f}x |")
     errors = {k: v["error"] for k, v in r.items() if isinstance(v, dict) and "error" in v}
@@ -330,6 +352,7 @@ def main(argv=None):
     section("generator", lambda: generator_alone(vocab, corpus, batches, threads))
     section("h2d", lambda: host_to_device(vocab, corpus, batches, threads))
     section("step", lambda: step_alone(vocab, corpus, batches, threads, args.steps, wpr))
+    section("step_plain_rows", lambda: step_alone(vocab, corpus, batches, threads, args.steps, wpr, unique=False))
     section("fit_overhead", lambda: fit_overhead(vocab, corpus, batches, threads, args.steps, r.get("step", {})))
     for e in epochs:
         section("hogwild", lambda: hogwild(vocab, corpus, e, threads), key=str(e))

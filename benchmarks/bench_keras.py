@@ -3,7 +3,8 @@
     python benchmarks/bench_keras.py [--corpus PATH] [--epochs 1] [--quick]
     python benchmarks/bench_keras.py --batch-sweep [--epochs 2] [--quick]
     python benchmarks/bench_keras.py --workers [--quick]
-    python benchmarks/bench_keras.py --profile [--before REV] [--repeats 3] [--quick]
+    python benchmarks/bench_keras.py --profile [--before REV] [--repeats 3] [--end-to-end EPOCHS]
+                                     [--end-to-end-repeats N] [--quick]
 
 1. The tutorial as written: tf_keras ``skipgrams`` + one ``train_on_batch`` per
    pair, timed over ``--tutorial-steps`` steps (pair generation included).
@@ -21,8 +22,11 @@ and with summed SGD at 64k rows, beside Hogwild (results/keras_sweep.*). ``--wor
 ``--strategy multiworker`` with 2 local worker processes against 1
 (results/keras_workers.*). ``--profile`` times the sgns step through ``model.fit`` in
 separate processes (``keras_step_child.py``): this tree on TensorFlow and on JAX, and
-``--before``'s tree (``git archive`` of REV) on TensorFlow, alternating, with JAX's step
-also timed without ``fit`` to attribute the difference (results/keras_profile.*).
+``--before``'s tree (``git archive`` of REV) on TensorFlow, alternating, each tree fed
+as its trainer feeds it (this one: with each batch's unique rows), with JAX's step also
+timed without ``fit`` and TensorFlow's unique-row step stopped after each of its parts,
+against the bytes each part must move (results/keras_profile.*). ``--end-to-end`` adds
+whole command-line runs of the same contenders.
 """
 
 from __future__ import annotations
@@ -193,10 +197,16 @@ def profile_markdown(p: dict) -> str:
     before = next((v for k, v in p["profiles"].items() if k.startswith("before")), None)
     now = p["profiles"].get("now, tensorflow")
     if before and now:
-        md.append(f"\nTensorFlow, now / before (`model.fit`): {now['fit_ms'] / before['fit_ms']:.2f}x the time per step.")
+        md.append(f"\nTensorFlow, now / before (`model.fit`): {now['fit_ms'] / before['fit_ms']:.2f}x the time per step "
+                  f"(per process, before: {', '.join(f'{x:.0f}' for x in before.get('fit_ms_repeats', []))} ms; now: "
+                  f"{', '.join(f'{x:.0f}' for x in now.get('fit_ms_repeats', []))} ms).")
     jax_now = p["profiles"].get("now, jax")
     if jax_now and now:
         md.append(f"JAX / TensorFlow on this CPU (`model.fit`): {jax_now['fit_ms'] / now['fit_ms']:.2f}x the time per step.")
+    for name, prof in p["profiles"].items():
+        if "fit_occurrences_ms" in prof:  # both timed in each process: robust to the machine's drift
+            md.append(f"{name}, unique rows / plain rows (`model.fit`, the same processes): "
+                      f"{prof['fit_ms'] / prof['fit_occurrences_ms']:.2f}x the time per step.")
     if now and "xla_upto_update_ms" in now:
         md += ["", breakdown_markdown(p, now)]
     e2e = p.get("end_to_end")
@@ -456,8 +466,8 @@ def main(argv=None):
                     help="with --profile: the git revision to time beside this tree")
     ap.add_argument("--repeats", type=int, default=3, help="with --profile: processes per contender")
     ap.add_argument("--end-to-end", type=int, default=0, metavar="EPOCHS",
-                    help="with --profile: also run the command line for EPOCHS epochs on each backend, --repeats "
-                         "times in alternating order")
+                    help="with --profile: also run the command line for EPOCHS epochs: --before's tree on "
+                         "TensorFlow, this tree on TensorFlow and on JAX, in alternating order")
     ap.add_argument("--end-to-end-repeats", type=int, default=None, metavar="N",
                     help="with --end-to-end: runs per contender (default --repeats)")
     ap.add_argument("--workers", action="store_true",

@@ -26,8 +26,8 @@ whose state Keras donates, so XLA updates the table in place.
 
 On one device the trainer's feed also hands each batch its unique rows per table,
 their counts and each occurrence's index among them (:mod:`fastw2v.segments`, a Numba
-pass in the feed's thread). The step then sums into those rows alone (about a sixth
-of wiki8's vocabulary at the default batch) and steps only them
+pass in the feed's thread). The step then sums into those rows alone, far fewer than
+the table's, and steps only them
 (:meth:`RowOptimizer.unique_row_update`); the maths is unchanged. Without them (a
 batch fed as plain rows, or split over a strategy's replicas, which all-reduce
 per-occurrence rows) the sums go through a ``V x dim`` segment sum, and when a

@@ -1,15 +1,14 @@
 """A batch's unique rows per embedding table, computed by the feed for the Keras step.
 
-A batch of 65,536 ``sgns`` rows looks up ``W_in`` 65,536 times but only about 10,600
-distinct rows of wiki8's 67,889, and ``W_out`` 75,776 times (positives and shared
-negatives) but about 13,900 distinct rows. Row-wise Adagrad sums each row's
-gradients over the batch before it steps, so the step only needs those sums. Summing
-into a ``V x dim`` buffer and passing over the table (what the step did before) costs
-five to six times the memory traffic of summing into the batch's own unique rows.
+A large ``sgns`` batch looks up far fewer distinct rows of each table than it has
+occurrences (the README gives the counts on wiki8). Row-wise Adagrad sums each row's
+gradients over the batch before it steps, so the step only needs those sums: summing
+into the batch's own unique rows, and stepping only them, moves a fraction of the
+memory that summing into a ``V x dim`` buffer and passing over the table does.
 
-:func:`unique_rows` gives, for one table's occurrences, the sorted unique rows, each
-row's count and each occurrence's index into them (an inverse index), in one
-``O(n + V)`` Numba pass. The unique rows are padded to a size from a short list
+:meth:`RowSets.unique_rows` gives, for one table's occurrences, the sorted unique
+rows, each row's count and each occurrence's index into them (an inverse index), in
+one ``O(n + V)`` Numba pass. The unique rows are padded to a size from a short list
 (:func:`padded_size`, at most 25% over), so that a compiled step (XLA's static
 shapes) meets few distinct shapes; padding rows have count 0, carry a zero sum and
 point at row 0. :func:`sgns_segments` does it for both tables of an ``sgns`` batch,

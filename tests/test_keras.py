@@ -308,6 +308,14 @@ def test_feed_streams_epochs_with_resubsampling_and_skips():
     assert cut.batches_left() == len(sizes)
     ((t, c), labels), = list(EpochFeed(gen, enc, "flat", 64, 0))[:1]
     assert t.shape == c.shape == labels.shape == (64,) and set(np.unique(labels)) <= {0, 1}
+    # prepare: each batch's x with its unique rows, made in the feed's thread, rows counted alike
+    sets = RowSets(len(vocab))
+    prepared = EpochFeed(gen, enc, "rows", 256, 0, prepare=lambda t, c: sgns_segments(sets, t, c, 1, 2))
+    batches = list(prepared)
+    assert prepared.rows == feeds[0].rows and all(len(b[0]) == 8 for b in batches)
+    np.testing.assert_array_equal(batches[0][0][1], first[0][0][1])
+    with pytest.raises(ValueError, match="rows layout"):
+        EpochFeed(gen, enc, "flat", 64, 0, prepare=lambda t, c: (t, c))
 
 
 def test_feed_stops_its_thread_when_abandoned():
