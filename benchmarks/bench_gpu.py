@@ -59,14 +59,13 @@ def held_batches(vocab, corpus, batch: int, n: int, threads: int, unique: bool =
     """The first ``n`` batches of ``batch`` rows of epoch 0, as numpy arrays: each the step's
     ``x``, with its unique rows per table as the trainer feeds it (``unique``), or plain rows."""
     from fastw2v.pairs import PairGenerator
-    from fastw2v.segments import RowSets, sgns_segments
 
-    sets, group = RowSets(len(vocab)), KerasOptions(batch_size=batch).negative_group
+    prepare = _feed_prepare(vocab, batch)
     out = []
     for t, c in PairGenerator(vocab, seed=1, threads=threads).batches(corpus, batch):
         if t.shape[0] < batch:
             break
-        out.append(sgns_segments(sets, t, c, group, 5) if unique else (t, c))
+        out.append(prepare(t, c) if unique else (t, c))
         if len(out) == n:
             break
     return out

@@ -8,8 +8,8 @@ with ``build_sgns`` (the same call in every tree), takes ``STEPS`` real batches 
 ``BATCH`` rows from the pair generator, holds them in memory, and times ``model.fit``
 over them ``ROUNDS`` times (median ms per step). A tree whose step takes the batch's
 unique rows (:mod:`fastw2v.segments`) gets them, as its trainer feeds them, and is
-also timed fed plain rows. On the current tree it also times the step without ``fit``: TensorFlow's maths as a bare XLA function, and on JAX the
-model's own stateless ``train_step`` jitted with the state donated, fed batches held
+also timed fed plain rows. On the current tree it also times the step without
+``fit``: TensorFlow's maths as a bare XLA function, and on JAX the model's own stateless ``train_step`` jitted with the state donated, fed batches held
 on the device, fed numpy batches, and without donation, plus ``fit`` at 4 steps per
 execution, so that the gap between ``fit`` and the step can be attributed; on
 TensorFlow, the unique-row step stopped after each of its parts, and this machine's

@@ -47,7 +47,7 @@ def apply_gradient(optimizer, updates) -> None:
     strategy all-reduces across replicas.
     """
     if any(u[3] is not None for u in updates):
-        if tf.distribute.get_strategy().num_replicas_in_sync != 1:
+        if replicas_in_sync() != 1:
             raise ValueError("unique-row batches are per replica and cannot be all-reduced; feed plain rows")
         optimizer.apply_rows(updates)
         return

@@ -64,7 +64,7 @@ def _unique_rows(ids, n_rows, mark, rows, counts, inverse):
 
 
 class RowSets:
-    """Reusable scratch for :func:`unique_rows` on tables of ``n_rows`` rows (one per thread)."""
+    """Reusable scratch for :meth:`unique_rows` on tables of ``n_rows`` rows (one per thread)."""
 
     def __init__(self, n_rows: int) -> None:
         if int(n_rows) < 1:
@@ -76,7 +76,7 @@ class RowSets:
         """``(rows int32[P], counts float32[P], inverse int32[n])`` of the occurrences ``ids``.
 
         ``rows[:u]`` are the distinct ids in ascending order and ``counts[:u]`` how often
-        each occurs; ``rows[inverse] == ids``. ``P = padded_size(n)`` rounded up to a
+        each occurs; ``rows[inverse] == ids``. ``P = padded_size(u)`` rounded up to a
         multiple of ``multiple_of``; the padding has row 0 and count 0.
 
         Raises
@@ -87,23 +87,29 @@ class RowSets:
         ids = np.asarray(ids)
         if ids.ndim != 1 or not np.issubdtype(ids.dtype, np.integer):
             raise ValueError(f"ids must be a 1-D integer array, got {ids.dtype} of shape {ids.shape}")
-        ids = np.ascontiguousarray(ids, dtype=np.int32) if ids.dtype != np.int32 else np.ascontiguousarray(ids)
-        # the unique count is at most min(n, n_rows); size the padding for the worst case first
-        bound = min(ids.shape[0], self.n_rows)
-        rows = np.zeros(max(bound, 1), np.int32)
-        counts = np.zeros(max(bound, 1), np.float32)
+        if ids.dtype != np.int32 and ids.size and (ids.min() < 0 or ids.max() >= self.n_rows):
+            self._refuse(ids)  # before the cast to int32, which would wrap a large id into range
+        ids = np.ascontiguousarray(ids, dtype=np.int32)
+        # sized for the most rows the batch can have; the result is its first P entries
+        multiple_of = int(multiple_of)
+        capacity = self._padded(min(ids.shape[0], self.n_rows), multiple_of)
+        rows = np.zeros(capacity, np.int32)
+        counts = np.zeros(capacity, np.float32)
         inverse = np.empty(ids.shape[0], np.int32)
         u = _unique_rows(ids, self.n_rows, self._mark, rows, counts, inverse)
         if u < 0:
-            bad = ids[(ids < 0) | (ids >= self.n_rows)][0]
-            raise ValueError(f"row id {int(bad)} is outside the table's {self.n_rows} rows")
-        size = padded_size(u)
-        size += -size % int(multiple_of)
-        out_rows = np.zeros(size, np.int32)
-        out_counts = np.zeros(size, np.float32)
-        out_rows[:u] = rows[:u]
-        out_counts[:u] = counts[:u]
-        return out_rows, out_counts, inverse
+            self._refuse(ids)
+        size = self._padded(u, multiple_of)
+        return rows[:size], counts[:size], inverse
+
+    @staticmethod
+    def _padded(n: int, multiple_of: int) -> int:
+        size = padded_size(n)
+        return size + -size % multiple_of
+
+    def _refuse(self, ids):
+        bad = ids[(ids < 0) | (ids >= self.n_rows)][0]
+        raise ValueError(f"row id {int(bad)} is outside the table's {self.n_rows} rows")
 
 
 def out_occurrences(contexts: np.ndarray, group: int, negative: int) -> np.ndarray:

@@ -54,6 +54,8 @@ def test_bad_ids_are_refused_and_leave_the_scratch_clean():
         sets.unique_rows(np.array([1, 2, 5], np.int32))
     with pytest.raises(ValueError, match="row id -1"):
         sets.unique_rows(np.array([3, -1], np.int64))
+    with pytest.raises(ValueError, match="row id 4294967297 is outside"):  # not wrapped to row 1 by a cast
+        sets.unique_rows(np.array([2, 2 ** 32 + 1], np.int64))
     with pytest.raises(ValueError, match="1-D integer"):
         sets.unique_rows(np.array([[1, 2]], np.int32))
     with pytest.raises(ValueError, match="1-D integer"):
