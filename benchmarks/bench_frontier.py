@@ -13,7 +13,8 @@ runs with ``--no-cache`` so it reads the text too). The vectors are scored with
   repository (``$FASTW2V_PEER_BUILD`` or the system's temp folder), skipped with a note
   where no compiler or source exists;
 * gensim 4.4 (``LineSentence`` over the same file);
-* fastw2v Hogwild (its default: shared negatives);
+* fastw2v Hogwild (its default: shared negatives, row-wise Adagrad), and with word2vec's
+  SGD (``--optimizer sgd``, its default before Adagrad);
 * fastw2v Keras ``sgns`` at its default batch, and at 262,144 rows.
 
 Points run in alternating order of systems per epoch count. Equal-time quality is each
@@ -36,7 +37,8 @@ from _common import RESULTS, default_corpus, quality, write_results
 
 PEER_SOURCE = Path(__file__).resolve().parents[2] / "shared" / "peers" / "word2vec"
 SETTINGS = {"dim": 100, "window": 5, "negative": 5, "sample": 1e-3, "min_count": 5}
-SYSTEMS = ("word2vec.c", "gensim", "fastw2v hogwild", "fastw2v keras sgns", "fastw2v keras sgns 262k")
+SYSTEMS = ("word2vec.c", "gensim", "fastw2v hogwild", "fastw2v hogwild sgd", "fastw2v keras sgns",
+           "fastw2v keras sgns 262k")
 
 
 def build_word2vec_c(build_dir: Path):
@@ -93,6 +95,8 @@ def command(system: str, text: Path, out: Path, epochs: int, threads: int, binar
              str(s["min_count"])]
     if system == "fastw2v hogwild":
         return train + ["--backend", "hogwild"]
+    if system == "fastw2v hogwild sgd":
+        return train + ["--backend", "hogwild", "--optimizer", "sgd"]
     if system == "fastw2v keras sgns":
         return train + ["--backend", "keras"]
     return train + ["--backend", "keras", "--batch-size", "262144"]
@@ -186,13 +190,15 @@ def summary(results: dict) -> str:
     """One line: fastw2v Hogwild's wall time and quality at the largest epoch count against each peer's."""
     e = max(results["epochs"])
     at = {p["system"]: p for p in results["points"] if p["epochs"] == e and "analogy_accuracy" in p}
-    ours = at.get("fastw2v hogwild")
+    system = "fastw2v hogwild" if "fastw2v hogwild" in at else "fastw2v hogwild sgd"
+    ours = at.get(system)
     if ours is None:
         return ""
+    label = "fastw2v Hogwild" if system == "fastw2v hogwild" else "fastw2v Hogwild (SGD)"
     peers = [f"{name}'s {at[name]['wall_seconds']:.0f} s ({at[name]['wall_seconds'] / ours['wall_seconds']:.1f}x "
              f"longer, analogy {100 * at[name]['analogy_accuracy']:.1f}%)" for name in ("gensim", "word2vec.c")
              if name in at]
-    return (f"At {e} epochs, fastw2v Hogwild took {ours['wall_seconds']:.0f} s for analogy "
+    return (f"At {e} epochs, {label} took {ours['wall_seconds']:.0f} s for analogy "
             f"{100 * ours['analogy_accuracy']:.1f}%, against " + " and ".join(peers) + ".")
 
 
@@ -217,6 +223,39 @@ def keras_at_gensim_times(results: dict, system: str = "fastw2v keras sgns") -> 
     return md
 
 
+def hogwild_rules(results: dict, new: str = "fastw2v hogwild", old: str = "fastw2v hogwild sgd") -> list:
+    """Hogwild's two update rules side by side, as markdown lines: per epoch count, and the
+    equal-time measures (the best point within gensim's largest-epoch time; the time the
+    new rule takes to reach the old one's largest-epoch quality, as a fraction of the old's)."""
+    pts = {(p["system"], p["epochs"]): p for p in results["points"] if "analogy_accuracy" in p}
+    epochs = [e for e in results["epochs"] if (new, e) in pts and (old, e) in pts]
+    if not epochs:
+        return []
+    md = ["| epochs | Adagrad (default): wall s, analogy, WordSim-353 | SGD: wall s, analogy, WordSim-353 |",
+          "|---:|---:|---:|"]
+    for e in epochs:
+        a, b = pts[(new, e)], pts[(old, e)]
+        md.append(f"| {e} | {a['wall_seconds']:.0f} s, {100 * a['analogy_accuracy']:.1f}%, "
+                  f"{a['wordsim353_spearman']:.3f} | {b['wall_seconds']:.0f} s, {100 * b['analogy_accuracy']:.1f}%, "
+                  f"{b['wordsim353_spearman']:.3f} |")
+    eq = (results.get("equal_time") or {}).get("systems", {})
+    if eq.get(new) and eq.get(old):
+        md += ["", f"Within gensim's {max(results['epochs'])}-epoch time: Adagrad's best point "
+               f"{100 * eq[new]['analogy_accuracy']:.1f}% ({eq[new]['epochs']} epochs), SGD's "
+               f"{100 * eq[old]['analogy_accuracy']:.1f}% ({eq[old]['epochs']} epochs)."]
+    top = pts[(old, epochs[-1])]
+    reach = [pts[(new, e)] for e in epochs if pts[(new, e)]["analogy_accuracy"] >= top["analogy_accuracy"]]
+    if reach:
+        first = min(reach, key=lambda p: p["wall_seconds"])
+        md.append(f"Adagrad reaches SGD's {epochs[-1]}-epoch analogy ({100 * top['analogy_accuracy']:.1f}%, "
+                  f"{top['wall_seconds']:.0f} s) in {first['epochs']} epoch(s), {first['wall_seconds']:.0f} s: "
+                  f"**{first['wall_seconds'] / top['wall_seconds']:.2f}x** the time.")
+    else:
+        md.append(f"Adagrad does not reach SGD's {epochs[-1]}-epoch analogy ({100 * top['analogy_accuracy']:.1f}%) "
+                  "at any epoch count run.")
+    return md
+
+
 def markdown(results: dict) -> str:
     md = [f"| system ({results['threads']} threads) | epochs | wall s (whole process) | analogy | WordSim-353 |",
           "|---|---:|---:|---:|---:|"]
@@ -238,6 +277,9 @@ def markdown(results: dict) -> str:
     at_gensim = keras_at_gensim_times(results)
     if at_gensim:
         md += ["", "The Keras default at gensim's times:", ""] + at_gensim
+    rules = hogwild_rules(results)
+    if rules:
+        md += ["", "Hogwild's update rules, same run:", ""] + rules
     if "word2vec.c" not in {p["system"] for p in results["points"]}:
         md += ["", f"word2vec.c was skipped: {results['word2vec_c_build']}."]
     if results.get("systems") and len(results["systems"]) < len(SYSTEMS):

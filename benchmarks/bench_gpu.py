@@ -75,7 +75,7 @@ def _feed_prepare(vocab, batch: int):
     """The trainer's ``prepare`` for an EpochFeed: each batch with its unique rows."""
     from fastw2v.segments import RowSets, sgns_segments
 
-    sets, group = RowSets(len(vocab)), KerasOptions(batch_size=batch).negative_group
+    sets, group = RowSets(len(vocab)), KerasOptions(batch_size=batch).resolved("adagrad").negative_group
     return lambda t, c: sgns_segments(sets, t, c, group, 5)
 
 
@@ -126,8 +126,9 @@ def host_to_device(vocab, corpus, batches, threads: int) -> dict:
 def _model(vocab, batch: int):
     from fastw2v.keras_models import build_sgns
 
-    o = KerasOptions(batch_size=batch)
-    return build_sgns(len(vocab), 100, 5, alpha=o.learning_rate, min_alpha=o.learning_rate, words_per_step=1,
+    o = KerasOptions(batch_size=batch).resolved("adagrad")
+    rate = Word2VecConfig().for_trainer("sgns").learning_rate
+    return build_sgns(len(vocab), 100, 5, alpha=rate, min_alpha=rate, words_per_step=1,
                       total_words=1e15, negative_group=o.negative_group)
 
 

@@ -32,6 +32,7 @@ whole command-line runs of the same contenders.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 from pathlib import Path
 
@@ -294,10 +295,9 @@ def train_keras(corpus, vocab, epochs: int, batch: int, optimizer: str = "adagra
     from fastw2v.keras_trainer import KerasTrainer
 
     past_limit = optimizer == "sgd" and batch > SGD_MAX_BATCH
-    opts = KerasOptions("sgns", batch_size=SGD_MAX_BATCH if past_limit else batch, optimizer=optimizer,
-                        learning_rate=lr, negative_group=negative_group)
-    object.__setattr__(opts, "batch_size", batch)
-    trainer = KerasTrainer(Word2VecConfig(epochs=epochs, seed=1), vocab, opts)
+    opts = KerasOptions("sgns", batch_size=SGD_MAX_BATCH if past_limit else batch, negative_group=negative_group)
+    trainer = KerasTrainer(Word2VecConfig(epochs=epochs, seed=1, optimizer=optimizer, learning_rate=lr), vocab, opts)
+    trainer.options = opts = dataclasses.replace(trainer.options, batch_size=batch)
     t0 = time.perf_counter()
     diverged = None
     try:
@@ -488,7 +488,7 @@ def main(argv=None):
     if args.profile:
         from fastw2v import KerasOptions
 
-        p = run_profile(path, args.before, KerasOptions().batch_size, KerasOptions().negative_group,
+        p = run_profile(path, args.before, KerasOptions().resolved("adagrad").batch_size, KerasOptions().resolved("adagrad").negative_group,
                         5 if args.quick else 20, 2 if args.quick else 5, 1 if args.quick else args.repeats)
         if args.end_to_end:
             p["end_to_end"] = cli_backends(path, args.end_to_end, 1 if args.quick else
@@ -524,7 +524,7 @@ def main(argv=None):
                           "words_per_sec": corpus.raw_words * args.epochs / seconds, "train_seconds": seconds,
                           **quality(model.vectors)}
 
-    results["profile_sgns"] = run_profile(path, None, KerasOptions().batch_size, KerasOptions().negative_group, 20, 5, 1)
+    results["profile_sgns"] = run_profile(path, None, KerasOptions().resolved("adagrad").batch_size, KerasOptions().resolved("adagrad").negative_group, 20, 5, 1)
     base = results["tutorial_as_written"]["pairs_per_sec"]
     rows = [("tutorial as written (tf_keras, 1 pair/step)", results["tutorial_as_written"]),
             ("fastw2v keras `tutorial`", results["keras_tutorial"]),

@@ -4,8 +4,10 @@
                                      [--seeds 1,2] [--repeats 3] [--quick] [--speed-only]
 
 All train skip-gram at each of ``--dims``, window 5, negative 5, sample 1e-3,
-min_count 5, alpha 0.025, with the same number of threads. fastw2v runs both Hogwild
-kernels: fresh negatives per pair, and one draw shared by a centre's window. Training time excludes reading the
+min_count 5, with the same number of threads; gensim and the SGD kernels at alpha 0.025.
+fastw2v runs three Hogwild kernels: word2vec's SGD with fresh negatives per pair, SGD
+with one draw shared by a centre's window, and row-wise Adagrad (the default) on the
+shared draw, whose speed is also set against the shared SGD kernel's in the same repeats. Training time excludes reading the
 text for both (gensim gets the corpus as an in-memory list of token lists; fastw2v
 its encoded, cached corpus). Quality is the mean over ``--seeds`` (each seed trains
 both, for ``--epochs``): one run's analogy accuracy moves by about half a point from
@@ -63,8 +65,15 @@ def run_gensim(path, cfg: Word2VecConfig, threads: int, evaluate: bool = True) -
             **(quality_and_neighbours(vectors) if evaluate else {})}
 
 
-KERNELS = {"pair": False, "shared": True}  # kernel name -> Word2VecConfig.shared_negatives
-KERNEL_LABEL = {"pair": "fastw2v hogwild, per-pair negatives", "shared": "fastw2v hogwild, shared negatives"}
+#: kernel name -> the Word2VecConfig fields that choose it: the negatives' draw and the update rule
+KERNELS = {"pair": {"shared_negatives": False, "optimizer": "sgd"},
+           "shared": {"shared_negatives": True, "optimizer": "sgd"},
+           "shared adagrad": {"shared_negatives": True, "optimizer": "adagrad"}}
+KERNEL_LABEL = {"pair": "fastw2v hogwild, per-pair negatives, SGD",
+                "shared": "fastw2v hogwild, shared negatives, SGD",
+                "shared adagrad": "fastw2v hogwild, shared negatives, row-wise Adagrad"}
+#: the kernel each Adagrad kernel's speed is set against, in the same repeats
+SGD_PEER = {"shared adagrad": "shared"}
 
 
 def flop_per_pair(dim: int, negative: int) -> int:
@@ -112,7 +121,7 @@ def measure_dim(path, cfg: Word2VecConfig, seeds, threads: int, repeats: int, pe
         c = cfg.replace(seed=seed)
         by_seed["gensim"].append(run_gensim(path, c, threads))
         for kernel, shared in KERNELS.items():
-            by_seed[kernel].append(run_fastw2v(path, c.replace(shared_negatives=shared)))
+            by_seed[kernel].append(run_fastw2v(path, c.replace(**shared)))
         print(f"dim {cfg.dim} seed {seed}: " + "; ".join(
             f"{n} {by_seed[n][-1].get('analogy_accuracy')} / {by_seed[n][-1].get('wordsim353_spearman')}"
             for n in names), flush=True)
@@ -123,7 +132,7 @@ def measure_dim(path, cfg: Word2VecConfig, seeds, threads: int, repeats: int, pe
             if name == "gensim":
                 run = run_gensim(path, one, threads, evaluate=False)
             else:
-                run = run_fastw2v(path, one.replace(shared_negatives=KERNELS[name]), evaluate=False)
+                run = run_fastw2v(path, one.replace(**KERNELS[name]), evaluate=False)
             speeds[name].append(run)
         print(f"dim {cfg.dim} speed repeat {r + 1}: " + ", ".join(
             f"{n} {speeds[n][-1]['words_per_sec'] / 1e3:.0f}k" for n in names), flush=True)
@@ -141,6 +150,10 @@ def measure_dim(path, cfg: Word2VecConfig, seeds, threads: int, repeats: int, pe
             entry["median_gflops"] = float(np.median(gflops))
             entry["share_of_peak"] = entry["median_gflops"] / peak
         out[name] = entry
+    for name, peer in SGD_PEER.items():
+        ratios = [f["words_per_sec"] / g["words_per_sec"] for f, g in zip(speeds[name], speeds[peer])]
+        out[name]["speed_ratio_vs_sgd"] = float(np.median(ratios))
+        out[name]["speed_ratios_vs_sgd"] = ratios
     return out
 
 
@@ -163,13 +176,15 @@ def main(argv=None):
     dims = [int(x) for x in args.dims.split(",")]
     path = args.corpus or default_corpus()
     base = Word2VecConfig(dim=100, window=5, negative=5, sample=1e-3, min_count=5, alpha=0.025, epochs=args.epochs,
-                          threads=args.threads, seed=1)
+                          threads=args.threads, seed=1)  # alpha: gensim's, and the SGD kernels'
+
     peak = fma_peak_gflops(args.threads)
     print(f"float32 FMA peak, {args.threads} threads: {peak:.0f} GFLOP/s", flush=True)
     per_dim = [measure_dim(path, base.replace(dim=dim), seeds, args.threads, args.repeats, peak) for dim in dims]
     results = {"corpus": str(path), "epochs": args.epochs, "threads": args.threads, "config": base.to_dict(),
                "seeds": seeds, "repeats": args.repeats, "fma_peak_gflops": peak, "dims": per_dim,
-               "default_kernel": "shared" if Word2VecConfig().shared_negatives else "pair"}
+               "default_kernel": next(k for k, v in KERNELS.items()
+                                      if v == {f: getattr(Word2VecConfig().for_trainer("hogwild"), f) for f in v})}
     name = "train_speed" if args.speed_only else "train"
     write_results(name, results, markdown(results))
     plot(results, name)
@@ -213,13 +228,19 @@ def markdown(results: dict) -> str:
             elif name != "gensim":
                 md.append(f"dim {d['dim']}, {name}: speed ratios "
                           f"{', '.join(f'{x:.2f}' for x in r['speed_ratios_vs_gensim'])}.  ")
+    for d in results["dims"]:
+        for name, peer in SGD_PEER.items():
+            if "speed_ratio_vs_sgd" in d[name]:
+                md.append(f"dim {d['dim']}, {name} against {peer} (SGD) in the same repeats: "
+                          f"**{d[name]['speed_ratio_vs_sgd']:.2f}x** (median; "
+                          f"{', '.join(f'{x:.2f}' for x in d[name]['speed_ratios_vs_sgd'])}).  ")
     first = results["dims"][0]
     if not has_quality:
         return "\n".join(md)
     md += ["", f"Nearest neighbours (8, dim {first['dim']}, seed {results['seeds'][0]}):", "",
-           "| word | gensim | per-pair | shared |", "|---|---|---|---|"]
+           "| word | gensim | per-pair SGD | shared SGD | shared Adagrad |", "|---|---|---|---|---|"]
     for w in PROBES:
-        cells = [first[n].get("neighbours", {}).get(w) for n in ("gensim", "pair", "shared")]
+        cells = [first[n].get("neighbours", {}).get(w) for n in ("gensim", "pair", "shared", "shared adagrad")]
         if all(cells):
             md.append(f"| {w} | " + " | ".join(", ".join(c) for c in cells) + " |")
     return "\n".join(md)

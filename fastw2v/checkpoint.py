@@ -82,8 +82,9 @@ def load(directory) -> Tuple[dict, Dict[str, np.ndarray]]:
 
 #: Config fields newer than checkpoint format 2, with the value a checkpoint written
 #: before them was trained with (Keras sgns: every row drew its own negatives, and
-#: row-wise Adagrad decayed to 1e-4 of its rate; summed SGD takes no final_rate).
-CONFIG_ADDED_LATER = {"shared_negatives": False, "negative_group": 1, "final_rate": 1e-4}
+#: row-wise Adagrad decayed to 1e-4 of its rate; summed SGD takes no final_rate; Hogwild
+#: stepped by SGD, and its checkpoints named no optimizer, because it had only that one).
+CONFIG_ADDED_LATER = {"shared_negatives": False, "negative_group": 1, "final_rate": 1e-4, "optimizer": "sgd"}
 
 
 def _with_added_later(saved: dict, now: dict) -> dict:

@@ -22,24 +22,35 @@ from .errors import ArgumentError, ArgumentTypeError
 
 KERAS_MODELS = ("sgns", "tutorial")
 KERAS_STRATEGIES = ("default", "mirrored", "multiworker")
+#: The trainers a config is resolved for: the Hogwild backend, and the Keras models.
+TRAINERS = ("hogwild",) + KERAS_MODELS
+#: Update rules per trainer; the first is the default. ``adagrad`` is row-wise Adagrad
+#: (one accumulator per embedding row), ``sgd`` word2vec's step with its linear decay.
+OPTIMIZERS = {"hogwild": ("adagrad", "sgd"), "sgns": ("adagrad", "sgd"), "tutorial": ("rmsprop",)}
+#: The adaptive optimizers' rate and the fraction of it the rate decays to, linearly over
+#: all words (1.0: constant), per trainer and optimizer; None where the optimizer does not
+#: take it (``sgd`` steps by ``Word2VecConfig.alpha`` down to ``final_alpha``; RMSprop's
+#: rate is constant). Hogwild's come from benchmarks/results/hogwild_rates.*, Keras sgns's
+#: from benchmarks/results/keras_sweep.*; the tutorial's is the Keras tutorial's.
+RATE_DEFAULTS = {
+    ("hogwild", "adagrad"): {"learning_rate": 0.2, "final_rate": 0.25},
+    ("sgns", "adagrad"): {"learning_rate": 0.2, "final_rate": 1.0},
+    ("tutorial", "rmsprop"): {"learning_rate": 0.001, "final_rate": None},
+}
 #: Update rules per Keras model; the first is the default.
-KERAS_OPTIMIZERS = {"sgns": ("adagrad", "sgd"), "tutorial": ("rmsprop",)}
+KERAS_OPTIMIZERS = {m: OPTIMIZERS[m] for m in KERAS_MODELS}
 
-#: Defaults that depend on the Keras model and its optimizer. ``batch_size`` is rows per
+#: Keras defaults that depend on the model and its optimizer. ``batch_size`` is rows per
 #: step (sgns: one positive and its negatives; tutorial: one labelled pair); see
 #: benchmarks/results/keras_sweep.* for how sgns's were chosen. The tutorial trains 1
-#: negative per positive with RMSprop at 0.001, as the Keras tutorial does. sgns with
-#: summed SGD steps by ``alpha`` (None here), word2vec's per-pair rate, which bounds its
-#: batch; row-wise Adagrad has its own rate and takes large batches.
-#: ``negative_group`` is how many consecutive rows share one draw of negatives, and
-#: ``final_rate`` the fraction of its initial rate that row-wise Adagrad's rate decays to
-#: (summed SGD decays from ``alpha`` to ``Word2VecConfig.final_alpha`` instead).
+#: negative per positive, as the Keras tutorial does. sgns with summed SGD steps by
+#: ``alpha``, word2vec's per-pair rate, which bounds its batch; row-wise Adagrad takes
+#: large batches. ``negative_group`` is how many consecutive rows share one draw of negatives.
 KERAS_MODEL_DEFAULTS = {
-    "sgns": {"batch_size": 65536, "negative": 5, "learning_rate": 0.2, "negative_group": 32, "final_rate": 1.0},
-    "tutorial": {"batch_size": 65536, "negative": 1, "learning_rate": 0.001, "negative_group": 1, "final_rate": None},
+    "sgns": {"batch_size": 65536, "negative": 5, "negative_group": 32},
+    "tutorial": {"batch_size": 65536, "negative": 1, "negative_group": 1},
 }
-KERAS_OPTIMIZER_DEFAULTS = {("sgns", "sgd"): {"batch_size": 4096, "learning_rate": None, "negative_group": 1,
-                                              "final_rate": None}}
+KERAS_OPTIMIZER_DEFAULTS = {("sgns", "sgd"): {"batch_size": 4096, "negative_group": 1}}
 #: The largest batch sgns takes with summed SGD: larger ones diverge (benchmarks/results/keras_sweep.*).
 SGD_MAX_BATCH = 4096
 
@@ -103,6 +114,9 @@ class Word2VecConfig:
     ns_power: float = 0.75
     exact_sigmoid: bool = False
     shared_negatives: bool = True  # Hogwild: one draw of negatives per centre word's window
+    optimizer: Optional[str] = None  # None: the trainer's default (OPTIMIZERS)
+    learning_rate: Optional[float] = None  # adagrad and rmsprop; None: the trainer's default (RATE_DEFAULTS)
+    final_rate: Optional[float] = None  # adagrad: the fraction of learning_rate it decays to
 
     def __post_init__(self) -> None:
         check_int("dim", self.dim, 1)
@@ -126,6 +140,53 @@ class Word2VecConfig:
             raise ArgumentTypeError(f"exact_sigmoid must be True or False, got {self.exact_sigmoid!r}")
         if not isinstance(self.shared_negatives, (bool, np.bool_)):
             raise ArgumentTypeError(f"shared_negatives must be True or False, got {self.shared_negatives!r}")
+        if self.optimizer is not None:
+            check_choice("optimizer", self.optimizer, sorted({o for opts in OPTIMIZERS.values() for o in opts}))
+        if self.learning_rate is not None:
+            check_float("learning_rate", self.learning_rate, 0.0, strict=True)
+        if self.final_rate is not None:
+            check_float("final_rate", self.final_rate, 0.0)
+            if self.final_rate > 1.0:
+                raise ArgumentError(f"final_rate is a fraction of the initial rate, at most 1; got {self.final_rate}")
+
+    def for_trainer(self, trainer: str) -> "Word2VecConfig":
+        """This config with the update rule resolved for ``trainer`` (one of :data:`TRAINERS`).
+
+        A None ``optimizer`` becomes the trainer's default, and None ``learning_rate`` and
+        ``final_rate`` the optimizer's (:data:`RATE_DEFAULTS`). An optimizer the trainer
+        lacks, or a rate the optimizer does not take, raises ArgumentError. Resolving a
+        resolved config changes nothing.
+        """
+        check_choice("trainer", trainer, TRAINERS)
+        optimizer = OPTIMIZERS[trainer][0] if self.optimizer is None else self.optimizer
+        where = "hogwild" if trainer == "hogwild" else f"the {trainer} model"
+        if optimizer not in OPTIMIZERS[trainer]:
+            raise ArgumentError(f"optimizer {optimizer!r} is not one {where} trains with; choose from "
+                                f"{', '.join(map(repr, OPTIMIZERS[trainer]))}")
+        if optimizer != "sgd" and (self.alpha != Word2VecConfig.alpha or self.min_alpha is not None):
+            raise ArgumentError(f"alpha and min_alpha are word2vec's SGD rate; {optimizer} steps by learning_rate "
+                                "(decaying to final_rate of it): set learning_rate, or optimizer='sgd'")
+        defaults = RATE_DEFAULTS.get((trainer, optimizer), {"learning_rate": None, "final_rate": None})
+        changes = {"optimizer": optimizer}
+        for name in ("learning_rate", "final_rate"):
+            given = getattr(self, name)
+            if given is None:
+                changes[name] = defaults[name]
+            elif defaults[name] is None:
+                raise ArgumentError(f"{name} is not for {optimizer} ({where}): " + (
+                    "sgd steps by alpha, decaying to min_alpha" if optimizer == "sgd"
+                    else "RMSprop's rate is constant"))
+        return self.replace(**changes)
+
+    def rates(self) -> tuple:
+        """``(initial, final)`` rate of a resolved config's optimizer: sgd's ``alpha`` and
+        ``final_alpha``, or ``learning_rate`` and ``final_rate`` of it (constant without one)."""
+        if self.optimizer == "sgd":
+            return self.alpha, self.final_alpha
+        if self.learning_rate is None:
+            raise ArgumentError("the config's update rule is not resolved: call for_trainer() first")
+        final = 1.0 if self.final_rate is None else self.final_rate
+        return self.learning_rate, self.learning_rate * final
 
     @classmethod
     def for_model(cls, model: str = "sgns", **fields) -> "Word2VecConfig":
@@ -158,6 +219,10 @@ class Word2VecConfig:
 class KerasOptions:
     """What only the Keras backend uses. ``None`` fields take the model's default.
 
+    The update rule (optimizer, rate, schedule) is the config's, shared with Hogwild:
+    :meth:`Word2VecConfig.for_trainer`. Its defaults that depend on the optimizer are
+    filled in by :meth:`resolved`, which :class:`~fastw2v.keras_trainer.KerasTrainer` calls.
+
     Attributes
     ----------
     model : {"sgns", "tutorial"}
@@ -169,25 +234,13 @@ class KerasOptions:
         ``keras.distribution.DataParallel``); ``multiworker``: TensorFlow's
         ``MultiWorkerMirroredStrategy``, with the cluster read from ``TF_CONFIG``.
     batch_size : int
-        Rows per step (per worker under ``multiworker``).
-    learning_rate : float or None
-        The optimizer's initial rate: row-wise Adagrad's (sgns, default 0.2) or RMSprop's
-        (tutorial, 0.001). None with sgns and ``optimizer="sgd"``, which steps by
-        ``Word2VecConfig.alpha``.
-    optimizer : {"adagrad", "sgd"} for sgns, {"rmsprop"} for tutorial
-        sgns: ``adagrad`` is row-wise sparse Adagrad (the default, stable at any batch);
-        ``sgd`` is word2vec's per-pair SGD summed over a batch, for comparison, up to
-        :data:`SGD_MAX_BATCH` rows.
+        Rows per step (per worker under ``multiworker``). sgns with summed SGD takes at
+        most :data:`SGD_MAX_BATCH`.
     negative_group : int
         sgns: consecutive rows of a batch that share one draw of negatives (the first
         row's); 1 gives each row its own. Sharing cuts the step's memory traffic
         (:meth:`fastw2v.keras_models.SGNS.train_step`). The tutorial model takes 1 only.
         At most ``batch_size``; the default shrinks to a smaller batch.
-    final_rate : float or None
-        sgns with ``adagrad``: the rate decays linearly from ``learning_rate`` to
-        ``final_rate * learning_rate`` over all epochs (default 1.0: constant). None for the
-        optimizers that do not take it (summed SGD decays from ``alpha`` to
-        ``Word2VecConfig.final_alpha``; the tutorial's RMSprop rate is constant).
     steps_per_execution : int
         Training steps per call from Python (Keras' ``compile`` option). Progress,
         stop requests and the loss are seen once per call, so more steps per call keep
@@ -197,51 +250,34 @@ class KerasOptions:
     model: str = "sgns"
     strategy: str = "default"
     batch_size: Optional[int] = None
-    learning_rate: Optional[float] = None
-    optimizer: Optional[str] = None
     negative_group: Optional[int] = None
-    final_rate: Optional[float] = None
     steps_per_execution: int = 1
 
     def __post_init__(self) -> None:
         check_choice("model", self.model, KERAS_MODELS)
         check_int("steps_per_execution", self.steps_per_execution, 1)
         check_choice("strategy", self.strategy, KERAS_STRATEGIES)
-        if self.optimizer is None:
-            object.__setattr__(self, "optimizer", KERAS_OPTIMIZERS[self.model][0])
-        check_choice(f"optimizer for the {self.model} model", self.optimizer, KERAS_OPTIMIZERS[self.model])
-        defaults = dict(KERAS_MODEL_DEFAULTS[self.model],
-                        **KERAS_OPTIMIZER_DEFAULTS.get((self.model, self.optimizer), {}))
-        if self.batch_size is None:
-            object.__setattr__(self, "batch_size", defaults["batch_size"])
-        check_int("batch_size", self.batch_size, 1)
-        if self.model == "sgns" and self.optimizer == "sgd" and self.batch_size > SGD_MAX_BATCH:
-            raise ArgumentError(f"batch_size {self.batch_size} is too large for summed SGD, which diverges past "
+        if self.batch_size is not None:
+            check_int("batch_size", self.batch_size, 1)
+        if self.negative_group is not None:
+            check_int("negative_group", self.negative_group, 1)
+            if self.model == "tutorial" and self.negative_group != 1:
+                raise ArgumentError("negative_group is for the sgns model; the tutorial model trains on labelled "
+                                    "pairs")
+
+    def resolved(self, optimizer: str) -> "KerasOptions":
+        """These options with the defaults for ``optimizer`` filled in and the combination checked."""
+        check_choice(f"optimizer for the {self.model} model", optimizer, KERAS_OPTIMIZERS[self.model])
+        defaults = dict(KERAS_MODEL_DEFAULTS[self.model], **KERAS_OPTIMIZER_DEFAULTS.get((self.model, optimizer), {}))
+        batch = defaults["batch_size"] if self.batch_size is None else self.batch_size
+        if self.model == "sgns" and optimizer == "sgd" and batch > SGD_MAX_BATCH:
+            raise ArgumentError(f"batch_size {batch} is too large for summed SGD, which diverges past "
                                 f"{SGD_MAX_BATCH} rows; use the adagrad optimizer for large batches")
-        if self.negative_group is None:
-            object.__setattr__(self, "negative_group", min(defaults["negative_group"], self.batch_size))
-        check_int("negative_group", self.negative_group, 1)
-        if self.negative_group > self.batch_size:
-            raise ArgumentError(f"negative_group {self.negative_group} is larger than batch_size {self.batch_size}: "
-                                "a group shares one row's negatives within a batch")
-        if self.model == "tutorial" and self.negative_group != 1:
-            raise ArgumentError("negative_group is for the sgns model; the tutorial model trains on labelled pairs")
-        if self.learning_rate is None:
-            object.__setattr__(self, "learning_rate", defaults["learning_rate"])
-        elif defaults["learning_rate"] is None:
-            raise ArgumentError("learning_rate is for the adagrad and rmsprop optimizers; sgns with sgd steps by "
-                                "alpha")
-        else:
-            check_float("learning_rate", self.learning_rate, 0.0, strict=True)
-        if self.final_rate is None:
-            object.__setattr__(self, "final_rate", defaults["final_rate"])
-        elif defaults["final_rate"] is None:
-            raise ArgumentError("final_rate is for sgns with the adagrad optimizer; sgd decays alpha to min_alpha, "
-                                "and the tutorial's RMSprop rate is constant")
-        else:
-            check_float("final_rate", self.final_rate, 0.0)
-            if self.final_rate > 1.0:
-                raise ArgumentError(f"final_rate is a fraction of the initial rate, at most 1; got {self.final_rate}")
+        group = min(defaults["negative_group"], batch) if self.negative_group is None else self.negative_group
+        if group > batch:
+            raise ArgumentError(f"negative_group {group} is larger than batch_size {batch}: a group shares one "
+                                "row's negatives within a batch")
+        return dataclasses.replace(self, batch_size=batch, negative_group=group)
 
     @property
     def layout(self) -> str:

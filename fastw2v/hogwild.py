@@ -23,6 +23,17 @@ The Hogwild contract
 * The learning rate is a pure function of the corpus position (linear decay over
   all planned words of all epochs), so the schedule does not depend on how many
   threads run or in which order jobs finish.
+* Update rules (``rule``): word2vec's SGD (``SGD``), or row-wise Adagrad (``ADAGRAD``,
+  the default): each row of ``W_in`` and ``W_out`` has one accumulator float, kept in an
+  extra last column of the weight arrays (:func:`row_width`) so that it shares the row's
+  cache lines, and read and grown without a lock like the weights. A step's row gradient ``g`` grows its row's
+  accumulator by ``mean(g ** 2)`` and the row moves by ``lr * g / (sqrt(acc) + eps)``.
+  In a shared-negative window an output row's gradient is summed over the window's
+  contexts and steps once, so its accumulator grows by that sum's mean square;
+  ``ADAGRAD_PER_PAIR`` grows it by each pair's instead (measured worse at wiki8's best
+  rate, benchmarks/results/hogwild_rates.*). Rare rows take large normalised steps and
+  frequent rows small ones, which is why Adagrad learns more per epoch than the one
+  decaying rate SGD gives every row.
 * With one thread and a seed, training is bit-for-bit repeatable. With more, the
   result depends on the interleaving of updates, so it differs from run to run by
   about as much as two seeds do.
@@ -99,20 +110,61 @@ def _grad_and_loss(f, label, exact, sig_table, log_sig_table):
     return np.float32(label - s), loss
 
 
+#: Update rules of :func:`train_job` (``rule``): word2vec's SGD; row-wise Adagrad with
+#: one accumulator step per output row per window (the window's summed gradient); and
+#: row-wise Adagrad with one accumulator step per (context, output) pair.
+SGD, ADAGRAD, ADAGRAD_PER_PAIR = 0, 1, 2
+#: Added to ``sqrt(accumulator)`` so a row that has only seen zero gradients does not divide by zero.
+ADAGRAD_EPSILON = 1e-10
+
+
+@njit(inline="always", cache=True)
+def row_width(W, rule):
+    """The embedding dimension of a kernel's weight array: its width, less the accumulator
+    column that Adagrad keeps at the end of each row."""
+    return W.shape[1] - (0 if rule == SGD else 1)
+
+
+@njit(inline="always", fastmath=FASTMATH, cache=True)
+def _mean_square(W, row, dim):
+    """``mean(W[row, :dim] ** 2)``, in float32."""
+    s = np.float32(0.0)
+    for d in range(dim):
+        s += W[row, d] * W[row, d]
+    return s / dim
+
+
+@njit(inline="always", fastmath=FASTMATH, cache=True)
+def _adagrad_scale(W, row, dim, grown, lr):
+    """Grow row ``row``'s accumulator ``W[row, dim]`` by ``grown`` and return its step's scale
+    ``lr / (sqrt(acc) + eps)``.
+
+    The accumulator sits in its row, just past the weights, so it shares the row's last
+    cache line instead of costing a line of its own (an output row is random and mostly
+    outside the caches). It is read, grown and written without a lock, like the weights: a
+    race loses one growth, which only makes that one step a little larger.
+    """
+    a = W[row, dim] + grown
+    W[row, dim] = a
+    return np.float32(lr / (math.sqrt(a) + ADAGRAD_EPSILON))
+
+
 @njit(inline="always", cache=True)
 def _prefetch_rows(W, outputs, first, last):
     """Prefetch every cache line of the rows ``W[outputs[first:last]]``.
 
-    ``W`` is float32[V, dim]; ``outputs`` int32[n] of row ids.
+    ``W`` is float32[V, width]; ``outputs`` int32[n] of row ids. A row need not start on a
+    cache line, so its last element is prefetched too.
     """
     step = max(1, 64 // W.itemsize)
     for n in range(first, last):
         for d in range(0, W.shape[1], step):
             prefetch(W, (outputs[n], d))
+        prefetch(W, (outputs[n], W.shape[1] - 1))
 
 
 @njit(inline="always", fastmath=FASTMATH, cache=True)
-def sgns_update(W_in, W_out, t, outputs, n_out, lr, neu1e, exact, sig_table, log_sig_table):
+def sgns_update(W_in, W_out, t, outputs, n_out, lr, neu1e, exact, sig_table, log_sig_table, rule):
     """One SGNS step for input word ``t`` against ``outputs[0]`` (label 1) and
     ``outputs[1:n_out]`` (label 0). Returns the summed loss (float64).
 
@@ -125,9 +177,11 @@ def sgns_update(W_in, W_out, t, outputs, n_out, lr, neu1e, exact, sig_table, log
     ``W_in``, ``W_out`` are float32[V, dim], updated in place; ``outputs`` int32[>= n_out];
     ``neu1e`` float32[>= dim + n_out] scratch: the input word's gradient accumulator,
     then the outputs' scaled gradients; ``sig_table``, ``log_sig_table``
-    float32[SIGMOID_TABLE_SIZE] (unused when ``exact``).
+    float32[SIGMOID_TABLE_SIZE] (unused when ``exact``). Under Adagrad (``rule``), each
+    output row in turn grows its accumulator (its last column, see :func:`row_width`) and
+    steps by its normalised gradient, then the input by its own.
     """
-    dim = W_in.shape[1]
+    dim = row_width(W_in, rule)
     for n in range(n_out):
         o = outputs[n]
         f = np.float32(0.0)
@@ -135,27 +189,38 @@ def sgns_update(W_in, W_out, t, outputs, n_out, lr, neu1e, exact, sig_table, log
             f += W_in[t, d] * W_out[o, d]
         neu1e[dim + n] = f
     loss = 0.0
+    adagrad = rule != SGD
     for n in range(n_out):
         g, l = _grad_and_loss(neu1e[dim + n], 1 if n == 0 else 0, exact, sig_table, log_sig_table)
         loss += l
-        neu1e[dim + n] = g * lr
+        neu1e[dim + n] = g if adagrad else g * lr
     for d in range(dim):
         neu1e[d] = 0.0
+    msq_t = _mean_square(W_in, t, dim) if adagrad else np.float32(0.0)
     for n in range(n_out):
         o = outputs[n]
         g = neu1e[dim + n]
         for d in range(dim):
             neu1e[d] += g * W_out[o, d]
+        if adagrad:
+            # the row's gradient is g * W_in[t]: its mean square is g^2 * msq_t
+            g *= _adagrad_scale(W_out, o, dim, g * g * msq_t, lr)
         for d in range(dim):
             W_out[o, d] += g * W_in[t, d]
+    f = np.float32(1.0)
+    if adagrad:
+        s = np.float32(0.0)
+        for d in range(dim):
+            s += neu1e[d] * neu1e[d]
+        f = _adagrad_scale(W_in, t, dim, s / dim, lr)
     for d in range(dim):
-        W_in[t, d] += neu1e[d]
+        W_in[t, d] += f * neu1e[d]
     return loss
 
 
 @njit(inline="always", fastmath=FASTMATH, cache=True)
 def sgns_window_update(W_in, W_out, ctx, m, outputs, n_out, lr, grads, dout, neu1e, exact, sig_table,
-                       log_sig_table):
+                       log_sig_table, rule, sq, gin, scales):
     """One shared-negative window step: the inputs ``W_in[ctx[:m]]`` (the centre's
     contexts) against the same outputs, ``outputs[0]`` (label 1, the centre) and
     ``outputs[1:n_out]`` (label 0). Returns the summed loss (float64).
@@ -175,11 +240,16 @@ def sgns_window_update(W_in, W_out, ctx, m, outputs, n_out, lr, grads, dout, neu
     Each output row is loaded once per window instead of once per pair, and the
     loops over the rows are small dense products the CPU can keep in registers.
 
+    Under Adagrad (``rule``), the gradients are taken the same way, unscaled; then each
+    input in turn, and each output in turn, grows its accumulator and steps by ``lr``
+    over the accumulator's square root (a row listed twice steps twice).
+
     ``ctx`` int32[>= m]; ``outputs`` int32[>= n_out]; ``grads`` float32[>= m * n_out];
-    ``dout`` float32[>= n_out * dim]; ``neu1e`` float32[>= dim]; the rest as
+    ``dout`` float32[>= n_out * dim]; ``neu1e`` float32[>= dim]; ``sq`` float32[>= m];
+    ``gin`` float32[>= m * dim]; ``scales`` float32[>= n_out + m]; the rest as
     :func:`sgns_update`.
     """
-    dim = W_in.shape[1]
+    dim = row_width(W_in, rule)
     if m == 0:
         return 0.0
     # 1. logits: two contexts x three outputs per sweep over d, so five row loads feed six
@@ -229,11 +299,16 @@ def sgns_window_update(W_in, W_out, ctx, m, outputs, n_out, lr, grads, dout, neu
             n += 1
     # 2. scaled gradients
     loss = 0.0
+    adagrad = rule != SGD
+    scale = np.float32(1.0) if adagrad else lr
     for i in range(m):
         for n in range(n_out):
             g, l = _grad_and_loss(grads[i * n_out + n], 1 if n == 0 else 0, exact, sig_table, log_sig_table)
             loss += l
-            grads[i * n_out + n] = g * lr
+            grads[i * n_out + n] = g * scale
+    if rule == ADAGRAD_PER_PAIR:
+        for i in range(m):
+            sq[i] = _mean_square(W_in, ctx[i], dim)
     # 3. the outputs' updates G.T @ W_in[ctx] into dout, from the inputs before the step:
     #    two outputs x two contexts per sweep (a missing partner gets a zero gradient)
     n = 0
@@ -251,7 +326,34 @@ def sgns_window_update(W_in, W_out, ctx, m, outputs, n_out, lr, grads, dout, neu
                 c1 = ctx[i + 1]
                 g10 = grads[(i + 1) * n_out + n]
                 g11 = grads[(i + 1) * n_out + n + 1] if pair else np.float32(0.0)
-            if pair and i == 0:
+            if rule == ADAGRAD and i + 2 >= m:
+                # the last sweep: the rows' final values, whose mean squares Adagrad needs,
+                # are summed while they are in registers
+                if i == 0:  # nothing to add to yet: start from zero rows
+                    for d in range(dim):
+                        dout[b0 + d] = 0.0
+                    if pair:
+                        for d in range(dim):
+                            dout[b1 + d] = 0.0
+                q0 = q1 = np.float32(0.0)
+                if pair:
+                    for d in range(dim):
+                        x0 = W_in[c0, d]
+                        x1 = W_in[c1, d]
+                        v0 = dout[b0 + d] + g00 * x0 + g10 * x1
+                        v1 = dout[b1 + d] + g01 * x0 + g11 * x1
+                        dout[b0 + d] = v0
+                        dout[b1 + d] = v1
+                        q0 += v0 * v0
+                        q1 += v1 * v1
+                    scales[n + 1] = q1 / dim
+                else:
+                    for d in range(dim):
+                        v0 = dout[b0 + d] + g00 * W_in[c0, d] + g10 * W_in[c1, d]
+                        dout[b0 + d] = v0
+                        q0 += v0 * v0
+                scales[n] = q0 / dim
+            elif pair and i == 0:
                 for d in range(dim):
                     x0 = W_in[c0, d]
                     x1 = W_in[c1, d]
@@ -271,10 +373,17 @@ def sgns_window_update(W_in, W_out, ctx, m, outputs, n_out, lr, grads, dout, neu
                     dout[b0 + d] += g00 * W_in[c0, d] + g10 * W_in[c1, d]
         n += 2
     # 4. each input's step G[i] @ W_out[outputs], from the outputs before the step, three
-    #    outputs per sweep into neu1e, then added to the input row
+    #    outputs per sweep into neu1e, then added to the input row. Adagrad keeps every
+    #    input's gradient (in gin) until all are summed, so that the rows' scales, each a
+    #    square root and a division, are computed side by side instead of one chain per row.
+    dst = gin if adagrad else neu1e
     for i in range(m):
         c = ctx[i]
         row = i * n_out
+        off = i * dim if adagrad else 0
+        # under Adagrad the last sweep (a 3-output one, or the last leftover output) also
+        # sums the row's squares, while its final values are in registers
+        q = np.float32(0.0)
         n = 0
         while n + 3 <= n_out:
             g0 = grads[row + n]
@@ -283,36 +392,75 @@ def sgns_window_update(W_in, W_out, ctx, m, outputs, n_out, lr, grads, dout, neu
             o0 = outputs[n]
             o1 = outputs[n + 1]
             o2 = outputs[n + 2]
-            if n == 0:
+            last = adagrad and n + 3 == n_out
+            if n == 0 and last:
                 for d in range(dim):
-                    neu1e[d] = g0 * W_out[o0, d] + g1 * W_out[o1, d] + g2 * W_out[o2, d]
+                    v = g0 * W_out[o0, d] + g1 * W_out[o1, d] + g2 * W_out[o2, d]
+                    dst[off + d] = v
+                    q += v * v
+            elif n == 0:
+                for d in range(dim):
+                    dst[off + d] = g0 * W_out[o0, d] + g1 * W_out[o1, d] + g2 * W_out[o2, d]
+            elif last:
+                for d in range(dim):
+                    v = dst[off + d] + g0 * W_out[o0, d] + g1 * W_out[o1, d] + g2 * W_out[o2, d]
+                    dst[off + d] = v
+                    q += v * v
             else:
                 for d in range(dim):
-                    neu1e[d] += g0 * W_out[o0, d] + g1 * W_out[o1, d] + g2 * W_out[o2, d]
+                    dst[off + d] += g0 * W_out[o0, d] + g1 * W_out[o1, d] + g2 * W_out[o2, d]
             n += 3
         if n == 0:
             for d in range(dim):
-                neu1e[d] = 0.0
+                dst[off + d] = 0.0
         while n < n_out:
             g = grads[row + n]
             o = outputs[n]
-            for d in range(dim):
-                neu1e[d] += g * W_out[o, d]
+            if adagrad and n == n_out - 1:
+                for d in range(dim):
+                    v = dst[off + d] + g * W_out[o, d]
+                    dst[off + d] = v
+                    q += v * v
+            else:
+                for d in range(dim):
+                    dst[off + d] += g * W_out[o, d]
             n += 1
-        for d in range(dim):
-            W_in[c, d] += neu1e[d]
-    # 5. the outputs' steps
+        if adagrad:  # the inputs' mean squares follow the outputs' in scales
+            scales[n_out + i] = q / dim
+        else:
+            for d in range(dim):
+                W_in[c, d] += neu1e[d]
+    if adagrad:
+        for i in range(m):  # in order: a context listed twice grows its accumulator twice
+            scales[n_out + i] = _adagrad_scale(W_in, ctx[i], dim, scales[n_out + i], lr)
+        for i in range(m):
+            c = ctx[i]
+            f = scales[n_out + i]
+            for d in range(dim):
+                W_in[c, d] += f * gin[i * dim + d]
+    # 5. the outputs' steps (under ADAGRAD, step 3 left each output's mean square in scales)
+    if rule == ADAGRAD_PER_PAIR:
+        for n in range(n_out):
+            q = np.float32(0.0)
+            for i in range(m):
+                g = grads[i * n_out + n]
+                q += g * g * sq[i]
+            scales[n] = q
+    if adagrad:
+        for n in range(n_out):  # in order: a noise word drawn twice grows its accumulator twice
+            scales[n] = _adagrad_scale(W_out, outputs[n], dim, scales[n], lr)
     for n in range(n_out):
         o = outputs[n]
         base = n * dim
+        f = scales[n] if adagrad else np.float32(1.0)
         for d in range(dim):
-            W_out[o, d] += dout[base + d]
+            W_out[o, d] += f * dout[base + d]
     return loss
 
 
 @njit(inline="always", fastmath=FASTMATH, cache=True)
 def _shared_sentence(W_in, W_out, k_ids, k_win, n_kept, state, negative, alias_table, lr, outputs, ctx, grads, dout,
-                     neu1e, exact, sig_table, log_sig_table):
+                     neu1e, exact, sig_table, log_sig_table, rule, sq, gin, scales):
     """Train one sentence's kept words ``k_ids[:n_kept]`` (reduced windows ``k_win``)
     with :func:`sgns_window_update`. Returns ``(state, loss, pairs)``.
 
@@ -351,15 +499,15 @@ def _shared_sentence(W_in, W_out, k_ids, k_win, n_kept, state, negative, alias_t
                 ctx[m] = k_ids[j]
                 m += 1
         loss += sgns_window_update(W_in, W_out, ctx, m, outputs[slot:slot + n_out], n_out, lr, grads, dout, neu1e,
-                                   exact, sig_table, log_sig_table)
+                                   exact, sig_table, log_sig_table, rule, sq, gin, scales)
         pairs += m
     return state, loss, pairs
 
 
 @njit(nogil=True, fastmath=FASTMATH, cache=True)
 def train_job(ids, sent_starts, sent_lo, sent_hi, keep_thresh, key, neg_key, window, negative, alias_table,
-              W_in, W_out, alpha, min_alpha, pos_offset, total_positions, exact, shared, sig_table, log_sig_table,
-              k_ids, k_win, neu1e, outputs, ctx, grads, dout):
+              W_in, W_out, rule, alpha, min_alpha, pos_offset, total_positions, exact, shared,
+              sig_table, log_sig_table, k_ids, k_win, neu1e, outputs, ctx, grads, dout, sq, gin, scales):
     """Train on sentences ``sent_lo..sent_hi-1`` of the encoded corpus.
 
     Parameters
@@ -370,11 +518,15 @@ def train_job(ids, sent_starts, sent_lo, sent_hi, keep_thresh, key, neg_key, win
         Sampling tables from :mod:`fastw2v.sampling`.
     key, neg_key : uint64
         Epoch keys for per-token decisions and the negative streams.
-    W_in, W_out : float32[V, dim]
-        Shared weights, updated in place (Hogwild).
+    W_in, W_out : float32[V, dim] (SGD) or float32[V, dim + 1] (Adagrad)
+        Shared weights, updated in place (Hogwild). Under Adagrad each row ends with its
+        accumulator (:func:`row_width`).
+    rule : int
+        ``SGD``, ``ADAGRAD`` or ``ADAGRAD_PER_PAIR`` (see the module docstring).
     alpha, min_alpha : float
         Learning rate decays linearly from alpha at position 0 to min_alpha at
-        ``total_positions``; position = ``pos_offset`` + corpus position.
+        ``total_positions``; position = ``pos_offset`` + corpus position. Under Adagrad
+        it is the rate each row's normalised step is scaled by.
     exact : bool; sig_table, log_sig_table : float32[SIGMOID_TABLE_SIZE]
         Exact sigmoid, or word2vec.c's table (see :func:`sigmoid_tables`).
     shared : bool
@@ -393,14 +545,24 @@ def train_job(ids, sent_starts, sent_lo, sent_hi, keep_thresh, key, neg_key, win
         positive pairs trained.
     """
     n_out = negative + 1
+    if rule != SGD and rule != ADAGRAD and rule != ADAGRAD_PER_PAIR:
+        raise ValueError("train_job: rule must be SGD, ADAGRAD or ADAGRAD_PER_PAIR")
+    if W_in.shape[1] != W_out.shape[1] or (rule != SGD and W_in.shape[1] < 2):
+        raise ValueError("train_job: W_in and W_out must have the same width, dim (+ 1 accumulator column for "
+                         "Adagrad)")
+    dim = row_width(W_in, rule)
     if outputs.shape[0] < 2 * window * n_out:
         raise ValueError("train_job: outputs must hold 2 * window * (negative + 1) ids")
-    if neu1e.shape[0] < W_in.shape[1] + n_out:
+    if neu1e.shape[0] < dim + n_out:
         raise ValueError("train_job: neu1e must hold dim + negative + 1 floats")
     if ctx.shape[0] < 2 * window or grads.shape[0] < 2 * window * n_out:
         raise ValueError("train_job: ctx must hold 2 * window ids and grads 2 * window * (negative + 1) floats")
-    if dout.shape[0] < n_out * W_in.shape[1]:
+    if dout.shape[0] < n_out * dim:
         raise ValueError("train_job: dout must hold (negative + 1) * dim floats")
+    if sq.shape[0] < 2 * window:
+        raise ValueError("train_job: sq must hold 2 * window floats")
+    if gin.shape[0] < 2 * window * dim or scales.shape[0] < 2 * window + n_out:
+        raise ValueError("train_job: gin must hold 2 * window * dim floats and scales 2 * window + negative + 1")
     state = stream_seed(neg_key, sent_starts[sent_lo])
     total_loss = 0.0
     n_pairs = 0
@@ -419,7 +581,7 @@ def train_job(ids, sent_starts, sent_lo, sent_hi, keep_thresh, key, neg_key, win
         if shared:
             state, loss, pairs = _shared_sentence(W_in, W_out, k_ids, k_win, n_kept, state, negative, alias_table,
                                                   lr, outputs, ctx, grads, dout, neu1e, exact, sig_table,
-                                                  log_sig_table)
+                                                  log_sig_table, rule, sq, gin, scales)
             total_loss += loss
             n_pairs += pairs
             continue
@@ -458,7 +620,7 @@ def train_job(ids, sent_starts, sent_lo, sent_hi, keep_thresh, key, neg_key, win
                 if c + 1 < m:
                     _prefetch_rows(W_out, outputs, (c + 1) * n_out + 1, (c + 2) * n_out)
                 total_loss += sgns_update(W_in, W_out, k_ids[j], outputs[c * n_out:(c + 1) * n_out], n_out, lr,
-                                          neu1e, exact, sig_table, log_sig_table)
+                                          neu1e, exact, sig_table, log_sig_table, rule)
                 n_pairs += 1
                 c += 1
     return total_loss, n_pairs
@@ -484,6 +646,12 @@ class HogwildScratch(NamedTuple):
         One window's scaled logit gradients (shared-negative step).
     dout : float32[>= (negative + 1) * dim]
         One window's output-row updates (shared-negative step).
+    sq : float32[>= 2 * window]
+        One window's contexts' mean squares (shared-negative step, ``ADAGRAD_PER_PAIR``).
+    gin : float32[>= 2 * window * dim]
+        One window's input gradients, held until all are summed (shared-negative step, Adagrad).
+    scales : float32[>= 2 * window + negative + 1]
+        One window's rows' Adagrad scales (shared-negative step).
     """
 
     k_ids: np.ndarray
@@ -493,6 +661,9 @@ class HogwildScratch(NamedTuple):
     ctx: np.ndarray
     grads: np.ndarray
     dout: np.ndarray
+    sq: np.ndarray
+    gin: np.ndarray
+    scales: np.ndarray
 
 
 def make_scratch(longest_sentence: int, dim: int, window: int, negative: int) -> HogwildScratch:
@@ -503,7 +674,10 @@ def make_scratch(longest_sentence: int, dim: int, window: int, negative: int) ->
                           outputs=np.empty(2 * window * (negative + 1), dtype=np.int32),
                           ctx=np.empty(2 * window, dtype=np.int32),
                           grads=np.empty(2 * window * (negative + 1), dtype=np.float32),
-                          dout=np.empty((negative + 1) * dim, dtype=np.float32))
+                          dout=np.empty((negative + 1) * dim, dtype=np.float32),
+                          sq=np.empty(2 * window, dtype=np.float32),
+                          gin=np.empty(2 * window * dim, dtype=np.float32),
+                          scales=np.empty(2 * window + negative + 1, dtype=np.float32))
 
 
 def init_weights(vocab_size: int, dim: int, seed: int):

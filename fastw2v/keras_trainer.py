@@ -169,8 +169,8 @@ class KerasTrainer:
         options = KerasOptions() if options is None else options
         if not isinstance(options, KerasOptions):
             raise ArgumentTypeError(f"options must be a KerasOptions, got {type(options).__name__}")
-        self.config = config
-        self.options = options
+        self.config = config.for_trainer(options.model)
+        self.options = options = options.resolved(self.config.optimizer)
         self.vocab = vocab
         #: this process's worker index and the number of workers (0 and 1 unless multiworker)
         self.worker_index, self.n_workers = cluster_from_tf_config() if options.strategy == "multiworker" else (0, 1)
@@ -255,11 +255,11 @@ class KerasTrainer:
                 rate, final = self.learning_rates()
                 self.model = build_sgns(len(self.vocab), cfg.dim, cfg.negative, rate, final, words_per_step,
                                         corpus.raw_words * self.n_workers * cfg.epochs, seed=cfg.seed,
-                                        optimizer=opts.optimizer, jit_compile=self.strategy.jit_compile,
+                                        optimizer=cfg.optimizer, jit_compile=self.strategy.jit_compile,
                                         negative_group=opts.negative_group,
                                         steps_per_execution=opts.steps_per_execution)
             else:
-                self.model = build_tutorial(len(self.vocab), cfg.dim, opts.learning_rate, seed=cfg.seed,
+                self.model = build_tutorial(len(self.vocab), cfg.dim, cfg.learning_rate, seed=cfg.seed,
                                             jit_compile=self.strategy.jit_compile,
                                             steps_per_execution=opts.steps_per_execution)
         if self._pending_state is not None:
@@ -270,10 +270,7 @@ class KerasTrainer:
     def learning_rates(self) -> Tuple[float, float]:
         """sgns's initial and final rate: ``alpha`` to ``final_alpha`` for summed SGD; row-wise
         Adagrad's own rate to ``final_rate`` of it."""
-        cfg, opts = self.config, self.options
-        if opts.optimizer == "sgd":
-            return cfg.alpha, cfg.final_alpha
-        return opts.learning_rate, opts.learning_rate * opts.final_rate
+        return self.config.rates()
 
     def fit(self, corpus, *, quiet: bool = True, on_epoch_end: Optional[Callable[["KerasTrainer", dict], None]] = None,
             validate: Sequence[str] = (), validate_every: int = 2000, callbacks=(), tensorboard=None,
@@ -333,10 +330,9 @@ class KerasTrainer:
         finally:
             progress.close()
         if progress.diverged:
-            rate = ("--alpha", cfg.alpha) if opts.model == "sgns" else ("--alpha (the RMSprop rate)",
-                                                                         opts.learning_rate)
             raise TrainingDiverged(f"training diverged: {progress.diverged}. The learning rate is probably too "
-                                   f"high: try a lower {rate[0]} (now {rate[1]})")
+                                   f"high: try a lower --alpha ({cfg.optimizer}'s rate, now "
+                                   f"{self.learning_rates()[0]})")
         if max_steps is None and self.stop_requested and self.epoch < cfg.epochs:
             self.skip_batches = progress.batches_in_epoch
             self._stop.clear()  # acted on: the next fit continues
@@ -384,15 +380,13 @@ class KerasTrainer:
     def settings(self) -> dict:
         """What a checkpoint must have been trained with to be resumed here (the strategy may differ)."""
         return dict(self.config.to_dict(), batch_size=self.options.batch_size,
-                    learning_rate=self.options.learning_rate, optimizer=self.options.optimizer,
-                    negative_group=self.options.negative_group, final_rate=self.options.final_rate)
+                    negative_group=self.options.negative_group)
 
     def report_fields(self) -> dict:
         """Backend-specific fields for a run report."""
-        fields = {"batch_size": self.options.batch_size, "optimizer": self.options.optimizer,
-                  "negative_group": self.options.negative_group, "final_rate": self.options.final_rate,
-                  "learning_rate": self.learning_rates()[0] if self.options.model == "sgns"
-                  else self.options.learning_rate,
+        fields = {"batch_size": self.options.batch_size, "optimizer": self.config.optimizer,
+                  "negative_group": self.options.negative_group, "final_rate": self.config.final_rate,
+                  "learning_rate": self.learning_rates()[0],
                   "keras_backend": _glue.NAME, "steps_per_execution": self.options.steps_per_execution,
                   "devices": _glue.devices(), "replicas": self.strategy.num_replicas}
         if self.n_workers > 1:

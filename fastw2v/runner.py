@@ -41,8 +41,8 @@ from .memory import check_batch_memory
 
 BACKENDS = ("keras", "hogwild")
 #: the refusal of Keras-only options with the Hogwild backend
-KERAS_ONLY_OPTIONS = ("--model tutorial, --strategy, --batch-size, --optimizer, --negative-group, --final-rate, "
-                      "--steps-per-execution and --tensorboard are for --backend keras")
+KERAS_ONLY_OPTIONS = ("--model tutorial, --strategy, --batch-size, --negative-group, --steps-per-execution and "
+                      "--tensorboard are for --backend keras")
 HOGWILD_ONLY_OPTIONS = "--exact-sigmoid and --[no-]shared-negatives are for --backend hogwild"
 
 #: exit statuses of the command line
@@ -383,9 +383,9 @@ def run(corpus: CorpusOptions, backend: str, config: Word2VecConfig, run_options
         "encoded_words": int(encoded.n_words),
         "vocab_size": len(vocab),
         "epochs": config.epochs,
-        "config": config.to_dict(),
+        "config": trainer.config.to_dict(),  # with the update rule resolved for the trainer
         "prep_seconds": prep_seconds,
-        **({"keras": keras.to_dict()} if keras is not None else {}),
+        **({"keras": trainer.options.to_dict()} if keras is not None else {}),
         **trained,
     }
     if trained.get("workers", 1) > 1:

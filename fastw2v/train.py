@@ -17,8 +17,8 @@ import sys
 import traceback
 from typing import Optional, Tuple
 
-from .config import (KERAS_MODEL_DEFAULTS, KERAS_MODELS, KERAS_OPTIMIZER_DEFAULTS, KERAS_OPTIMIZERS, KERAS_STRATEGIES,
-                     SGD_MAX_BATCH, KerasOptions, Word2VecConfig)
+from .config import (KERAS_MODEL_DEFAULTS, KERAS_MODELS, KERAS_OPTIMIZER_DEFAULTS, KERAS_STRATEGIES, OPTIMIZERS,
+                     RATE_DEFAULTS, SGD_MAX_BATCH, KerasOptions, Word2VecConfig)
 from .constants import CHECKPOINT_EVERY_SECONDS
 from .errors import ArgumentError, ArgumentTypeError, Fastw2vError, UsageError
 from .runner import (BACKENDS, EXIT_BAD_INPUT, EXIT_BUG, HOGWILD_ONLY_OPTIONS, KERAS_ONLY_OPTIONS, CorpusOptions, RunOptions, exit_code,
@@ -63,27 +63,30 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--min-count", type=int, default=_DEFAULTS.min_count, help="ignore words rarer than this")
     g.add_argument("--max-vocab", type=int, default=None, help="keep at most this many words (most frequent)")
     g.add_argument("--alpha", type=float, default=None,
-                   help="learning rate. hogwild, and keras sgns with --optimizer sgd: SGD rate (default "
-                        f"{_DEFAULTS.alpha}), decaying linearly to 1e-4 of itself over all words; keras sgns: "
-                        f"row-wise Adagrad rate (default {KERAS_MODEL_DEFAULTS['sgns']['learning_rate']}), constant "
-                        "unless --final-rate sets a decay; keras tutorial: RMSprop's constant rate (default "
-                        f"{KERAS_MODEL_DEFAULTS['tutorial']['learning_rate']})")
+                   help="the optimizer's initial rate. adagrad (row-wise): default "
+                        f"{RATE_DEFAULTS[('hogwild', 'adagrad')]['learning_rate']} for hogwild, "
+                        f"{RATE_DEFAULTS[('sgns', 'adagrad')]['learning_rate']} for keras sgns, decaying to "
+                        "--final-rate of itself; sgd: word2vec's rate, default "
+                        f"{_DEFAULTS.alpha}, decaying linearly to 1e-4 of itself over all words; keras tutorial: "
+                        f"RMSprop's constant rate, default {RATE_DEFAULTS[('tutorial', 'rmsprop')]['learning_rate']}")
     g.add_argument("--epochs", type=int, default=_DEFAULTS.epochs, help="passes over the corpus")
     g.add_argument("--batch-size", type=int, default=None,
                    help=f"keras backend: rows per step, per worker (default {KERAS_MODEL_DEFAULTS['sgns']['batch_size']}"
                         f" for sgns, {KERAS_OPTIMIZER_DEFAULTS[('sgns', 'sgd')]['batch_size']} with --optimizer sgd, "
                         f"which diverges past {SGD_MAX_BATCH}; {KERAS_MODEL_DEFAULTS['tutorial']['batch_size']} pairs "
                         "for tutorial)")
-    g.add_argument("--optimizer", choices=KERAS_OPTIMIZERS["sgns"], default=None,
-                   help="keras sgns: adagrad (row-wise sparse Adagrad, stable at large batches; the default) or sgd "
-                        "(word2vec's per-pair SGD summed over the batch, for comparison)")
+    g.add_argument("--optimizer", choices=OPTIMIZERS["hogwild"], default=None,
+                   help="adagrad: row-wise Adagrad, one accumulator per embedding row (the default for hogwild and "
+                        "keras sgns); sgd: word2vec's SGD with its linear decay (keras sgns sums it over the batch), "
+                        "for comparison with word2vec.c and gensim. The keras tutorial model trains with RMSprop")
     g.add_argument("--negative-group", type=int, default=None, metavar="ROWS",
                    help="keras sgns: consecutive rows of a batch that share one draw of negatives (default "
                         f"{KERAS_MODEL_DEFAULTS['sgns']['negative_group']}; 1 gives every row its own, as word2vec.c). "
                         "Sharing gathers far fewer output rows per step")
     g.add_argument("--final-rate", type=float, default=None, metavar="FRACTION",
-                   help="keras sgns with adagrad: the rate decays linearly to this fraction of --alpha over all "
-                        f"words (default {KERAS_MODEL_DEFAULTS['sgns']['final_rate']}: a constant rate)")
+                   help="adagrad: the rate decays linearly to this fraction of --alpha over all words (default "
+                        f"{RATE_DEFAULTS[('hogwild', 'adagrad')]['final_rate']:g} for hogwild, "
+                        f"{RATE_DEFAULTS[('sgns', 'adagrad')]['final_rate']:g} for keras sgns; 1 is a constant rate)")
     g.add_argument("--threads", type=int, default=None, help="worker threads (default: all cores)")
     g.add_argument("--seed", type=int, default=_DEFAULTS.seed, help="random seed")
     g.add_argument("--exact-sigmoid", action="store_true",
@@ -130,29 +133,29 @@ def options_from_args(args: argparse.Namespace) -> Tuple[str, CorpusOptions, Wor
     """
     keras_backend = args.backend == "keras"
     if not keras_backend and (args.model != "sgns" or args.strategy != "default" or args.tensorboard
-                              or args.steps_per_execution != 1
-                              or args.batch_size is not None or args.optimizer is not None
-                              or args.negative_group is not None or args.final_rate is not None):
+                              or args.steps_per_execution != 1 or args.batch_size is not None
+                              or args.negative_group is not None):
         raise UsageError(KERAS_ONLY_OPTIONS)
     if keras_backend and (args.exact_sigmoid or args.shared_negatives is not None):
         raise UsageError(HOGWILD_ONLY_OPTIONS)
     tutorial = keras_backend and args.model == "tutorial"
-    if tutorial and args.optimizer is not None:
-        raise UsageError("--optimizer is for --model sgns; the tutorial model trains with RMSprop")
-    # --alpha is the optimizer's own rate unless SGD steps by it (hogwild, keras sgns with sgd)
-    alpha_is_rate = keras_backend and (tutorial or (args.optimizer or KERAS_OPTIMIZERS["sgns"][0]) != "sgd")
+    if tutorial and (args.optimizer is not None or args.final_rate is not None):
+        raise UsageError("--optimizer and --final-rate are for --model sgns and hogwild; the tutorial model trains "
+                         "with RMSprop at a constant rate")
+    trainer = args.model if keras_backend else "hogwild"
+    # --alpha is the optimizer's own rate, except that sgd steps by word2vec's alpha
+    sgd = (args.optimizer or OPTIMIZERS[trainer][0]) == "sgd"
     try:
         config = Word2VecConfig.for_model(
             args.model if keras_backend else "sgns", dim=args.dim, window=args.window, negative=args.negative,
             sample=args.sample, min_count=args.min_count, max_vocab=args.max_vocab,
-            alpha=None if alpha_is_rate else args.alpha, epochs=args.epochs, threads=args.threads, seed=args.seed,
-            exact_sigmoid=args.exact_sigmoid, shared_negatives=args.shared_negatives)
+            alpha=args.alpha if sgd else None, epochs=args.epochs, threads=args.threads, seed=args.seed,
+            exact_sigmoid=args.exact_sigmoid, shared_negatives=args.shared_negatives, optimizer=args.optimizer,
+            learning_rate=None if sgd else args.alpha, final_rate=args.final_rate).for_trainer(trainer)
         keras = KerasOptions(model=args.model, strategy=args.strategy, batch_size=args.batch_size,
-                             learning_rate=args.alpha if alpha_is_rate else None,
-                             optimizer=None if tutorial else args.optimizer,
                              negative_group=args.negative_group,
-                             final_rate=args.final_rate,
-                             steps_per_execution=args.steps_per_execution) if keras_backend else None
+                             steps_per_execution=args.steps_per_execution).resolved(config.optimizer) \
+            if keras_backend else None
         corpus = CorpusOptions(path=args.corpus, cache_dir=args.cache_dir, use_cache=not args.no_cache,
                                prune_at=args.prune_at)
         run_options = RunOptions(

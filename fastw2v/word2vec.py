@@ -22,7 +22,7 @@ from .constants import JOB_WORDS, WEIGHT_LIMIT
 from .corpus import EncodedCorpus, as_encoded
 from .corpus_cache import load_corpus
 from .errors import ArgumentError, ArgumentTypeError, CheckpointError, TrainingDiverged, TrainingInterrupted
-from .hogwild import init_weights, make_scratch, sigmoid_tables, train_job
+from .hogwild import ADAGRAD, ADAGRAD_PER_PAIR, SGD, init_weights, make_scratch, sigmoid_tables, train_job
 from .memory import check_memory, release_pages
 from .progress import Progress, factory
 from .sampling import SamplingTables, epoch_keys
@@ -126,10 +126,12 @@ class Word2Vec:
             raise ArgumentTypeError(f"config must be a Word2VecConfig, got {type(config).__name__}")
         elif overrides:
             config = config.replace(**overrides)
-        self.config = config
+        self.config = config = config.for_trainer("hogwild")
         self.vocab: Optional[Vocab] = None
-        self.W_in: Optional[np.ndarray] = None
-        self.W_out: Optional[np.ndarray] = None
+        #: the kernel's weight arrays: float32[V, dim], plus Adagrad's accumulator column
+        self._rows_in: Optional[np.ndarray] = None
+        self._rows_out: Optional[np.ndarray] = None
+        self._rule = ADAGRAD if config.optimizer == "adagrad" else SGD
         self.state = TrainState()
         self._raw_per_encoded = 1.0
         self._stop = threading.Event()
@@ -137,10 +139,43 @@ class Word2Vec:
     # -- public ---------------------------------------------------------------------
 
     @property
+    def W_in(self) -> Optional[np.ndarray]:
+        """The input embeddings, float32[V, dim] (a view of the kernel's rows)."""
+        return None if self._rows_in is None else self._rows_in[:, :self.config.dim]
+
+    @property
+    def W_out(self) -> Optional[np.ndarray]:
+        """The output embeddings, float32[V, dim] (a view of the kernel's rows)."""
+        return None if self._rows_out is None else self._rows_out[:, :self.config.dim]
+
+    @property
+    def acc_in(self) -> Optional[np.ndarray]:
+        """Row-wise Adagrad's accumulators of ``W_in``, float32[V] (a view); None with sgd."""
+        return None if self._rows_in is None or self._rule == SGD else self._rows_in[:, self.config.dim]
+
+    @property
+    def acc_out(self) -> Optional[np.ndarray]:
+        """Row-wise Adagrad's accumulators of ``W_out``, float32[V] (a view); None with sgd."""
+        return None if self._rows_out is None or self._rule == SGD else self._rows_out[:, self.config.dim]
+
+    def _set_rows(self, W_in, W_out, acc_in=None, acc_out=None) -> None:
+        """The kernel's arrays from weights (and accumulators, zero when not given)."""
+        rows = []
+        for W, acc in ((W_in, acc_in), (W_out, acc_out)):
+            if self._rule == SGD:
+                rows.append(np.ascontiguousarray(W, dtype=np.float32))
+                continue
+            full = np.empty((W.shape[0], W.shape[1] + 1), dtype=np.float32)
+            full[:, :-1] = W
+            full[:, -1] = 0.0 if acc is None else acc
+            rows.append(full)
+        self._rows_in, self._rows_out = rows
+
+    @property
     def vectors(self) -> Vectors:
         if self.W_in is None or self.vocab is None:
             raise RuntimeError("the model is not trained yet: call fit() first")
-        return Vectors(self.vocab.words, self.W_in, self.vocab.counts)
+        return Vectors(self.vocab.words, np.ascontiguousarray(self.W_in), self.vocab.counts)
 
     def request_stop(self) -> None:
         """Ask a running (or the next) :meth:`fit` to stop after the jobs in flight; thread-safe.
@@ -206,8 +241,12 @@ class Word2Vec:
     # -- checkpoints ------------------------------------------------------------------
 
     def checkpoint_state(self) -> Tuple[Dict[str, np.ndarray], dict]:
-        """``(arrays, state)``: the weights and :class:`TrainState`, for :mod:`fastw2v.checkpoint`."""
-        return {"W_in": self.W_in, "W_out": self.W_out}, dataclasses.asdict(self.state)
+        """``(arrays, state)``: the weights (and Adagrad's accumulators) and :class:`TrainState`,
+        for :mod:`fastw2v.checkpoint`."""
+        arrays = {"W_in": np.ascontiguousarray(self.W_in), "W_out": np.ascontiguousarray(self.W_out)}
+        if self._rule != SGD:
+            arrays.update(acc_in=np.ascontiguousarray(self.acc_in), acc_out=np.ascontiguousarray(self.acc_out))
+        return arrays, dataclasses.asdict(self.state)
 
     def restore(self, arrays: Dict[str, np.ndarray], state: dict, vocab: Vocab) -> None:
         """Continue from :meth:`checkpoint_state`'s output; the next :meth:`fit` resumes there."""
@@ -224,8 +263,24 @@ class Word2Vec:
         for name, W in (("W_in", W_in), ("W_out", W_out)):
             if W.shape != shape or W.dtype != np.float32:
                 raise CheckpointError(f"the checkpoint's {name} is {W.dtype}{list(W.shape)}, expected float32{list(shape)}")
+        n_acc = len(vocab)
+        accs = []
+        for name in ("acc_in", "acc_out"):
+            if self._rule == SGD:
+                accs.append(None)
+                continue
+            acc = arrays.get(name)
+            if acc is None:
+                raise CheckpointError(f"the checkpoint lacks Adagrad's accumulator {name!r}")
+            if acc.shape != (n_acc,) or acc.dtype != np.float32:
+                raise CheckpointError(f"the checkpoint's {name} is {acc.dtype}{list(acc.shape)}, expected "
+                                      f"float32[{n_acc}]")
+            if not np.all(np.isfinite(acc)) or np.any(acc < 0):
+                raise CheckpointError(f"the checkpoint's {name} holds values that are negative, NaN or Inf; "
+                                      "an accumulator of squares cannot, so the file is damaged")
+            accs.append(acc)
         self.vocab = vocab
-        self.W_in, self.W_out = np.ascontiguousarray(W_in), np.ascontiguousarray(W_out)
+        self._set_rows(W_in, W_out, *accs)
 
     def settings(self) -> dict:
         """What a checkpoint must have been trained with to be resumed here."""
@@ -254,9 +309,9 @@ class Word2Vec:
         if self.vocab is not None and (len(self.vocab) != len(vocab) or self.vocab.words != vocab.words):
             raise ArgumentError("this model was trained on another vocabulary; make a new Word2Vec")
         self.vocab = vocab
-        if self.W_in is None:
+        if self._rows_in is None:
             check_memory(len(vocab), cfg.dim)
-            self.W_in, self.W_out = init_weights(len(vocab), cfg.dim, cfg.seed)
+            self._set_rows(*init_weights(len(vocab), cfg.dim, cfg.seed))
         self._raw_per_encoded = corpus.raw_words / max(1, corpus.n_words)
         return corpus
 
@@ -297,7 +352,7 @@ class Word2Vec:
         diverged = diverged or self._check_weights()
         if diverged is not None:
             raise TrainingDiverged(f"training diverged: {diverged}. The learning rate is probably too high: try a "
-                                   f"lower --alpha (now {cfg.alpha})")
+                                   f"lower --alpha ({cfg.optimizer}'s rate, now {cfg.rates()[0]})")
         if self._stop.is_set() and st.next_job < plan.n_jobs:
             self._stop.clear()  # acted on: the next fit continues
             raise TrainingInterrupted(f"training stopped in epoch {st.epoch + 1} after {st.next_job} of "
@@ -309,6 +364,7 @@ class Word2Vec:
         key, neg_key = keys
         scratch = make_scratch(plan.longest, cfg.dim, cfg.window, cfg.negative)
         offset = float(self.state.epoch) * plan.ids.shape[0]
+        rate, final = cfg.rates()
         try:
             while not self._stop.is_set():
                 j = jobs.take()
@@ -316,9 +372,9 @@ class Word2Vec:
                     return
                 lo, hi = int(plan.jobs[j]), int(plan.jobs[j + 1])
                 loss, pairs = train_job(plan.ids, plan.starts, lo, hi, plan.tables.keep_thresh, key, neg_key,
-                                        cfg.window, cfg.negative, plan.tables.alias_table, self.W_in, self.W_out,
-                                        cfg.alpha, cfg.final_alpha, offset, plan.total_positions, cfg.exact_sigmoid,
-                                        cfg.shared_negatives,
+                                        cfg.window, cfg.negative, plan.tables.alias_table, self._rows_in,
+                                        self._rows_out, self._rule, rate, final, offset,
+                                        plan.total_positions, cfg.exact_sigmoid, cfg.shared_negatives,
                                         plan.sig, plan.log_sig, *scratch)
                 jobs.put(j, loss, pairs, int(plan.starts[hi] - plan.starts[lo]))
         except BaseException as exc:  # surfaced in the main thread
@@ -365,10 +421,10 @@ class Word2Vec:
         return st.epoch_loss / max(1, st.epoch_pairs * (self.config.negative + 1))
 
     def current_alpha(self, total_positions: float) -> float:
-        """The learning rate at the current position of the schedule."""
-        cfg = self.config
+        """The learning rate at the current position of the schedule (Adagrad's, before its per-row scale)."""
+        rate, final = self.config.rates()
         progress = self.state.words_done / max(1.0, total_positions)
-        return max(cfg.final_alpha, cfg.alpha - (cfg.alpha - cfg.final_alpha) * progress)
+        return max(final, rate - (rate - final) * progress)
 
     def _check_weights(self) -> Optional[str]:
         where = f"in epoch {self.state.epoch + 1}"

@@ -346,3 +346,71 @@ def unique_rows(ids):
     for i in ids:
         counts[place[int(i)]] += 1
     return distinct, counts, [place[int(i)] for i in ids]
+
+
+ADAGRAD_EPS = 1e-10
+
+
+def sgns_adagrad_step(w_in, W_out, acc_t, acc_out, outputs, lr, table=False):
+    """Reference row-wise Adagrad SGNS step in float64: returns (new w_in, new W_out, new acc_t, new acc_out, loss).
+
+    The logits are taken before the step, as in :func:`sgns_step`. Each output row in turn
+    has the gradient ``g * w_in`` (``g = label - sigmoid``): its accumulator grows by that
+    gradient's mean square and it steps by ``lr * gradient / (sqrt(accumulator) + eps)``.
+    The input's gradient ``sum g * W_out[o]`` is summed as the rows step (a row listed twice
+    contributes its stepped value the second time), then the input steps the same way.
+    """
+    import numpy as np
+
+    u = np.asarray(w_in, dtype=np.float64).copy()
+    W = np.asarray(W_out, dtype=np.float64).copy()
+    A = np.asarray(acc_out, dtype=np.float64).copy()
+    logits = [float(u @ W[o]) for o in outputs]
+    e = np.zeros_like(u)
+    loss = 0.0
+    for n, (o, f) in enumerate(zip(outputs, logits)):
+        g, l = logit_step(f, n == 0, 1.0, table)
+        loss += l
+        e += g * W[o]
+        grad = g * u
+        A[o] += float(np.mean(grad * grad))
+        W[o] += lr * grad / (math.sqrt(A[o]) + ADAGRAD_EPS)
+    acc_t = float(acc_t) + float(np.mean(e * e))
+    return u + lr * e / (math.sqrt(acc_t) + ADAGRAD_EPS), W, acc_t, A, loss
+
+
+def sgns_window_adagrad_step(W_in, W_out, acc_in, acc_out, contexts, outputs, lr, per_pair, table=False):
+    """Reference row-wise Adagrad window step in float64: returns (W_in, W_out, acc_in, acc_out, loss).
+
+    Every gradient is taken at the weights before the step, as in :func:`sgns_window_step`.
+    Each context in order (a row listed twice steps twice) grows its accumulator by its
+    gradient's mean square and steps by ``lr * gradient / (sqrt(accumulator) + eps)``; then
+    each output in order steps by its gradient summed over the window. Its accumulator grows
+    by that sum's mean square, or with ``per_pair`` by the sum of each (context, output)
+    pair's own gradient's mean square.
+    """
+    import numpy as np
+
+    U0 = np.asarray(W_in, dtype=np.float64)
+    W0 = np.asarray(W_out, dtype=np.float64)
+    U, W = U0.copy(), W0.copy()
+    Ai = np.asarray(acc_in, dtype=np.float64).copy()
+    Ao = np.asarray(acc_out, dtype=np.float64).copy()
+    G = np.zeros((len(contexts), len(outputs)))
+    loss = 0.0
+    for i, c in enumerate(contexts):
+        for n, o in enumerate(outputs):
+            G[i, n], l = logit_step(float(U0[c] @ W0[o]), n == 0, 1.0, table)
+            loss += l
+    for i, c in enumerate(contexts):
+        grad = sum(G[i, n] * W0[o] for n, o in enumerate(outputs))
+        Ai[c] += float(np.mean(grad * grad))
+        U[c] += lr * grad / (math.sqrt(Ai[c]) + ADAGRAD_EPS)
+    for n, o in enumerate(outputs):
+        grad = sum(G[i, n] * U0[c] for i, c in enumerate(contexts))
+        if per_pair:
+            Ao[o] += sum(float(np.mean((G[i, n] * U0[c]) ** 2)) for i, c in enumerate(contexts))
+        else:
+            Ao[o] += float(np.mean(grad * grad))
+        W[o] += lr * grad / (math.sqrt(Ao[o]) + ADAGRAD_EPS)
+    return U, W, Ai, Ao, loss

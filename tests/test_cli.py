@@ -129,7 +129,7 @@ def test_keras_tutorial_mirrored_tensorboard(tmp_path):
     rep = json.loads(report.read_text())
     assert rep["model"] == "tutorial" and rep["keras"]["model"] == "tutorial"
     assert rep["keras"]["strategy"] == "mirrored" and rep["replicas"] >= 1
-    assert rep["config"]["negative"] == 1 and rep["keras"]["learning_rate"] == 0.001  # the tutorial's defaults
+    assert rep["config"]["negative"] == 1 and rep["config"]["learning_rate"] == 0.001  # the tutorial's defaults
     assert rep["batch_size"] == 1024 and len(rep["history"]) == 2
     events = list(tb.rglob("events.out.tfevents.*"))
     assert events and all(e.stat().st_size > 0 for e in events)
@@ -159,3 +159,24 @@ def test_without_keras_hogwild_trains_and_keras_says_what_to_install(tmp_path, b
     refused = subprocess.run(common + ["--backend", "keras"], capture_output=True, text=True, env=env)
     assert_one_line_error(refused, f"pip install 'fastw2v[{extra}]'")
     assert "--backend hogwild" in refused.stderr
+
+
+def test_one_optimizer_flag_for_both_backends(tmp_path):
+    """--optimizer, --alpha and --final-rate mean the same on both backends: --alpha is the
+    chosen rule's rate (word2vec's alpha for sgd), and the report records what ran."""
+    corpus = tmp_path / "c.txt"
+    _planted_file(corpus)
+    common = ["--corpus", corpus, "--backend", "hogwild", "--min-count", "1", "--dim", "8", "--epochs", "1", "--quiet"]
+    for flags, expected in (([], ("adagrad", 0.2, 0.25, 0.025)),
+                            (["--alpha", "0.3", "--final-rate", "0.5"], ("adagrad", 0.3, 0.5, 0.025)),
+                            (["--optimizer", "sgd", "--alpha", "0.05"], ("sgd", None, None, 0.05))):
+        report = tmp_path / "r.json"
+        r = run_cli(common + ["--report", report, *flags], tmp_path)
+        assert r.returncode == 0, r.stderr[-2000:]
+        cfg = json.loads(report.read_text())["config"]
+        assert (cfg["optimizer"], cfg["learning_rate"], cfg["final_rate"], cfg["alpha"]) == expected
+    assert_one_line_error(run_cli(common + ["--optimizer", "sgd", "--final-rate", "0.5"], tmp_path),
+                          "final_rate is not for sgd")
+    assert_one_line_error(run_cli(common + ["--optimizer", "rmsprop"], tmp_path), "invalid choice: 'rmsprop'")
+    assert_one_line_error(run_cli(common + ["--backend", "keras", "--model", "tutorial", "--optimizer", "sgd"],
+                                  tmp_path), "--optimizer and --final-rate are for --model sgns and hogwild")

@@ -48,11 +48,13 @@ def compute() -> dict:
     from fastw2v import Vocab
 
     vocab = Vocab([f"w{i}" for i in range(len(counts))], counts)
-    cfg = Word2VecConfig(dim=8, window=3, negative=2, sample=1e-2, epochs=2, threads=1, seed=4)
+    cfg = Word2VecConfig(dim=8, window=3, negative=2, sample=1e-2, epochs=2, threads=1, seed=4, optimizer="sgd")
     model = Word2Vec(cfg.replace(shared_negatives=False))
     model.fit((ids, starts), vocab=vocab)
     shared = Word2Vec(cfg.replace(shared_negatives=True))
     shared.fit((ids, starts), vocab=vocab)
+    adagrad = Word2Vec(cfg.replace(shared_negatives=True, optimizer="adagrad"))
+    adagrad.fit((ids, starts), vocab=vocab)
     return {
         "pair_rows_sha256": rows,
         "pair_flat_sha256": flat,
@@ -63,6 +65,10 @@ def compute() -> dict:
         "hogwild_shared_W_in": shared.W_in.tolist(),
         "hogwild_shared_W_out": shared.W_out.tolist(),
         "hogwild_shared_loss": [h["loss"] for h in shared.state.history],
+        "hogwild_adagrad_W_in": adagrad.W_in.tolist(),
+        "hogwild_adagrad_W_out": adagrad.W_out.tolist(),
+        "hogwild_adagrad_loss": [h["loss"] for h in adagrad.state.history],
+        "hogwild_adagrad_acc_in": adagrad.acc_in.tolist(),
     }
 
 
@@ -72,7 +78,9 @@ def test_outputs_match_golden():
     assert got["pair_rows_sha256"] == want["pair_rows_sha256"]
     assert got["pair_flat_sha256"] == want["pair_flat_sha256"]
     assert got["skipgrams_sha256"] == want["skipgrams_sha256"]
-    for kernel in ("hogwild", "hogwild_shared"):  # per-pair and shared-negative steps
+    # per-pair and shared-negative SGD steps, and the shared step with row-wise Adagrad
+    np.testing.assert_allclose(got["hogwild_adagrad_acc_in"], want["hogwild_adagrad_acc_in"], rtol=1e-5, atol=1e-7)
+    for kernel in ("hogwild", "hogwild_shared", "hogwild_adagrad"):
         for key in (f"{kernel}_W_in", f"{kernel}_W_out"):
             np.testing.assert_allclose(np.array(got[key]), np.array(want[key]), rtol=0, atol=1e-5, err_msg=key)
         np.testing.assert_allclose(got[f"{kernel}_loss"], want[f"{kernel}_loss"], rtol=1e-5)

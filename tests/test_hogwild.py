@@ -5,12 +5,17 @@ import naive
 from helpers import group_purity, planted_corpus
 from fastw2v import Word2VecConfig
 from fastw2v import PairGenerator, TrainingDiverged, Word2Vec
-from fastw2v.hogwild import (HogwildScratch, init_weights, make_scratch, sgns_update, sgns_window_update,
-                             sigmoid_tables, train_job)
+from fastw2v.hogwild import (ADAGRAD, ADAGRAD_PER_PAIR, SGD, HogwildScratch, init_weights, make_scratch,
+                             sgns_update, sgns_window_update, sigmoid_tables, train_job)
 from fastw2v.memory import check_memory
 from fastw2v.sampling import NEG_SALT, epoch_keys
 
 SIG, LOG_SIG = sigmoid_tables()
+
+
+def _with_acc(W, acc):
+    """The Adagrad kernels' rows: the weights, then each row's accumulator in a last column."""
+    return np.ascontiguousarray(np.column_stack([W, acc]).astype(np.float32))
 
 
 def _weights(rng, V, dim):
@@ -24,7 +29,7 @@ def test_single_update_matches_reference(exact):
     outputs = np.array([3, 7, 11, 7], dtype=np.int32)  # a noise word drawn twice gets both updates
     ref_u, ref_W, ref_loss = naive.sgns_step(W_in[5], W_out, outputs, lr=0.1)
     a, b = W_in.copy(), W_out.copy()
-    loss = sgns_update(a, b, 5, outputs, 4, np.float32(0.1), np.empty(16 + 4, np.float32), exact, SIG, LOG_SIG)
+    loss = sgns_update(a, b, 5, outputs, 4, np.float32(0.1), np.empty(16 + 4, np.float32), exact, SIG, LOG_SIG, SGD)
     # exact up to float32 rounding (the kernel sums dot products in reassociated order)
     tol = 1e-6 if exact else 2e-3  # the table sigmoid has 0.012-wide bins
     np.testing.assert_allclose(a[5], ref_u, atol=tol, rtol=0)
@@ -53,7 +58,7 @@ def test_table_sigmoid_saturated_branches_match_reference(positive_logit):
     exact_u, _, _ = naive.sgns_step(W_in[1], W_out, outputs, lr=lr, table=False)
     assert np.max(np.abs(exact_u - ref_u)) > 1e-4  # the reference really uses the table's ends
     a, b = W_in.copy(), W_out.copy()
-    loss = sgns_update(a, b, 1, outputs, 4, np.float32(lr), np.empty(dim + 4, np.float32), False, SIG, LOG_SIG)
+    loss = sgns_update(a, b, 1, outputs, 4, np.float32(lr), np.empty(dim + 4, np.float32), False, SIG, LOG_SIG, SGD)
     np.testing.assert_allclose(a[1], ref_u, atol=1e-5, rtol=0)
     np.testing.assert_allclose(b, ref_W, atol=1e-5, rtol=0)
     assert loss == pytest.approx(ref_loss, abs=1e-5)
@@ -67,7 +72,7 @@ def test_update_is_a_gradient_step_finite_differences():
     outputs = np.array([2, 4, 6], dtype=np.int32)
     lr = 1e-3
     a, b = W_in.copy(), W_out.copy()
-    sgns_update(a, b, 1, outputs, 3, np.float32(lr), np.empty(6 + 3, np.float32), True, SIG, LOG_SIG)
+    sgns_update(a, b, 1, outputs, 3, np.float32(lr), np.empty(6 + 3, np.float32), True, SIG, LOG_SIG, SGD)
     eps = 1e-6
     grad_u = np.zeros(6)
     for d in range(6):
@@ -93,11 +98,12 @@ def _tiny_corpus(rng, n=2000, V=30, sentences=6):
     return counts, ids, np.concatenate(([0], cuts, [n])).astype(np.int64)
 
 
-@pytest.mark.parametrize("shared", [False, True])
-def test_train_job_matches_reference_sequence(shared):
+@pytest.mark.parametrize("shared,rule", [(False, SGD), (True, SGD), (False, ADAGRAD), (True, ADAGRAD),
+                                         (True, ADAGRAD_PER_PAIR)])
+def test_train_job_matches_reference_sequence(shared, rule):
     """The job visits exactly the reference's steps, with the per-sentence learning rate,
-    and ends at the reference weights: per pair, (input, centre + its own negatives);
-    shared, (contexts, centre + one draw of negatives per centre)."""
+    and ends at the reference weights (and Adagrad's accumulators): per pair, (input,
+    centre + its own negatives); shared, (contexts, centre + one draw of negatives per centre)."""
     rng = np.random.default_rng(2)
     counts, ids, starts = _tiny_corpus(rng)
     V, dim, window, negative, seed, epoch = len(counts), 8, 3, 2, 4, 1
@@ -106,16 +112,19 @@ def test_train_job_matches_reference_sequence(shared):
     W_in *= 0.1
     W_out *= 0.1
     alpha, min_alpha, offset, total = 0.05, 0.0001, 1000.0, 10000.0
+    if rule != SGD:  # a rate that moves rows far enough for a wrong accumulator to show
+        alpha, min_alpha = 0.2, 0.05
+    acc0 = rng.random(V).astype(np.float32) * 0.01
     key, neg_key = epoch_keys(seed, epoch)
     tables = gen.tables
-    a, b = W_in.copy(), W_out.copy()
+    a, b = (W_in.copy(), W_out.copy()) if rule == SGD else (_with_acc(W_in, acc0), _with_acc(W_out, acc0[::-1]))
     longest = int(np.max(np.diff(starts)))
     scratch = make_scratch(longest, dim, window, negative)
 
-    def job(a, b, scratch):
+    def job(a, b, scratch, rule=rule):
         return train_job(ids, starts, 0, len(starts) - 1, tables.keep_thresh, key, neg_key, window, negative,
-                         tables.alias_table, a, b, alpha, min_alpha, offset, total, True, shared, SIG, LOG_SIG,
-                         *scratch)
+                         tables.alias_table, a, b, rule, alpha, min_alpha, offset, total, True,
+                         shared, SIG, LOG_SIG, *scratch)
 
     loss, pairs = job(a, b, scratch)
     args = (ids, starts, 0, len(starts) - 1, tables.keep_thresh, tables.alias_thresh, tables.alias_index, window,
@@ -124,32 +133,75 @@ def test_train_job_matches_reference_sequence(shared):
     assert pairs == len(per_pair) > 500  # the same positive pairs either way
     U = W_in.astype(np.float64)
     W = W_out.astype(np.float64)
+    Ai, Ao = acc0.astype(np.float64), acc0[::-1].astype(np.float64)
     ref_loss = 0.0
+    steps = naive.job_windows(*args) if shared else per_pair
     if shared:
-        windows = naive.job_windows(*args)
-        assert sum(len(c) for _, c, _ in windows) == pairs
-        for s, contexts, outs in windows:
-            lr = max(min_alpha, alpha - (alpha - min_alpha) * (offset + starts[s]) / total)
-            U, W, l = naive.sgns_window_step(U, W, contexts, outs, np.float32(lr))
-            ref_loss += l
-    else:
-        for s, t, outs in per_pair:
-            lr = max(min_alpha, alpha - (alpha - min_alpha) * (offset + starts[s]) / total)
-            U[t], W, l = naive.sgns_step(U[t], W, outs, np.float32(lr))
-            ref_loss += l
-    np.testing.assert_allclose(a, U, atol=5e-5)
-    np.testing.assert_allclose(b, W, atol=5e-5)
+        assert sum(len(c) for _, c, _ in steps) == pairs
+    for s, inputs, outs in steps:
+        lr = max(min_alpha, alpha - (alpha - min_alpha) * (offset + starts[s]) / total)
+        if shared and rule == SGD:
+            U, W, l = naive.sgns_window_step(U, W, inputs, outs, np.float32(lr))
+        elif shared:
+            U, W, Ai, Ao, l = naive.sgns_window_adagrad_step(U, W, Ai, Ao, inputs, outs, np.float32(lr),
+                                                             per_pair=rule == ADAGRAD_PER_PAIR)
+        elif rule == SGD:
+            U[inputs], W, l = naive.sgns_step(U[inputs], W, outs, np.float32(lr))
+        else:
+            U[inputs], W, Ai[inputs], Ao, l = naive.sgns_adagrad_step(U[inputs], W, Ai[inputs], Ao, outs,
+                                                                      np.float32(lr))
+        ref_loss += l
+    np.testing.assert_allclose(a[:, :dim], U, atol=5e-5)
+    np.testing.assert_allclose(b[:, :dim], W, atol=5e-5)
+    if rule != SGD:
+        np.testing.assert_allclose(a[:, dim], Ai, rtol=1e-4, atol=1e-7)
+        np.testing.assert_allclose(b[:, dim], Ao, rtol=1e-4, atol=1e-7)
+        assert np.max(np.abs(a[:, :dim] - W_in)) > 0.05  # the rows moved, so a wrong scale would show
     assert loss == pytest.approx(ref_loss, rel=1e-4)
     # every scratch buffer's size is checked, not overrun
     for field, size, match in [("outputs", 2 * window * (negative + 1) - 1, "outputs must hold"),
                                ("neu1e", dim + negative, "neu1e must hold"),
                                ("ctx", 2 * window - 1, "ctx must hold"),
                                ("grads", 2 * window * (negative + 1) - 1, "grads"),
-                               ("dout", (negative + 1) * dim - 1, "dout must hold")]:
+                               ("dout", (negative + 1) * dim - 1, "dout must hold"),
+                               ("sq", 2 * window - 1, "sq must hold"),
+                               ("gin", 2 * window * dim - 1, "gin must hold"),
+                               ("scales", 2 * window + negative, "scales")]:
         small = scratch._replace(**{field: np.empty(size, getattr(scratch, field).dtype)})
         assert isinstance(small, HogwildScratch)
         with pytest.raises(ValueError, match=match):
             job(a.copy(), b.copy(), small)
+    # both tables have the same width; the rule must be one the kernel has
+    with pytest.raises(ValueError, match="W_in and W_out must have the same width"):
+        job(a.copy(), b[:, :-1].copy(), scratch)
+    with pytest.raises(ValueError, match="rule must be"):
+        job(a.copy(), b.copy(), scratch, rule=7)
+
+
+@pytest.mark.parametrize("exact", [True, False])
+@pytest.mark.parametrize("outputs", [[3, 7, 11, 7], [6]])  # a noise word drawn twice; no noise word
+def test_adagrad_update_matches_reference(exact, outputs):
+    rng = np.random.default_rng(3)
+    dim = 13
+    W_in, W_out = _weights(rng, 20, dim)
+    acc_in = rng.random(20).astype(np.float32) * 0.05
+    acc_out = np.zeros(20, np.float32)  # first steps: each row's step is its gradient normalised
+    outputs = np.array(outputs, dtype=np.int32)
+    ref = naive.sgns_adagrad_step(W_in[5], W_out, acc_in[5], acc_out, outputs, 0.1, table=not exact)
+    a, b = _with_acc(W_in, acc_in), _with_acc(W_out, acc_out)
+    loss = sgns_update(a, b, 5, outputs, len(outputs), np.float32(0.1), np.full(dim + len(outputs), np.nan, np.float32),
+                       exact, SIG, LOG_SIG, ADAGRAD)
+    a, ai, b, ao = a[:, :dim], a[:, dim], b[:, :dim], b[:, dim]
+    tol = 1e-5
+    np.testing.assert_allclose(a[5], ref[0], atol=tol, rtol=0)
+    np.testing.assert_allclose(b, ref[1], atol=tol, rtol=0)
+    assert ai[5] == pytest.approx(ref[2], rel=1e-5)
+    np.testing.assert_allclose(ao, ref[3], rtol=1e-5, atol=1e-9)
+    assert loss == pytest.approx(ref[4], abs=1e-5)
+    # rows the step did not touch keep their weights and accumulators
+    untouched = np.setdiff1d(np.arange(20), outputs)
+    assert np.array_equal(b[untouched], W_out[untouched]) and np.array_equal(ao[untouched], acc_out[untouched])
+    assert np.array_equal(np.delete(ai, 5), np.delete(acc_in, 5))
 
 
 @pytest.mark.parametrize("exact", [True, False])
@@ -172,7 +224,8 @@ def test_window_update_matches_reference(exact, contexts, outputs, dim):
     # scratch starts as NaN, so a buffer read before it is written shows in the weights
     loss = sgns_window_update(a, b, contexts, m, outputs, n_out, np.float32(0.1), np.full(m * n_out, np.nan, np.float32),
                               np.full(n_out * dim, np.nan, np.float32), np.full(dim, np.nan, np.float32), exact, SIG,
-                              LOG_SIG)
+                              LOG_SIG, SGD, np.full(m, np.nan, np.float32),
+                              np.full(m * dim, np.nan, np.float32), np.full(m + n_out, np.nan, np.float32))
     tol = 1e-6 if exact else 1e-5
     np.testing.assert_allclose(a, ref_U, atol=tol, rtol=0)
     np.testing.assert_allclose(b, ref_W, atol=tol, rtol=0)
@@ -184,6 +237,42 @@ def test_window_update_matches_reference(exact, contexts, outputs, dim):
         assert np.max(np.abs(W - ref_W)) > 1e-4
 
 
+@pytest.mark.parametrize("rule", [ADAGRAD, ADAGRAD_PER_PAIR])
+@pytest.mark.parametrize("exact", [True, False])
+@pytest.mark.parametrize("contexts,outputs,dim", [
+    ([5, 2, 9, 2], [3, 7, 11, 7], 16),  # a context listed twice steps twice, a noise word drawn twice too
+    ([4], [6], 13),  # one context, no noise word, a dim the vector width does not divide
+    ([1, 8, 3], [0, 12, 5, 19, 2], 16),  # odd counts: the blocked loops' leftovers
+    ([1, 8, 3, 17, 6], [0, 12, 5, 19, 2, 2], 33),
+])
+def test_window_adagrad_update_matches_reference(rule, exact, contexts, outputs, dim):
+    rng = np.random.default_rng(6)
+    W_in, W_out = _weights(rng, 20, dim)
+    acc_in, acc_out = (rng.random(20) * 0.05).astype(np.float32), (rng.random(20) * 0.05).astype(np.float32)
+    acc_out[outputs[0]] = 0.0  # a row's first step
+    contexts = np.array(contexts, dtype=np.int32)
+    outputs = np.array(outputs, dtype=np.int32)
+    per_pair = rule == ADAGRAD_PER_PAIR
+    ref = naive.sgns_window_adagrad_step(W_in, W_out, acc_in, acc_out, contexts, outputs, 0.1, per_pair,
+                                         table=not exact)
+    a, b = _with_acc(W_in, acc_in), _with_acc(W_out, acc_out)
+    m, n_out = len(contexts), len(outputs)
+    loss = sgns_window_update(a, b, contexts, m, outputs, n_out, np.float32(0.1), np.full(m * n_out, np.nan, np.float32),
+                              np.full(n_out * dim, np.nan, np.float32), np.full(dim, np.nan, np.float32), exact, SIG,
+                              LOG_SIG, rule, np.full(m, np.nan, np.float32),
+                              np.full(m * dim, np.nan, np.float32), np.full(m + n_out, np.nan, np.float32))
+    a, ai, b, ao = a[:, :dim], a[:, dim], b[:, :dim], b[:, dim]
+    np.testing.assert_allclose(a, ref[0], atol=1e-5, rtol=0)
+    np.testing.assert_allclose(b, ref[1], atol=1e-5, rtol=0)
+    np.testing.assert_allclose(ai, ref[2], rtol=1e-5, atol=1e-9)
+    np.testing.assert_allclose(ao, ref[3], rtol=1e-5, atol=1e-9)
+    assert loss == pytest.approx(ref[4], abs=1e-5)
+    if m > 1:  # the two accumulator rules differ, so each test pins its own
+        other = naive.sgns_window_adagrad_step(W_in, W_out, acc_in, acc_out, contexts, outputs, 0.1, not per_pair,
+                                               table=not exact)
+        assert np.max(np.abs(other[3] - ref[3])) > 1e-4
+
+
 def test_init_matches_word2vec_c():
     W_in, W_out = init_weights(1000, 50, seed=3)
     assert W_in.dtype == np.float32 and W_out.dtype == np.float32
@@ -192,17 +281,19 @@ def test_init_matches_word2vec_c():
     assert abs(W_in.mean()) < 1e-4 and W_in.std() == pytest.approx((1 / 50) / np.sqrt(12), rel=0.02)
 
 
-@pytest.mark.parametrize("shared", [False, True])
-def test_end_to_end_planted_groups(shared):
+@pytest.mark.parametrize("shared,optimizer", [(False, "sgd"), (True, "sgd"), (False, "adagrad"), (True, "adagrad")])
+def test_end_to_end_planted_groups(shared, optimizer):
     """Each word's 5 nearest neighbours lie in its own group.
 
     Measured over 40 corpus seeds x model seeds (2 threads, so Hogwild races
-    included): the purity was 1.0 every time. The threshold 0.9 leaves a wide
-    margin; we have not seen a chance failure in 40 runs.
+    included): the purity was 1.0 every time with SGD, and with Adagrad (5 corpus x 4
+    model seeds x both kernels: 40 of 40).
+    The threshold 0.9 leaves a wide margin; we have not seen a chance failure.
     """
     corpus, words = planted_corpus(seed=0)
-    model = Word2Vec(dim=16, window=3, negative=5, sample=0, min_count=1, epochs=5, alpha=0.025, seed=1,
+    model = Word2Vec(dim=16, window=3, negative=5, sample=0, min_count=1, epochs=5, seed=1, optimizer=optimizer,
                      threads=2, shared_negatives=shared).fit(corpus)
+    assert model.config.optimizer == optimizer
     assert group_purity(model.vectors, words) >= 0.9
     # and a random embedding is far from that (the test can fail)
     rng = np.random.default_rng(0)
@@ -233,10 +324,34 @@ def test_loss_is_reported_per_epoch_and_decreases():
     assert isinstance(m.state.history[0]["loss_sum"], float)
 
 
-def test_divergence_is_detected():
+@pytest.mark.parametrize("rate", [dict(optimizer="sgd", alpha=1e30), dict(learning_rate=1e30)])
+def test_divergence_is_detected(rate):
     corpus, _ = planted_corpus(seed=3, sentences=300)
-    with pytest.raises(TrainingDiverged, match="alpha"):
-        Word2Vec(dim=8, min_count=1, epochs=2, alpha=1e30, exact_sigmoid=True, threads=1).fit(corpus)
+    with pytest.raises(TrainingDiverged, match=r"lower --alpha \((sgd|adagrad)'s rate, now 1e\+30\)"):
+        Word2Vec(dim=8, min_count=1, epochs=2, exact_sigmoid=True, threads=1, **rate).fit(corpus)
+
+
+def test_update_rule_defaults_and_refusals():
+    """Hogwild defaults to row-wise Adagrad at its measured rate; sgd keeps word2vec's alpha;
+    a rate the rule does not take is refused rather than ignored."""
+    from fastw2v.config import RATE_DEFAULTS
+
+    m = Word2Vec()
+    assert (m.config.optimizer, m.config.learning_rate, m.config.final_rate) == \
+        ("adagrad", RATE_DEFAULTS[("hogwild", "adagrad")]["learning_rate"],
+         RATE_DEFAULTS[("hogwild", "adagrad")]["final_rate"])
+    assert Word2Vec(learning_rate=0.3, final_rate=0.5).config.rates() == pytest.approx((0.3, 0.15))
+    assert Word2Vec(optimizer="sgd", alpha=0.05).config.rates() == pytest.approx((0.05, 0.05 * 1e-4))
+    with pytest.raises(ValueError, match="alpha and min_alpha are word2vec's SGD rate; adagrad steps by"):
+        Word2Vec(alpha=0.05)
+    with pytest.raises(ValueError, match="learning_rate is not for sgd"):
+        Word2Vec(optimizer="sgd", learning_rate=0.1)
+    with pytest.raises(ValueError, match="optimizer 'rmsprop' is not one hogwild trains with"):
+        Word2Vec(optimizer="rmsprop")
+    with pytest.raises(ValueError, match="optimizer must be one of"):
+        Word2Vec(optimizer="adam")
+    # resolving twice changes nothing
+    assert m.config.for_trainer("hogwild") == m.config
 
 
 def test_estimator_does_no_work_in_init_and_validates():

@@ -283,12 +283,14 @@ def test_fuzz_word2vec_loader(tmp_path, data, header, binary):
 _write_corpus = write_group_corpus
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_signal_then_resume_equals_uninterrupted_run(tmp_path, sig):
+@pytest.mark.parametrize("sig,optimizer", [(signal.SIGINT, "adagrad"), (signal.SIGTERM, "adagrad"),
+                                           (signal.SIGINT, "sgd")])
+def test_signal_then_resume_equals_uninterrupted_run(tmp_path, sig, optimizer):
+    """Bit for bit at one thread, with either update rule: Adagrad's accumulators are in the checkpoint."""
     corpus = tmp_path / "c.txt"
     _write_corpus(corpus)
     common = ["--corpus", str(corpus), "--backend", "hogwild", "--threads", "1", "--seed", "3", "--dim", "32",
-              "--epochs", "6", "--min-count", "1", "--window", "5"]
+              "--epochs", "6", "--min-count", "1", "--window", "5", "--optimizer", optimizer]
     full = _cli(common + ["--output", str(tmp_path / "full.bin"), "--quiet"], tmp_path)
     assert full.returncode == 0, full.stderr[-2000:]
     ck = tmp_path / "ck"
@@ -301,6 +303,10 @@ def test_signal_then_resume_equals_uninterrupted_run(tmp_path, sig):
     assert (meta["state"]["epoch"], meta["state"]["next_job"]) != (6, 0)
     part = Vectors.load(tmp_path / "part.bin")  # the vectors so far were written
     assert len(part) == 600
+    with np.load(ck / meta["arrays"]) as data:
+        assert ({"acc_in", "acc_out"} <= set(data.files)) == (optimizer == "adagrad")
+        if optimizer == "adagrad":
+            assert data["acc_in"].shape == (600,) and data["acc_in"].max() > 0
     resumed = _cli(common + ["--output", str(tmp_path / "resumed.bin"), "--checkpoint-dir", str(ck), "--resume",
                              "--quiet"], tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-2000:]

@@ -375,12 +375,12 @@ def test_end_to_end_planted_groups(kind):
     enc = encode(corpus, vocab)
     if kind.startswith("sgns"):
         cfg = Word2VecConfig(dim=16, window=3, negative=5, sample=0, min_count=1, epochs=5, alpha=0.025, seed=3)
-        options = {"sgns": KerasOptions(batch_size=512), "sgns-sgd": KerasOptions(batch_size=512, optimizer="sgd"),
+        options = {"sgns": KerasOptions(batch_size=512), "sgns-sgd": KerasOptions(batch_size=512),
                    "sgns-large-batch": KerasOptions(batch_size=16384)}[kind]
-        trainer = KerasTrainer(cfg, vocab, options)
+        trainer = KerasTrainer(cfg.replace(optimizer="sgd") if kind == "sgns-sgd" else cfg, vocab, options)
     else:
         cfg = Word2VecConfig(dim=16, window=3, negative=1, sample=0, min_count=1, epochs=5, seed=3)
-        trainer = KerasTrainer(cfg, vocab, KerasOptions("tutorial", batch_size=1024, learning_rate=0.01))
+        trainer = KerasTrainer(cfg.replace(learning_rate=0.01), vocab, KerasOptions("tutorial", batch_size=1024))
     trainer.fit(enc)
     assert len(trainer.history) == 5 and all(np.isfinite(h["loss"]) for h in trainer.history)
     assert trainer.history[-1]["loss"] < trainer.history[0]["loss"]
@@ -511,8 +511,9 @@ def test_negative_group_and_final_rate_flags_are_checked_and_reported(tmp_path):
     assert_one_line_error(run_cli(base + ["--backend", "hogwild", "--negative-group", "4"], tmp_path),
                           "are for --backend keras")
     # a batch smaller than the default group takes the batch as its group
-    assert KerasOptions(batch_size=16).negative_group == 16
-    assert KerasOptions(optimizer="sgd").negative_group == 1
+    assert KerasOptions(batch_size=16).resolved("adagrad").negative_group == 16
+    assert KerasOptions().resolved("sgd").negative_group == 1
+    assert KerasOptions().resolved("sgd").batch_size == 4096
     report = tmp_path / "r.json"
     r = run_cli(base + ["--batch-size", "256", "--negative-group", "8", "--final-rate", "0.5", "--report", report],
                 tmp_path)
@@ -528,23 +529,27 @@ def test_adagrad_rate_decays_to_its_final_rate_and_old_checkpoints_say_what_diff
 
     vocab = Vocab.build([["a", "b", "c"]], min_count=1)
     cfg = Word2VecConfig(alpha=0.025, min_alpha=0.0005)
-    assert KerasTrainer(cfg, vocab, KerasOptions(learning_rate=0.4, final_rate=0.25)).learning_rates() == \
+    assert KerasTrainer(cfg.replace(learning_rate=0.4, final_rate=0.25), vocab).learning_rates() == \
         pytest.approx((0.4, 0.1))
     # summed SGD keeps word2vec's alpha and min_alpha
-    assert KerasTrainer(cfg, vocab, KerasOptions(optimizer="sgd")).learning_rates() == pytest.approx((0.025, 0.0005))
-    for bad in (dict(final_rate=1.5), dict(final_rate=-0.1), dict(optimizer="sgd", final_rate=0.1),
-                dict(model="tutorial", final_rate=0.1)):
+    assert KerasTrainer(cfg.replace(optimizer="sgd"), vocab).learning_rates() == pytest.approx((0.025, 0.0005))
+    for bad in (dict(final_rate=1.5), dict(final_rate=-0.1)):
         with pytest.raises(ArgumentError, match="final_rate"):
-            KerasOptions(**bad)
+            cfg.replace(**bad)
+    for bad, model in ((dict(optimizer="sgd", final_rate=0.1), "sgns"), (dict(final_rate=0.1), "tutorial")):
+        with pytest.raises(ArgumentError, match="final_rate"):
+            KerasTrainer(cfg.replace(**bad), vocab, KerasOptions(model))
+    with pytest.raises(ArgumentError, match="optimizer 'sgd' is not one the tutorial model trains with"):
+        KerasTrainer(cfg.replace(optimizer="sgd"), vocab, KerasOptions("tutorial"))
     # a Keras checkpoint written before these fields trained with per-row negatives and a 1e-4 floor
-    now = KerasTrainer(cfg, vocab, KerasOptions(negative_group=32, final_rate=0.5)).settings()
+    now = KerasTrainer(cfg.replace(final_rate=0.5), vocab, KerasOptions(negative_group=32)).settings()
     saved = {k: v for k, v in now.items() if k not in ("negative_group", "final_rate")}
     with pytest.raises(ckpt.CheckpointError, match=r"final_rate: checkpoint 0.0001, now 0.5; negative_group: "
                                                    r"checkpoint 1, now 32"):
         ckpt.check_compatible({"backend": "keras-sgns", "config": saved}, now, {}, "keras-sgns")
-    old_way = KerasTrainer(cfg, vocab, KerasOptions(negative_group=1, final_rate=1e-4)).settings()
+    old_way = KerasTrainer(cfg.replace(final_rate=1e-4), vocab, KerasOptions(negative_group=1)).settings()
     ckpt.check_compatible({"backend": "keras-sgns", "config": saved}, old_way, {}, "keras-sgns")
-    sgd_now = KerasTrainer(cfg, vocab, KerasOptions(optimizer="sgd")).settings()
+    sgd_now = KerasTrainer(cfg.replace(optimizer="sgd"), vocab).settings()
     sgd_saved = {k: v for k, v in sgd_now.items() if k not in ("negative_group", "final_rate")}
     ckpt.check_compatible({"backend": "keras-sgns", "config": sgd_saved}, sgd_now, {}, "keras-sgns")
 

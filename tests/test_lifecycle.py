@@ -167,6 +167,8 @@ def test_resume_refuses_another_format_version(tmp_path, hogwild_checkpoint):
     ("no arrays", "cannot be read"),
     ("no state", "lacks the Hogwild state"),
     ("wrong shape", "expected float32"),
+    ("no accumulator", "lacks Adagrad's accumulator 'acc_out'"),
+    ("negative accumulator", "acc_in holds values that are negative, NaN or Inf"),
 ])
 def test_resume_refuses_damaged_checkpoints(tmp_path, hogwild_checkpoint, damage, match):
     common, ck = hogwild_checkpoint
@@ -184,7 +186,12 @@ def test_resume_refuses_damaged_checkpoints(tmp_path, hogwild_checkpoint, damage
     else:
         with np.load(ck / meta["arrays"]) as data:
             arrays = {k: data[k] for k in data.files}
-        arrays["W_in"] = arrays["W_in"][:, :4]
+        if damage == "no accumulator":
+            del arrays["acc_out"]
+        elif damage == "negative accumulator":
+            arrays["acc_in"][3] = -1.0
+        else:
+            arrays["W_in"] = arrays["W_in"][:, :4]
         np.savez(ck / meta["arrays"], **arrays)
     assert_one_line_error(_resume(tmp_path, common, ck), match)
 
@@ -204,6 +211,19 @@ def test_a_checkpoint_from_before_shared_negatives_resumes_with_per_pair_negativ
     ckpt.check_compatible(old, dict(config, shared_negatives=False), meta["corpus"], meta["backend"])
     with pytest.raises(ckpt.CheckpointError, match="shared_negatives: checkpoint False, now True"):
         ckpt.check_compatible(old, dict(config, shared_negatives=True), meta["corpus"], meta["backend"])
+
+
+def test_a_hogwild_checkpoint_from_before_adagrad_resumes_with_sgd_only(hogwild_checkpoint):
+    """Hogwild checkpoints that name no optimizer were trained by SGD (it was the only rule)."""
+    _, ck = hogwild_checkpoint
+    meta, _ = ckpt.load(ck)
+    sgd = Word2VecConfig(**{k: v for k, v in meta["config"].items()
+                            if k not in ("optimizer", "learning_rate", "final_rate")}, optimizer="sgd")
+    sgd = sgd.for_trainer("hogwild").to_dict()
+    old = dict(meta, config={k: v for k, v in sgd.items() if k not in ("optimizer", "learning_rate", "final_rate")})
+    ckpt.check_compatible(old, sgd, meta["corpus"], meta["backend"])
+    with pytest.raises(ckpt.CheckpointError, match="optimizer: checkpoint 'sgd', now 'adagrad'"):
+        ckpt.check_compatible(old, meta["config"], meta["corpus"], meta["backend"])
 
 
 # ------------------------------------------------------------------ exit codes
