@@ -250,11 +250,13 @@ def plot(results: dict, name: str = "train") -> None:
     """Bars: median 1-epoch speed per system and dim, labelled with the ratio and quality."""
     labels, values, notes = [], [], []
     for d in results["dims"]:
-        for name, label in [("gensim", "gensim")] + [(k, f"fastw2v {k}") for k in KERNELS]:
-            r = d[name]
+        for system, label in [("gensim", "gensim")] + [(k, f"fastw2v {k}") for k in KERNELS]:
+            if system not in d:  # a results file from before that kernel existed
+                continue
+            r = d[system]
             labels.append(f"{label}, dim {d['dim']}")
             values.append(r["median_words_per_sec"])
-            ratio = f" ({r['speed_ratio_vs_gensim']:.2f}x)" if name != "gensim" else ""
+            ratio = f" ({r['speed_ratio_vs_gensim']:.2f}x)" if system != "gensim" else ""
             notes.append(f"{r['median_words_per_sec'] / 1e3:.0f}k{ratio}" +
                          (f"\nanalogy {100 * r['analogy_accuracy']:.1f}%" if "analogy_accuracy" in r else ""))
     bar_chart(name, labels, values, "raw words/s (median, 1 epoch)",
