@@ -98,6 +98,12 @@ class Word2VecConfig:
 
     Defaults follow gensim's skip-gram (``sg=1``) where one exists. Every field is
     validated once, in ``__post_init__``.
+
+    The update rule is shared by every backend: ``optimizer`` (``"adagrad"``, row-wise
+    Adagrad, or ``"sgd"``, word2vec's step; the Keras tutorial model's ``"rmsprop"``),
+    with ``learning_rate`` and ``final_rate`` for the adaptive ones and ``alpha`` and
+    ``min_alpha`` for SGD. None takes the trainer's default; each trainer resolves its
+    config with :meth:`for_trainer`, which refuses a rate its optimizer would ignore.
     """
 
     dim: int = 100
