@@ -57,7 +57,7 @@ MUTATIONS = [
      "        if not isinstance(state, dict) or set(state) != fields:", "        if not isinstance(state, dict):",
      ["tests/test_lifecycle.py::test_resume_refuses_damaged_checkpoints"]),
     ("shared-negative window: outputs' updates from the inputs after their step", "fastw2v/hogwild.py",
-     "    # 5. the outputs' steps\n",
+     "    # 5. the outputs' steps (under ADAGRAD, step 3 left each output's mean square in scales)\n",
      "    # 5. the outputs' steps (broken: recomputed from the updated inputs)\n    for n in range(n_out):\n"
      "        base = n * dim\n        for i in range(m):\n            g = grads[i * n_out + n]\n"
      "            for d in range(dim):\n                dout[base + d] += g * W_in[ctx[i], d] * np.float32(0.5)\n",
