@@ -489,14 +489,12 @@ def test_batch_size_and_optimizer_refusals(tmp_path):
     assert_one_line_error(run_cli(base + ["--optimizer", "sgd", "--batch-size", "65536"], tmp_path),
                           "too large for summed SGD")
     assert_one_line_error(run_cli(base + ["--model", "tutorial", "--optimizer", "adagrad"], tmp_path),
-                          "--optimizer is for --model sgns")
-    assert_one_line_error(run_cli(base + ["--backend", "hogwild", "--optimizer", "sgd"], tmp_path),
-                          "are for --backend keras")
+                          "--optimizer and --final-rate are for --model sgns and hogwild")
     report = tmp_path / "r.json"
     r = run_cli(base + ["--optimizer", "sgd", "--alpha", "0.05", "--batch-size", "512", "--report", report], tmp_path)
     assert r.returncode == 0, r.stderr[-2000:]
-    keras_report = json.loads(report.read_text())["keras"]
-    assert (keras_report["optimizer"], keras_report["batch_size"]) == ("sgd", 512)
+    rep = json.loads(report.read_text())
+    assert (rep["config"]["optimizer"], rep["config"]["alpha"], rep["keras"]["batch_size"]) == ("sgd", 0.05, 512)
 
 
 def test_negative_group_and_final_rate_flags_are_checked_and_reported(tmp_path):
@@ -518,8 +516,8 @@ def test_negative_group_and_final_rate_flags_are_checked_and_reported(tmp_path):
     r = run_cli(base + ["--batch-size", "256", "--negative-group", "8", "--final-rate", "0.5", "--report", report],
                 tmp_path)
     assert r.returncode == 0, r.stderr[-2000:]
-    keras_report = json.loads(report.read_text())["keras"]
-    assert (keras_report["negative_group"], keras_report["batch_size"], keras_report["final_rate"]) == (8, 256, 0.5)
+    rep = json.loads(report.read_text())
+    assert (rep["keras"]["negative_group"], rep["keras"]["batch_size"], rep["config"]["final_rate"]) == (8, 256, 0.5)
     assert_one_line_error(run_cli(base + ["--final-rate", "2"], tmp_path), "at most 1")
 
 
@@ -528,11 +526,14 @@ def test_adagrad_rate_decays_to_its_final_rate_and_old_checkpoints_say_what_diff
     from fastw2v.errors import ArgumentError
 
     vocab = Vocab.build([["a", "b", "c"]], min_count=1)
-    cfg = Word2VecConfig(alpha=0.025, min_alpha=0.0005)
+    cfg = Word2VecConfig()
     assert KerasTrainer(cfg.replace(learning_rate=0.4, final_rate=0.25), vocab).learning_rates() == \
         pytest.approx((0.4, 0.1))
     # summed SGD keeps word2vec's alpha and min_alpha
-    assert KerasTrainer(cfg.replace(optimizer="sgd"), vocab).learning_rates() == pytest.approx((0.025, 0.0005))
+    assert KerasTrainer(cfg.replace(optimizer="sgd", min_alpha=0.0005), vocab).learning_rates() == \
+        pytest.approx((0.025, 0.0005))
+    with pytest.raises(ArgumentError, match="alpha and min_alpha are word2vec's SGD rate"):
+        KerasTrainer(cfg.replace(min_alpha=0.0005), vocab)
     for bad in (dict(final_rate=1.5), dict(final_rate=-0.1)):
         with pytest.raises(ArgumentError, match="final_rate"):
             cfg.replace(**bad)
