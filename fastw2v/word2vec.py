@@ -22,7 +22,7 @@ from .constants import JOB_WORDS, WEIGHT_LIMIT
 from .corpus import EncodedCorpus, as_encoded
 from .corpus_cache import load_corpus
 from .errors import ArgumentError, ArgumentTypeError, CheckpointError, TrainingDiverged, TrainingInterrupted
-from .hogwild import ADAGRAD, ADAGRAD_PER_PAIR, SGD, init_weights, make_scratch, sigmoid_tables, train_job
+from .hogwild import ADAGRAD, SGD, init_weights, make_scratch, sigmoid_tables, train_job
 from .memory import check_memory, release_pages
 from .progress import Progress, factory
 from .sampling import SamplingTables, epoch_keys
