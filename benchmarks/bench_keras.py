@@ -2,7 +2,7 @@
 
     python benchmarks/bench_keras.py [--corpus PATH] [--epochs 1] [--quick]
     python benchmarks/bench_keras.py --batch-sweep [--epochs 2] [--quick]
-    python benchmarks/bench_keras.py --workers [--quick]
+    python benchmarks/bench_keras.py --workers [--kills 10] [--quick]
     python benchmarks/bench_keras.py --profile [--before REV] [--repeats 3] [--end-to-end EPOCHS]
                                      [--end-to-end-repeats N] [--quick]
 
@@ -19,8 +19,10 @@ epochs and are evaluated (analogies, WordSim-353). The sgns step through
 
 ``--batch-sweep`` trains sgns at 4k to 256k rows per step with row-wise Adagrad,
 and with summed SGD at 64k rows, beside Hogwild (results/keras_sweep.*). ``--workers`` runs
-``--strategy multiworker`` with 2 local worker processes against 1
-(results/keras_workers.*). ``--profile`` times the sgns step through ``model.fit`` in
+``--strategy multiworker`` with 2 local worker processes against 1, then the cost of a
+lost worker: a resume after a SIGKILL against the uninterrupted runs, and ``--kills``
+SIGKILLs at random points of an epoch, timed from the kill to the survivor's exit, with
+the work lost since the last checkpoint (results/keras_workers.*). ``--profile`` times the sgns step through ``model.fit`` in
 separate processes (``keras_step_child.py``): this tree on TensorFlow and on JAX, and
 ``--before``'s tree (``git archive`` of REV) on TensorFlow, alternating, each tree fed
 as its trainer feeds it (this one: with each batch's unique rows), with JAX's step also
@@ -389,64 +391,195 @@ def plot_sweep(results: dict) -> None:
     plt.close(fig)
 
 
-def run_workers(path, corpus, vocab, words: int, epochs: int) -> None:
-    """``--strategy multiworker`` with 2 local worker processes against 1 worker, on a slice; one run."""
-    import json as _json
+def _start_workers(n: int, args, tmp: Path, tag: str, workdirs=None):
+    """``n`` local ``--strategy multiworker`` processes of ``python -m fastw2v.train args`` (one: the default
+    strategy, a single machine's own way to train); their stderr in files."""
     import os
-    import socket
     import subprocess
     import sys
-    import tempfile
 
+    from fastw2v.cluster import local_tf_configs
+
+    configs, peer_port = local_tf_configs(n)
+    procs = []
+    for i, tf_config in enumerate(configs):
+        wd = workdirs[i] if workdirs else tmp / f"{tag}-w{i}"
+        wd.mkdir(parents=True, exist_ok=True)
+        env = dict(os.environ, TF_CONFIG=tf_config, FASTW2V_CACHE=str(tmp / f"cache{i}"), TF_CPP_MIN_LOG_LEVEL="2",
+                   CUDA_VISIBLE_DEVICES="")
+        cluster = ["--strategy", "multiworker", "--peer-port", str(peer_port)] if n > 1 else []
+        procs.append(subprocess.Popen([sys.executable, "-m", "fastw2v.train", *cluster, "--quiet", *map(str, args)],
+                                      cwd=wd, env=env,
+                                      stdout=subprocess.DEVNULL, stderr=open(wd / f"stderr-{time.time():.0f}.txt", "w")))
+    return procs
+
+
+def _wait_all(procs, timeout: float):
+    """Exit codes of ``procs``, each killed if the whole wait passes ``timeout`` seconds (None for those)."""
+    deadline = time.perf_counter() + timeout
+    codes = []
+    for p in procs:
+        try:
+            codes.append(p.wait(timeout=max(1.0, deadline - time.perf_counter())))
+        except Exception:
+            p.kill()
+            p.wait()
+            codes.append(None)
+    return codes
+
+
+def _slice_text(corpus, vocab, words: int, path: Path):
     head = corpus.head(words)
-    tmp = Path(tempfile.mkdtemp(prefix="fastw2v-workers-"))
-    text = tmp / "slice.txt"
-    with open(text, "w") as fh:
+    with open(path, "w") as fh:
         starts = head.sentence_starts
         for s in range(len(starts) - 1):
             fh.write(" ".join(vocab.words[i] for i in head.ids[starts[s]:starts[s + 1]]) + "\n")
+    return head
 
-    def launch(n):
-        socks = [socket.socket() for _ in range(n)]
-        for sk in socks:
-            sk.bind(("127.0.0.1", 0))
-        hosts = [f"localhost:{sk.getsockname()[1]}" for sk in socks]
-        for sk in socks:
-            sk.close()
-        procs = []
+
+def _wait_for(path: Path, procs, timeout: float) -> bool:
+    deadline = time.perf_counter() + timeout
+    while not path.exists():
+        if time.perf_counter() > deadline or any(p.poll() is not None for p in procs):
+            return False
+        time.sleep(0.1)
+    return True
+
+
+def _kill_and_wait(procs, victim: int, checkpoint: Path, delay: float, peer_timeout: float) -> dict:
+    """SIGKILL worker ``victim`` ``delay`` s after the chief's first checkpoint; how the others ended."""
+    import json as _json
+    import signal
+
+    if not _wait_for(checkpoint, procs, 900):
+        codes = _wait_all(procs, 60)
+        raise RuntimeError(f"no checkpoint appeared before the workers ended ({codes})")
+    time.sleep(delay)
+    state = _json.loads(checkpoint.read_text()).get("state", {})
+    t_kill = time.perf_counter()
+    lost_work = time.time() - checkpoint.stat().st_mtime
+    procs[victim].send_signal(signal.SIGKILL)
+    others = [p for i, p in enumerate(procs) if i != victim]
+    codes = _wait_all(others, peer_timeout + 120)
+    exit_seconds = time.perf_counter() - t_kill
+    procs[victim].wait()
+    return {"victim": victim, "delay": delay, "survivor_codes": codes, "seconds_to_exit": exit_seconds,
+            "work_lost_seconds": lost_work, "checkpoint_at": {"epoch": state.get("epoch"),
+                                                              "batch": state.get("skip_batches")}}
+
+
+def run_workers(path, corpus, vocab, words: int, epochs: int, kills: int, kill_words: int) -> None:
+    """``--strategy multiworker`` on local processes: throughput, the cost of a lost worker, resume."""
+    import json as _json
+    import os
+    import random
+    import tempfile
+
+    from fastw2v.peers import EXIT_PEER_LOST
+
+    tmp = Path(tempfile.mkdtemp(prefix="fastw2v-workers-"))
+    text = tmp / "slice.txt"
+    head = _slice_text(corpus, vocab, words, text)
+    analogies = str(eval_files()[0])
+    peer_timeout = 60.0
+
+    def launch(n, tag, extra=(), workdirs=None):
+        args = ["--corpus", text, "--epochs", epochs, "--report", "r.json", "--eval-analogies", analogies, *extra]
         t0 = time.perf_counter()
-        for i in range(n):
-            env = dict(os.environ, TF_CONFIG=_json.dumps({"cluster": {"worker": hosts},
-                                                          "task": {"type": "worker", "index": i}}),
-                       FASTW2V_CACHE=str(tmp / f"cache{i}"), TF_CPP_MIN_LOG_LEVEL="2")
-            procs.append(subprocess.Popen([sys.executable, "-m", "fastw2v.train", "--corpus", str(text),
-                                           "--strategy", "multiworker", "--epochs", str(epochs), "--quiet",
-                                           "--report", str(tmp / f"r{n}.json"), "--eval-analogies",
-                                           str(eval_files()[0])], env=env, stderr=subprocess.DEVNULL))
-        codes = [p.wait(timeout=1800) for p in procs]
+        codes = _wait_all(_start_workers(n, args, tmp, tag, workdirs), 3600)
         wall = time.perf_counter() - t0
-        report = _json.loads((tmp / f"r{n}.json").read_text())
+        report = _json.loads(((workdirs[0] if workdirs else tmp / f"{tag}-w0") / "r.json").read_text())
         out = {"workers": n, "exit_codes": codes, "wall_seconds": wall, "train_seconds": report["train_seconds"],
                "pairs_per_sec_chief": report["pairs_per_sec"],
-               "cluster_pairs_per_sec": report.get("cluster_pairs_per_sec", report["pairs_per_sec"]),
+               "cluster_pairs_per_sec": report["pairs_trained"] / report["train_seconds"],
+               "pairs_trained": report["pairs_trained"], "pairs_trained_total": report["pairs_trained_total"],
                "analogy_accuracy": report.get("evaluation", {}).get("analogies", {}).get("accuracy")}
-        print(f"{n} worker(s): {out}", flush=True)
+        print(f"{tag}: {out}", flush=True)
         return out
 
-    runs = [launch(1), launch(2), launch(1), launch(2)]
+    runs = [launch(1, "one-a"), launch(2, "two-a"), launch(1, "one-b"), launch(2, "two-b")]
     results = {"corpus": str(path), "words": head.raw_words, "epochs": epochs, "runs": runs}
     one = float(np.median([r["cluster_pairs_per_sec"] for r in runs if r["workers"] == 1]))
     two = float(np.median([r["cluster_pairs_per_sec"] for r in runs if r["workers"] == 2]))
     results["two_over_one"] = two / one
-    md = [f"| --strategy multiworker, localhost, {head.raw_words:,} words, {epochs} epochs | pairs/s (all workers) "
-          "| train s | wall s | analogy |", "|---|---:|---:|---:|---:|"]
-    for r in runs:
+
+    # resume after a kill, on the same slice: killed mid-epoch, restarted, against the uninterrupted runs
+    rng = random.Random(0)
+    train_two = float(np.median([r["train_seconds"] for r in runs if r["workers"] == 2]))
+    dirs = [tmp / "resume-w0", tmp / "resume-w1"]
+    ck = dirs[0] / "ck"
+    # a checkpoint about every sixth of the run, the kill in its first half after the first one
+    resume_args = ["--checkpoint-dir", ck, "--checkpoint-every", round(max(2.0, train_two / 6), 1)]
+    procs = _start_workers(2, ["--corpus", text, "--epochs", epochs, *resume_args], tmp, "resume", dirs)
+    killed = _kill_and_wait(procs, 1, ck / "checkpoint.json", rng.uniform(0, train_two / 2), peer_timeout)
+    resumed = launch(2, "resume", [*resume_args, "--resume"], dirs)
+    whole = [r for r in runs if r["workers"] == 2]
+    results["resume"] = {"killed": killed, "resumed": resumed,
+                         "analogy_points_vs_uninterrupted": [100 * (resumed["analogy_accuracy"] - r["analogy_accuracy"])
+                                                             for r in whole],
+                         "pairs_equal_uninterrupted": all(resumed["pairs_trained_total"] == r["pairs_trained_total"]
+                                                          for r in whole)}
+
+    # the cost of a failure: kills at random points of an epoch on a smaller slice, victims alternating
+    kill_text = tmp / "kill-slice.txt"
+    kill_head = _slice_text(corpus, vocab, kill_words, kill_text)
+    trials = []
+    train_kill = train_two * kill_head.raw_words / head.raw_words / epochs  # one epoch of the smaller slice
+    every = round(max(2.0, train_kill / 6), 1)
+    for k in range(kills):
+        kdir = tmp / f"kill{k}"
+        args = ["--corpus", kill_text, "--epochs", 1, "--checkpoint-dir", kdir / "ck", "--checkpoint-every", every,
+                "--peer-timeout", peer_timeout]
+        procs = _start_workers(2, args, tmp, f"kill{k}")
+        trial = _kill_and_wait(procs, k % 2, kdir / "ck" / "checkpoint.json", rng.uniform(0, train_kill * 0.7),
+                               peer_timeout)
+        trial["ended_in_bound"] = (all(c == EXIT_PEER_LOST for c in trial["survivor_codes"])
+                                   and trial["seconds_to_exit"] <= peer_timeout + 30)
+        print(f"kill {k}: {trial}", flush=True)
+        trials.append(trial)
+    exits = [t["seconds_to_exit"] for t in trials]
+    lost = [t["work_lost_seconds"] for t in trials]
+    results["failures"] = {"words": kill_head.raw_words, "peer_timeout": peer_timeout, "checkpoint_every": every,
+                           "trials": trials, "all_in_bound": all(t["ended_in_bound"] for t in trials),
+                           "seconds_to_exit": _spread(exits), "work_lost_seconds": _spread(lost)}
+    write_results("keras_workers", results, workers_markdown(results, os.cpu_count()))
+
+
+def _spread(values) -> dict:
+    return {"min": float(np.min(values)), "median": float(np.median(values)), "max": float(np.max(values))}
+
+
+def workers_markdown(results: dict, cores) -> str:
+    md = [f"| --strategy multiworker, localhost, {results['words']:,} words, {results['epochs']} epoch(s) "
+          "| pairs/s (all workers) | pairs trained | train s | wall s | analogy |", "|---|---:|---:|---:|---:|---:|"]
+    for r in results["runs"]:
         acc = f"{100 * r['analogy_accuracy']:.1f}%" if r["analogy_accuracy"] is not None else "n/a"
-        md.append(f"| {r['workers']} worker(s) | {fmt_rate(r['cluster_pairs_per_sec'])} | {r['train_seconds']:.0f} | "
-                  f"{r['wall_seconds']:.0f} | {acc} |")
-    md.append(f"\n2 workers / 1 worker (median pairs/s): {two / one:.2f}x on this {os.cpu_count()}-core machine, "
+        md.append(f"| {r['workers']} worker(s) | {fmt_rate(r['cluster_pairs_per_sec'])} | {r['pairs_trained']:,} | "
+                  f"{r['train_seconds']:.0f} | {r['wall_seconds']:.0f} | {acc} |")
+    md.append(f"\n2 workers / 1 worker (median pairs/s): {results['two_over_one']:.2f}x on this {cores}-core machine, "
               "where both workers share the same cores.")
-    write_results("keras_workers", results, "\n".join(md))
+    res = results["resume"]
+    k = res["killed"]
+    md.append(f"\nResume: worker 1 SIGKILLed {k['delay']:.1f} s after the chief's first checkpoint (checkpoint at "
+              f"epoch {k['checkpoint_at']['epoch'] + 1}, batch {k['checkpoint_at']['batch']}); worker 0 exited with "
+              f"{k['survivor_codes']} after {k['seconds_to_exit']:.1f} s; both restarted with --resume: analogy "
+              f"{100 * res['resumed']['analogy_accuracy']:.1f}%, "
+              + ", ".join(f"{d:+.2f}" for d in res["analogy_points_vs_uninterrupted"])
+              + " points against the uninterrupted 2-worker runs; pairs trained across the two runs "
+              + ("equal" if res["pairs_equal_uninterrupted"] else "DIFFER from")
+              + f" the uninterrupted runs' ({res['resumed']['pairs_trained_total']:,}).")
+    f = results["failures"]
+    md.append(f"\n| a lost worker, {len(f['trials'])} SIGKILLs at random points ({f['words']:,}-word slice, "
+              f"--peer-timeout {f['peer_timeout']:g}, --checkpoint-every {f['checkpoint_every']}) | min | median | max |")
+    md.append("|---|---:|---:|---:|")
+    for key, name in (("seconds_to_exit", "kill to the survivor's exit (s)"),
+                      ("work_lost_seconds", "work lost: seconds since the last checkpoint")):
+        v = f[key]
+        md.append(f"| {name} | {v['min']:.2f} | {v['median']:.2f} | {v['max']:.2f} |")
+    md.append(f"\nEvery survivor exited with the lost-worker status (4) within --peer-timeout + 30 s: "
+              f"{'yes' if f['all_in_bound'] else 'NO'} ({sum(t['ended_in_bound'] for t in f['trials'])} of "
+              f"{len(f['trials'])}; victims alternate between worker 1 and the chief).")
+    return "\n".join(md)
 
 
 def main(argv=None):
@@ -471,7 +604,10 @@ def main(argv=None):
     ap.add_argument("--end-to-end-repeats", type=int, default=None, metavar="N",
                     help="with --end-to-end: runs per contender (default --repeats)")
     ap.add_argument("--workers", action="store_true",
-                    help="--strategy multiworker: 2 local workers against 1 on a slice (writes results/keras_workers.*)")
+                    help="--strategy multiworker on local processes: 2 workers against 1 on a slice, a resume after "
+                         "a SIGKILL against the uninterrupted runs, and --kills lost workers at random points "
+                         "(writes results/keras_workers.*)")
+    ap.add_argument("--kills", type=int, default=10, help="with --workers: lost workers to time")
     args = ap.parse_args(argv)
     args.epochs_given = args.epochs is not None
     args.epochs = args.epochs or 1
@@ -483,7 +619,8 @@ def main(argv=None):
         run_batch_sweep(path, corpus, vocab, args.epochs if args.epochs_given else 2)
         return
     if args.workers:
-        run_workers(path, corpus, vocab, 300_000 if args.quick else 3_000_000, 1)
+        run_workers(path, corpus, vocab, 300_000 if args.quick else 3_000_000, args.epochs,
+                    2 if args.quick else args.kills, 300_000 if args.quick else 1_000_000)
         return
     if args.profile:
         from fastw2v import KerasOptions

@@ -83,8 +83,10 @@ def load(directory) -> Tuple[dict, Dict[str, np.ndarray]]:
 #: Config fields newer than checkpoint format 2, with the value a checkpoint written
 #: before them was trained with (Keras sgns: every row drew its own negatives, and
 #: row-wise Adagrad decayed to 1e-4 of its rate; summed SGD takes no final_rate; Hogwild
-#: stepped by SGD, and its checkpoints named no optimizer, because it had only that one).
-CONFIG_ADDED_LATER = {"shared_negatives": False, "negative_group": 1, "final_rate": 1e-4, "optimizer": "sgd"}
+#: stepped by SGD, and its checkpoints named no optimizer, because it had only that one;
+#: a Keras run could resume on one worker only).
+CONFIG_ADDED_LATER = {"shared_negatives": False, "negative_group": 1, "final_rate": 1e-4, "optimizer": "sgd",
+                      "workers": 1}
 
 
 def _with_added_later(saved: dict, now: dict) -> dict:

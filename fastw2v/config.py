@@ -18,6 +18,7 @@ from typing import Optional
 
 import numpy as np
 
+from .constants import DEFAULT_PEER_TIMEOUT
 from .errors import ArgumentError, ArgumentTypeError
 
 KERAS_MODELS = ("sgns", "tutorial")
@@ -251,6 +252,12 @@ class KerasOptions:
         Training steps per call from Python (Keras' ``compile`` option). Progress,
         stop requests and the loss are seen once per call, so more steps per call keep
         an accelerator busy while Python catches up; 1 suits a CPU.
+    peer_timeout : float
+        ``multiworker``: seconds of silence after which a peer counts as lost, and the
+        bound on meeting the peers at start-up (:mod:`fastw2v.peers`).
+    peer_port : int, optional
+        ``multiworker``: the port the chief watches its peers on; by default its
+        ``TF_CONFIG`` port plus one.
     """
 
     model: str = "sgns"
@@ -258,9 +265,15 @@ class KerasOptions:
     batch_size: Optional[int] = None
     negative_group: Optional[int] = None
     steps_per_execution: int = 1
+    peer_timeout: float = DEFAULT_PEER_TIMEOUT
+    peer_port: Optional[int] = None
 
     def __post_init__(self) -> None:
         check_choice("model", self.model, KERAS_MODELS)
+        check_float("peer_timeout", self.peer_timeout, 0.0, strict=True)
+        if self.peer_port is not None:
+            if check_int("peer_port", self.peer_port, 1) > 65535:
+                raise ArgumentError(f"peer_port must be a TCP port (1..65535), got {self.peer_port}")
         check_int("steps_per_execution", self.steps_per_execution, 1)
         check_choice("strategy", self.strategy, KERAS_STRATEGIES)
         if self.batch_size is not None:

@@ -42,3 +42,8 @@ LOSS_EXPLOSION_FACTOR = 100.0
 #: ``DEFAULT_CHECKPOINT_DIR`` when interrupted without one.
 CHECKPOINT_EVERY_SECONDS = 300.0
 DEFAULT_CHECKPOINT_DIR = "fastw2v-checkpoint"
+
+#: ``--strategy multiworker``: seconds of silence after which a peer counts as lost,
+#: also the bound on meeting the peers at start-up (``--peer-timeout``;
+#: :mod:`fastw2v.peers`).
+DEFAULT_PEER_TIMEOUT = 60.0

@@ -66,5 +66,9 @@ class TrainingInterrupted(Fastw2vError, RuntimeError):
     """Training stopped on request (a signal or a checkpoint); the state so far is kept."""
 
 
+class PeerLost(Fastw2vError, RuntimeError):
+    """A multi-worker run lost a peer, or could not reach one at start-up."""
+
+
 class UsageError(Fastw2vError):
     """Command-line flags that do not fit together."""

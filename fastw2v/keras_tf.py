@@ -157,13 +157,28 @@ def fit_epoch_distributed(trainer, data, callbacks, max_steps: Optional[int]) ->
     the gradient slices across workers. The distributed iterator agrees across
     workers on when the epoch ends, so shares of unequal length end together (a
     worker out of rows steps on empty batches). Callbacks get the calls ``fit`` makes.
+
+    Every step also sums, over all workers, the rows each trained and each worker's
+    stop requests (:meth:`~fastw2v.keras_trainer.KerasTrainer.stop_flags`): a pause
+    for the chief's checkpoint, or a signal to any worker. The whole group therefore
+    stops after the same step, which its next all-reduce needs, and knows why
+    (:meth:`~fastw2v.keras_trainer.KerasTrainer.group_stopped`). One more scalar pair
+    rides on the loss's own reduction, so this costs no extra round trip.
     """
     model, strategy = trainer.model, trainer.strategy._strategy
     if getattr(trainer, "_distributed_step", None) is None:
+        def replica_step(batch, flags):
+            logs = model.train_step(batch)
+            rows = tf.cast(tf.shape(tf.nest.flatten(batch)[0])[0], tf.float32)
+            # weighted by rows: a worker out of rows steps on an empty batch, whose loss is NaN
+            loss = tf.where(rows > 0, tf.cast(logs["loss"], tf.float32) * rows, 0.0)
+            return tf.concat([tf.stack([loss, rows]), flags], 0)
+
         @tf.function
-        def step(batch):
-            logs = strategy.run(model.train_step, args=(batch,))
-            return strategy.reduce(tf.distribute.ReduceOp.MEAN, logs["loss"], axis=None)
+        def step(batch, flags):
+            sums = strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(replica_step, args=(batch, flags)),
+                                   axis=None)
+            return tf.concat([sums[:1] / tf.maximum(sums[1:2], 1.0), sums[1:]], 0)
 
         trainer._distributed_step = step
     cbs = keras.callbacks.CallbackList(list(callbacks), model=model)
@@ -172,12 +187,22 @@ def fit_epoch_distributed(trainer, data, callbacks, max_steps: Optional[int]) ->
     cbs.on_epoch_begin(trainer.epoch)
     for metric in model.metrics:
         metric.reset_state()
-    logs = {}
-    for i, batch in enumerate(strategy.experimental_distribute_dataset(data)):
-        logs = {"loss": float(trainer._distributed_step(batch))}
+    # a pause agreed at an epoch's last step leaves the next call no step: its end keeps the loss
+    epoch, logs = getattr(trainer, "_distributed_logs", (None, {}))
+    logs = logs if epoch == trainer.epoch else {}
+    # each worker's feed is its own share, already batched per replica: distributed from a
+    # function, it is neither sharded nor rebatched (experimental_distribute_dataset would
+    # cut every batch into one piece per replica of the whole group, and a worker would
+    # train only its own piece of each, half its rows on two workers)
+    for i, batch in enumerate(strategy.distribute_datasets_from_function(lambda context: data)):
+        loss, rows, pause, stop = trainer._distributed_step(batch, tf.constant(trainer.stop_flags())).numpy()
+        trainer.group_rows_done += int(round(rows))
+        logs = {"loss": float(loss)}
+        trainer._distributed_logs = (trainer.epoch, logs)
+        agreed = trainer.group_stopped(pause > 0, stop > 0)
         cbs.on_train_batch_end(i, logs)
-        if model.stop_training or (max_steps is not None and i + 1 >= max_steps):
+        if agreed or model.stop_training or (max_steps is not None and i + 1 >= max_steps):
             break
-    if max_steps is None and not model.stop_training:
+    if max_steps is None and not model.stop_training and trainer.group_stop is None:
         cbs.on_epoch_end(trainer.epoch, logs)
     cbs.on_train_end()

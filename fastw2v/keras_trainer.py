@@ -197,7 +197,15 @@ class KerasTrainer:
         self.skip_batches = 0
         #: rows trained by this object (all fits)
         self.rows_done = 0
+        #: rows trained before the checkpoint this object resumed from, by all workers
+        self.rows_before = 0
+        #: rows trained by all workers in this object's fits (multiworker: summed each step)
+        self.group_rows_done = 0
+        #: multiworker: what the whole group agreed to stop for, after the step it stopped at:
+        #: "pause" (the chief's checkpoint) or "stop" (a signal to a worker); None while it trains
+        self.group_stop: Optional[str] = None
         self._stop = threading.Event()
+        self._pause = False  # the request in _stop is only for a checkpoint
         self._pending_state: Optional[Dict[str, np.ndarray]] = None
 
     @property
@@ -216,14 +224,37 @@ class KerasTrainer:
 
     @property
     def stop_requested(self) -> bool:
-        return self._stop.is_set()
+        """Whether the fit stops after this step: a request here, or under multiworker the group's."""
+        return self._stop.is_set() if self.n_workers == 1 else self.group_stop is not None
 
-    def request_stop(self) -> None:
+    def request_stop(self, pause: bool = False) -> None:
         """Ask a running (or the next) :meth:`fit` to stop after the current batch; thread-safe.
 
-        The request holds until a fit has acted on it by raising TrainingInterrupted.
+        ``pause``: only to write a checkpoint, after which training goes on. The request
+        holds until a fit has acted on it by raising TrainingInterrupted. Under
+        multiworker every worker stops after the same step, the first whose all-reduce
+        carries a request from any of them (:meth:`stop_flags`).
         """
+        self._pause = pause and (self._pause or not self._stop.is_set())
         self._stop.set()
+
+    def stop_flags(self) -> np.ndarray:
+        """``[pause, stop]`` as this worker requests them, for the step's all-reduce (float32)."""
+        requested = self._stop.is_set()
+        return np.array([requested and self._pause, requested and not self._pause], dtype=np.float32)
+
+    def group_stopped(self, pause: bool, stop: bool) -> bool:
+        """Record what the step's all-reduce says the group asked for; True if it stops now.
+
+        A stop outranks a pause: the group then ends, and the chief saves what it has.
+        """
+        self.group_stop = "stop" if stop else "pause" if pause else None
+        return self.group_stop is not None
+
+    @property
+    def cluster_rows_done(self) -> int:
+        """Rows trained in this object's fits by every worker (this one's alone on one worker)."""
+        return self.group_rows_done if self.n_workers > 1 else self.rows_done
 
     @property
     def words_done(self) -> float:
@@ -335,9 +366,17 @@ class KerasTrainer:
                                    f"{self.learning_rates()[0]})")
         if max_steps is None and self.stop_requested and self.epoch < cfg.epochs:
             self.skip_batches = progress.batches_in_epoch
-            self._stop.clear()  # acted on: the next fit continues
-            raise TrainingInterrupted(f"training stopped in epoch {self.epoch + 1} after "
-                                      f"{progress.batches_in_epoch} batches")
+            interrupted = TrainingInterrupted(f"training stopped in epoch {self.epoch + 1} after "
+                                              f"{progress.batches_in_epoch} batches")
+            if self.n_workers > 1:
+                #: the group's reason, for the runner: True for the chief's checkpoint alone
+                interrupted.pause = self.group_stop == "pause"
+                self.group_stop = None
+                if not interrupted.pause or self._pause:
+                    self._stop.clear()  # acted on; a signal that came after the pause's step holds
+            else:
+                self._stop.clear()  # acted on: the next fit continues
+            raise interrupted
         if tensorboard and max_steps is None:
             self.vectors.save_projector(tensorboard)
         return self
@@ -380,7 +419,7 @@ class KerasTrainer:
     def settings(self) -> dict:
         """What a checkpoint must have been trained with to be resumed here (the strategy may differ)."""
         return dict(self.config.to_dict(), batch_size=self.options.batch_size,
-                    negative_group=self.options.negative_group)
+                    negative_group=self.options.negative_group, workers=self.n_workers)
 
     def report_fields(self) -> dict:
         """Backend-specific fields for a run report."""
@@ -388,7 +427,11 @@ class KerasTrainer:
                   "negative_group": self.options.negative_group, "final_rate": self.config.final_rate,
                   "learning_rate": self.learning_rates()[0],
                   "keras_backend": _glue.NAME, "steps_per_execution": self.options.steps_per_execution,
-                  "devices": _glue.devices(), "replicas": self.strategy.num_replicas}
+                  "devices": _glue.devices(), "replicas": self.strategy.num_replicas,
+                  # by every worker: in this run, and since the start of training (a resumed run's
+                  # checkpoint included), so that runs stopped and resumed add up to one whole run
+                  "pairs_trained": self.cluster_rows_done * self.pairs_per_row,
+                  "pairs_trained_total": (self.rows_before + self.cluster_rows_done) * self.pairs_per_row}
         if self.n_workers > 1:
             fields.update(workers=self.n_workers, worker_index=self.worker_index)
         return fields
@@ -400,7 +443,8 @@ class KerasTrainer:
         arrays = {f"w{i}": np.asarray(w) for i, w in enumerate(self.model.get_weights())}
         for i, v in enumerate(self.model.optimizer.variables):
             arrays[f"opt{i}"] = np.asarray(keras.ops.convert_to_numpy(v))
-        return arrays, {"epoch": self.epoch, "skip_batches": self.skip_batches, "history": self.history}
+        return arrays, {"epoch": self.epoch, "skip_batches": self.skip_batches, "history": self.history,
+                        "rows_trained": self.rows_before + self.cluster_rows_done}
 
     def restore(self, arrays: Dict[str, np.ndarray], state: dict, vocab=None) -> None:
         """Continue from :meth:`checkpoint_state`'s output; applied at once if built, else by :meth:`build`."""
@@ -408,6 +452,7 @@ class KerasTrainer:
             self.epoch = int(state["epoch"])
             self.skip_batches = int(state["skip_batches"])
             self.history = list(state["history"])
+            self.rows_before = int(state.get("rows_trained", 0))
         except (KeyError, TypeError, ValueError) as exc:
             raise CheckpointError(f"the checkpoint lacks the Keras state ({exc})") from None
         if self.model is None:

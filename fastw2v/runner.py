@@ -20,6 +20,7 @@ both offer ``fit(corpus, quiet=, on_epoch_end=, ...)``, ``request_stop()``,
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -33,13 +34,16 @@ from typing import Optional, Tuple
 
 from . import checkpoint as ckpt
 from .atomic import atomic_open
-from .cluster import cluster_from_tf_config
+from .cluster import cluster_from_tf_config, worker_addresses
 from .config import KerasOptions, Word2VecConfig, check_choice, check_float, check_int
 from .constants import CHECKPOINT_EVERY_SECONDS, DEFAULT_CHECKPOINT_DIR
-from .errors import Fastw2vError, TrainingDiverged, TrainingInterrupted, UsageError
+from .errors import Fastw2vError, PeerLost, TrainingDiverged, TrainingInterrupted, UsageError
 from .memory import check_batch_memory
+from .peers import EXIT_PEER_LOST, start_peers
 
 BACKENDS = ("keras", "hogwild")
+#: the command line's name, at the start of its messages
+PROG = "python -m fastw2v.train"
 #: the refusal of Keras-only options with the Hogwild backend
 KERAS_ONLY_OPTIONS = ("--model tutorial, --strategy, --batch-size, --negative-group, --steps-per-execution and "
                       "--tensorboard are for --backend keras")
@@ -56,13 +60,16 @@ EXIT_INTERRUPTED = 130
 def exit_code(exc: Optional[BaseException]) -> int:
     """The exit status for a run that ended with ``exc`` (None: success).
 
-    fastw2v's own errors are bad input (2), divergence (3) or an interruption (130);
-    anything else is a bug (1).
+    fastw2v's own errors are bad input (2), divergence (3), a multi-worker group that
+    lost a peer or could not meet one (4, :data:`~fastw2v.peers.EXIT_PEER_LOST`) or an
+    interruption (130); anything else is a bug (1).
     """
     if exc is None:
         return EXIT_OK
     if isinstance(exc, TrainingDiverged):
         return EXIT_DIVERGED
+    if isinstance(exc, PeerLost):
+        return EXIT_PEER_LOST
     if isinstance(exc, (TrainingInterrupted, KeyboardInterrupt)):
         return EXIT_INTERRUPTED
     if isinstance(exc, Fastw2vError):
@@ -154,6 +161,35 @@ def make_trainer(backend: str, config: Word2VecConfig, vocab, keras: Optional[Ke
     return KerasTrainer(config, vocab, keras)
 
 
+def _checkpoint_name(directory, meta: dict) -> str:
+    """A checkpoint as a lost-worker message names it: where, when, and how far it had trained."""
+    state = meta.get("state") or {}
+    epoch, batches = state.get("epoch", 0), state.get("skip_batches", 0)
+    where = f"epoch {epoch + 1}, batch {batches}" if batches else f"the end of epoch {epoch}"
+    return f"{directory}/ (saved {meta.get('saved_at', '?')}, at {where})"
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts():
+    """SIGTERM raises KeyboardInterrupt, as SIGINT does, until training installs its own handlers.
+
+    A multi-worker run stopped before it trains then says goodbye to its peers, which
+    stop with it, instead of vanishing as a lost worker.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
 class _Signals:
     """While active, SIGINT and SIGTERM ask ``on_signal(name)`` to stop; old handlers come back after."""
 
@@ -178,8 +214,12 @@ class _Signals:
 class Runner:
     """Train one trainer on one corpus with checkpoints, signal handling and a report."""
 
-    def __init__(self, trainer, vocab, corpus, options: RunOptions, fit_options: Optional[dict] = None) -> None:
+    def __init__(self, trainer, vocab, corpus, options: RunOptions, fit_options: Optional[dict] = None,
+                 peers=None) -> None:
         self.trainer = trainer
+        #: multiworker: the :class:`~fastw2v.peers.PeerGroup`; only the chief (worker 0) writes files
+        self.peers = peers
+        self.writes = getattr(trainer, "is_chief", True)
         self.vocab = vocab
         self.corpus = corpus
         self.options = options
@@ -214,7 +254,7 @@ class Runner:
     def _fit_once(self) -> bool:
         """One ``fit`` call; True when training is complete, False after a periodic checkpoint."""
         timer = None
-        if self.options.checkpoint_dir:
+        if self.options.checkpoint_dir and self.writes:
             timer = threading.Timer(self.options.checkpoint_every, self._periodic_checkpoint)
             timer.daemon = True
             timer.start()
@@ -231,11 +271,14 @@ class Runner:
             self.fit_seconds += time.perf_counter() - t0
         if interrupted is None:
             return True
-        if self._checkpoint_due and self.signal is None:
+        # multiworker: the group agreed why it stopped (a peer's signal, or the chief's checkpoint)
+        agreed = getattr(interrupted, "pause", None)
+        if (self._checkpoint_due and self.signal is None) if agreed is None else agreed:
             # a signal arriving from here on sets the trainer's stop request again, and
             # the next fit acts on it at once
             self._checkpoint_due = False
-            self._save_checkpoint(self.options.checkpoint_dir)
+            if self.options.checkpoint_dir:
+                self._save_checkpoint(self.options.checkpoint_dir)
             return False
         self._save_on_interrupt(interrupted)
         return True  # not reached: _save_on_interrupt raises
@@ -246,7 +289,7 @@ class Runner:
 
     def _periodic_checkpoint(self) -> None:
         self._checkpoint_due = True
-        self.trainer.request_stop()
+        self.trainer.request_stop(pause=True)
 
     def _on_epoch_end(self, trainer, record: dict) -> None:
         if not self.options.quiet:
@@ -259,22 +302,39 @@ class Runner:
     # -- checkpoints -----------------------------------------------------------------
 
     def _save_checkpoint(self, directory) -> None:
+        if not self.writes:
+            return
         arrays, state = self.trainer.checkpoint_state()
         meta = {"backend": self.trainer.backend, "config": self.trainer.settings(), "corpus": self.fingerprint,
                 "state": state, "serial": self.serial, "saved_at": time.strftime("%Y-%m-%d %H:%M:%S")}
         ckpt.save(directory, arrays, meta)
         self.serial += 1
+        if self.peers is not None:
+            self.peers.note_checkpoint(_checkpoint_name(directory, meta))
 
     def _resume(self) -> None:
+        """Continue from the checkpoint; under multiworker the chief's, which it hands to every worker."""
         directory = self.options.checkpoint_dir
-        meta, arrays = ckpt.load(directory)
+        if self.writes:
+            meta, arrays = ckpt.load(directory)
+            if self.peers is not None:
+                self.peers.send_state(meta, arrays)
+                self.peers.note_checkpoint(_checkpoint_name(directory, meta))
+        else:
+            meta, arrays = self.peers.receive_state()
+        # every worker checks the checkpoint against its own corpus, vocabulary and flags
         ckpt.check_compatible(meta, self.trainer.settings(), self.fingerprint, self.trainer.backend)
         self.trainer.restore(arrays, meta.get("state"), self.vocab)
         self.serial = int(meta.get("serial", 0)) + 1
         if not self.options.quiet:
-            print(f"resuming from {directory} (checkpoint of {meta.get('saved_at', '?')})", file=sys.stderr)
+            print(f"resuming from {directory if self.writes else 'the chief'}'s checkpoint of "
+                  f"{meta.get('saved_at', '?')}", file=sys.stderr)
 
     def _save_on_interrupt(self, exc: TrainingInterrupted) -> None:
+        if not self.writes:
+            raise TrainingInterrupted(f"{exc} by {self.signal or 'a stop of the group'}. The chief (worker 0) saved "
+                                      "the checkpoint and the vectors so far; continue by starting every worker "
+                                      "again with --resume and the chief's --checkpoint-dir") from None
         where = Path(self.options.checkpoint_dir or DEFAULT_CHECKPOINT_DIR)
         self._save_checkpoint(where)
         vectors = self.trainer.vectors
@@ -283,7 +343,7 @@ class Runner:
         if output:
             vectors.save(output)
         raise TrainingInterrupted(
-            f"{exc} by {self.signal or 'request'}. Checkpoint and vectors so far saved in {where}/"
+            f"{exc} by {self.signal or ('a stop of another worker' if self.peers is not None else 'request')}. Checkpoint and vectors so far saved in {where}/"
             + (f" (vectors also in {output})" if output else "")
             + f"; continue with --resume --checkpoint-dir {where}"
         ) from None
@@ -326,14 +386,17 @@ def run(corpus: CorpusOptions, backend: str, config: Word2VecConfig, run_options
         keras: Optional[KerasOptions] = None) -> dict:
     """A whole training run, as ``python -m fastw2v.train`` does it; returns the report.
 
+    Under ``--strategy multiworker`` the workers first meet and then watch each other
+    (:mod:`fastw2v.peers`): a lost peer ends this process with
+    :data:`~fastw2v.peers.EXIT_PEER_LOST`, and every way this run ends is told to the
+    others.
+
     Raises
     ------
     Fastw2vError
-        Bad input (exit status 2), TrainingDiverged (3) or TrainingInterrupted (130).
+        Bad input (exit status 2), TrainingDiverged (3), PeerLost (4) or
+        TrainingInterrupted (130).
     """
-    from .corpus_cache import load_corpus
-    from .progress import factory
-
     check_choice("backend", backend, BACKENDS)
     if backend == "hogwild" and run_options.tensorboard:
         raise UsageError(KERAS_ONLY_OPTIONS)
@@ -351,9 +414,31 @@ def run(corpus: CorpusOptions, backend: str, config: Word2VecConfig, run_options
         check_batch_memory(keras.batch_size, config.negative + 1 if keras.layout == "rows" else 1, config.dim)
         if keras.strategy == "multiworker":
             cluster_from_tf_config()
-    if keras is not None and keras.strategy == "multiworker" and run_options.resume:
-        raise UsageError("--resume is not supported with --strategy multiworker yet: every worker would need the "
-                         "chief's checkpoint; resume on one machine without --strategy multiworker instead")
+    if keras is None or keras.strategy != "multiworker":
+        return _run(corpus, backend, config, run_options, keras)
+    index, addresses = worker_addresses()
+    hint = ("no checkpoint was written yet" if run_options.checkpoint_dir else
+            "the run keeps no checkpoint (give the chief --checkpoint-dir to keep one)")
+    with _sigterm_interrupts():
+        # met before the corpus loads: a peer still loading keeps the watch's heartbeat going
+        peers = start_peers(index, len(addresses), addresses, keras.peer_timeout, keras.peer_port,
+                            checkpoint_hint=hint, prog=PROG)
+        try:
+            report = _run(corpus, backend, config, run_options, keras, peers)
+        except BaseException as exc:
+            # a divergence or a stop all workers agreed on ends every worker by itself
+            peers.leave(expected=isinstance(exc, (TrainingDiverged, TrainingInterrupted)), code=exit_code(exc),
+                        message=str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            raise
+        peers.leave(expected=True)
+    return report
+
+
+def _run(corpus: CorpusOptions, backend: str, config: Word2VecConfig, run_options: RunOptions,
+         keras: Optional[KerasOptions], peers=None) -> dict:
+    from .corpus_cache import load_corpus
+    from .progress import factory
+
     t0 = time.perf_counter()
     vocab, encoded = load_corpus(corpus.path, config.min_count, config.max_vocab, cache_dir=corpus.cache_dir,
                                  use_cache=corpus.use_cache, progress_factory=factory(run_options.quiet),
@@ -366,15 +451,18 @@ def run(corpus: CorpusOptions, backend: str, config: Word2VecConfig, run_options
               + ("" if trainer.is_chief else "; this worker writes no files"), file=sys.stderr)
         if not trainer.is_chief:
             # only the chief (worker 0) writes files; the others train their share
-            run_options = replace(run_options, output=None, report=None, checkpoint_dir=None, tensorboard=None,
+            # (its --checkpoint-dir is kept for --resume, whose state comes from the chief)
+            run_options = replace(run_options, output=None, report=None, tensorboard=None,
                                   eval_analogies=None, eval_pairs=(), validate=())
     if backend == "hogwild":
         fit_options = {"vocab": vocab}
     else:
         fit_options = {"validate": run_options.validate, "validate_every": run_options.validate_every,
                        "tensorboard": run_options.tensorboard}
-    runner = Runner(trainer, vocab, encoded, run_options, fit_options)
+    runner = Runner(trainer, vocab, encoded, run_options, fit_options, peers)
     trained = runner.train()
+    if peers is not None:
+        peers.disarm()  # no more all-reduces: a peer leaving now costs this worker nothing
     report = {
         "backend": backend,
         "model": keras.model if keras is not None else "sgns",

@@ -6,8 +6,9 @@ report and an evaluation. Run with ``--help`` for every flag.
 
 This module only parses flags into the typed options of :mod:`fastw2v.config` and
 :mod:`fastw2v.runner` (:func:`options_from_args`) and calls :func:`fastw2v.runner.run`.
-fastw2v's own errors print one line and exit 2 (3 for divergence, 130 for an
-interruption); any other exception is a bug and keeps its traceback.
+fastw2v's own errors print one line and exit 2 (3 for divergence, 4 when a
+multi-worker group lost a worker or could not meet one, 130 for an interruption);
+any other exception is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -19,10 +20,10 @@ from typing import Optional, Tuple
 
 from .config import (KERAS_MODEL_DEFAULTS, KERAS_MODELS, KERAS_OPTIMIZER_DEFAULTS, KERAS_STRATEGIES, OPTIMIZERS,
                      RATE_DEFAULTS, SGD_MAX_BATCH, KerasOptions, Word2VecConfig)
-from .constants import CHECKPOINT_EVERY_SECONDS
+from .constants import CHECKPOINT_EVERY_SECONDS, DEFAULT_PEER_TIMEOUT
 from .errors import ArgumentError, ArgumentTypeError, Fastw2vError, UsageError
-from .runner import (BACKENDS, EXIT_BAD_INPUT, EXIT_BUG, HOGWILD_ONLY_OPTIONS, KERAS_ONLY_OPTIONS, CorpusOptions, RunOptions, exit_code,
-                     run)
+from .runner import (BACKENDS, EXIT_BAD_INPUT, EXIT_BUG, HOGWILD_ONLY_OPTIONS, KERAS_ONLY_OPTIONS, PROG, CorpusOptions,
+                     RunOptions, exit_code, run)
 
 _DEFAULTS = Word2VecConfig()
 
@@ -34,9 +35,11 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     ap = _Parser(
-        prog="python -m fastw2v.train",
+        prog=PROG,
         description="Train word2vec skip-gram embeddings with negative sampling (SGNS).",
-        epilog="Example: python -m fastw2v.train --corpus text8 --backend hogwild --epochs 5 --output vectors.bin",
+        epilog="Example: python -m fastw2v.train --corpus text8 --backend hogwild --epochs 5 --output vectors.bin. "
+               "Exit status: 0 done, 2 bad input, 3 training diverged, 4 a multiworker group lost a worker (or "
+               "could not meet one; resume with --resume), 130 interrupted (resume with --resume), 1 a bug.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     g = ap.add_argument_group("corpus")
@@ -101,6 +104,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "MirroredStrategy or JAX's DataParallel; multiworker: one process per machine, cluster "
                         "from TF_CONFIG, tensorflow only, see the README). The Keras backend itself is chosen by "
                         "the KERAS_BACKEND environment variable: tensorflow (the default) or jax")
+    g.add_argument("--peer-timeout", type=float, default=None, metavar="SECONDS",
+                   help=f"multiworker: a worker silent this long counts as lost and the whole group stops, with "
+                        f"exit status 4 (default {DEFAULT_PEER_TIMEOUT:g}); a worker whose process ends is noticed "
+                        "at once. Also the bound on meeting the peers at start-up")
+    g.add_argument("--peer-port", type=int, default=None, metavar="PORT",
+                   help="multiworker: the port the chief watches its peers on (default: its TF_CONFIG port + 1)")
     g.add_argument("--steps-per-execution", type=int, default=1, metavar="STEPS",
                    help="keras backend: training steps per call from Python; more keep a GPU busy while Python "
                         "reports progress (1 suits a CPU)")
@@ -136,6 +145,8 @@ def options_from_args(args: argparse.Namespace) -> Tuple[str, CorpusOptions, Wor
                               or args.steps_per_execution != 1 or args.batch_size is not None
                               or args.negative_group is not None):
         raise UsageError(KERAS_ONLY_OPTIONS)
+    if (args.peer_timeout is not None or args.peer_port is not None) and args.strategy != "multiworker":
+        raise UsageError("--peer-timeout and --peer-port are for --strategy multiworker")
     if keras_backend and (args.exact_sigmoid or args.shared_negatives is not None):
         raise UsageError(HOGWILD_ONLY_OPTIONS)
     tutorial = keras_backend and args.model == "tutorial"
@@ -154,7 +165,9 @@ def options_from_args(args: argparse.Namespace) -> Tuple[str, CorpusOptions, Wor
             learning_rate=None if sgd else args.alpha, final_rate=args.final_rate).for_trainer(trainer)
         keras = KerasOptions(model=args.model, strategy=args.strategy, batch_size=args.batch_size,
                              negative_group=args.negative_group,
-                             steps_per_execution=args.steps_per_execution).resolved(config.optimizer) \
+                             steps_per_execution=args.steps_per_execution,
+                             peer_timeout=DEFAULT_PEER_TIMEOUT if args.peer_timeout is None else args.peer_timeout,
+                             peer_port=args.peer_port).resolved(config.optimizer) \
             if keras_backend else None
         corpus = CorpusOptions(path=args.corpus, cache_dir=args.cache_dir, use_cache=not args.no_cache,
                                prune_at=args.prune_at)

@@ -177,10 +177,12 @@ class Word2Vec:
             raise RuntimeError("the model is not trained yet: call fit() first")
         return Vectors(self.vocab.words, np.ascontiguousarray(self.W_in), self.vocab.counts)
 
-    def request_stop(self) -> None:
+    def request_stop(self, pause: bool = False) -> None:
         """Ask a running (or the next) :meth:`fit` to stop after the jobs in flight; thread-safe.
 
         The request holds until a fit has acted on it by raising TrainingInterrupted.
+        ``pause`` (only to write a checkpoint) changes nothing here: the runner knows why
+        it asked.
         """
         self._stop.set()
 
