@@ -21,6 +21,8 @@ from typing import Optional
 import keras
 import tensorflow as tf
 
+from .errors import PeerLost
+
 NAME = "tensorflow"
 
 
@@ -148,6 +150,16 @@ def is_out_of_memory(exc: BaseException) -> bool:
     return isinstance(exc, tf.errors.ResourceExhaustedError) or "RESOURCE_EXHAUSTED" in str(exc)[:2000]
 
 
+#: how a collective reports a peer it cannot reach or that went away
+_PEER_FAILURES = (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.AbortedError,
+                  tf.errors.CancelledError)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = " ".join(str(getattr(exc, "message", exc)).split())
+    return text[:300] + ("..." if len(text) > 300 else "")
+
+
 def fit_epoch_distributed(trainer, data, callbacks, max_steps: Optional[int]) -> None:
     """One epoch under ``MultiWorkerMirroredStrategy``, by a custom loop.
 
@@ -164,7 +176,17 @@ def fit_epoch_distributed(trainer, data, callbacks, max_steps: Optional[int]) ->
     stops after the same step, which its next all-reduce needs, and knows why
     (:meth:`~fastw2v.keras_trainer.KerasTrainer.group_stopped`). One more scalar pair
     rides on the loss's own reduction, so this costs no extra round trip.
+
+    A collective that cannot reach a peer raises :class:`~fastw2v.errors.PeerLost`
+    (exit status 4), as a peer the watch of :mod:`fastw2v.peers` loses does.
     """
+    try:
+        _distributed_epoch(trainer, data, callbacks, max_steps)
+    except _PEER_FAILURES as exc:
+        raise PeerLost(f"TensorFlow's all-reduce lost a peer: {_first_line(exc)}") from None
+
+
+def _distributed_epoch(trainer, data, callbacks, max_steps: Optional[int]) -> None:
     model, strategy = trainer.model, trainer.strategy._strategy
     if getattr(trainer, "_distributed_step", None) is None:
         def replica_step(batch, flags):

@@ -28,6 +28,11 @@ heartbeats, and the others wait for it as long as it takes.
 Start-up is bounded the same way: the chief waits at most ``timeout`` seconds for
 every worker to join, and a worker tries to reach the chief for at most as long.
 
+The engine's own start-up is bounded too (:meth:`PeerGroup.barrier`, then
+:meth:`PeerGroup.bounded`): once every worker is ready for it, connecting
+TensorFlow's channel takes seconds, and one that does not connect within ``timeout``
+(a port blocked between the hosts) ends the group like a lost peer.
+
 The channel also carries the chief's checkpoint at a resume (:meth:`PeerGroup.send_state`
 and :meth:`PeerGroup.receive_state`), so no worker but the chief needs the checkpoint's
 directory. It imports neither Keras nor TensorFlow.
@@ -35,6 +40,7 @@ directory. It imports neither Keras nor TensorFlow.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -145,7 +151,9 @@ class PeerGroup:
         self._armed = threading.Event()
         self._closing = threading.Event()
         self._failed = threading.Lock()
-        self._states: "queue.Queue[tuple]" = queue.Queue()
+        #: what the readers received for the main thread: the chief's checkpoint, barrier calls
+        self._inbox: Dict[str, "queue.Queue"] = {"state": queue.Queue(), "ready": queue.Queue(),
+                                                 "go": queue.Queue()}
         self._threads: List[threading.Thread] = []
 
     @property
@@ -297,10 +305,12 @@ class PeerGroup:
                 self.last_checkpoint = msg.get("where")
             elif kind == "state":
                 try:
-                    self._states.put((msg["meta"], self._read_arrays(link.sock, msg["arrays"])))
+                    self._inbox["state"].put((msg["meta"], self._read_arrays(link.sock, msg["arrays"])))
                 except (OSError, ValueError, ConnectionError, KeyError):
                     self._lost(link.index, "its checkpoint did not arrive whole")
                     return
+            elif kind in ("ready", "go"):
+                self._inbox[kind].put((link.index, msg.get("name")))
 
     @staticmethod
     def _read_arrays(sock: socket.socket, specs: List[dict]) -> Dict[str, np.ndarray]:
@@ -315,10 +325,7 @@ class PeerGroup:
     def _lost(self, index: int, why: str, code: int = EXIT_PEER_LOST) -> None:
         if not self._armed.is_set():
             return  # training is over: a peer leaving now costs nothing
-        where = self.last_checkpoint
-        held = (f"the last checkpoint is {where}; restart every worker with --resume and the same "
-                "--checkpoint-dir" if where else self.checkpoint_hint)
-        message = f"{self.prog}: lost {self._name(index)}: {why}; {held}"
+        message = f"{self.prog}: lost {self._name(index)}: {why}; {self.held()}"
         if self.is_chief:  # the other workers end with the chief, and say why
             for other in list(self.links.values()):
                 if other.index != index and not other.left:
@@ -333,6 +340,12 @@ class PeerGroup:
         if not self._armed.is_set() or not self._failed.acquire(blocking=False):
             return
         self.on_lost(message, code)
+
+    def held(self) -> str:
+        """What a loss leaves: the last checkpoint and how to resume from it, or why there is none."""
+        where = self.last_checkpoint
+        return (f"the last checkpoint is {where}; restart every worker with --resume and the same "
+                "--checkpoint-dir" if where else self.checkpoint_hint)
 
     # -- what the runner tells the group ----------------------------------------------
 
@@ -357,12 +370,49 @@ class PeerGroup:
 
     def receive_state(self) -> Tuple[dict, Dict[str, np.ndarray]]:
         """A worker's copy of the chief's checkpoint; waits as long as the chief is alive."""
+        return self._take("state")
+
+    def _take(self, kind: str):
         while True:
             try:
-                return self._states.get(timeout=1.0)
+                return self._inbox[kind].get(timeout=1.0)
             except queue.Empty:
                 if self._closing.is_set():
-                    raise PeerLost("the group closed before the chief's checkpoint arrived") from None
+                    raise PeerLost(f"the group closed while this worker waited for {kind!r}") from None
+
+    def barrier(self, name: str) -> None:
+        """Wait until every worker has reached ``name``, as long as they are all alive."""
+        if self.is_chief:
+            arrived = set()
+            while len(arrived) < self.n_workers - 1:
+                index, got = self._take("ready")
+                if got == name:
+                    arrived.add(index)
+            for link in list(self.links.values()):
+                link.send({"kind": "go", "name": name})
+        else:
+            self.links[0].send({"kind": "ready", "name": name})
+            while self._take("go")[1] != name:
+                pass
+
+    @contextlib.contextmanager
+    def bounded(self, what: str):
+        """Within the block, ``what`` must be done in ``timeout`` seconds, or the group ends here.
+
+        For the engine's own start-up, once every worker has reached it
+        (:meth:`barrier`): then no peer is slow, and a wait past the timeout means the
+        engine's channel cannot connect (a port blocked between hosts, say).
+        """
+        timer = threading.Timer(self.timeout, lambda: self._fail(
+            f"{self.prog}: {what} did not finish within {self.timeout:g} s although every worker had reached it; "
+            "check that each worker's TF_CONFIG port is reachable from the others, or raise --peer-timeout",
+            EXIT_PEER_LOST))
+        timer.daemon = True
+        timer.start()
+        try:
+            yield
+        finally:
+            timer.cancel()
 
     def disarm(self) -> None:
         """Training is over: from now on a peer that leaves, or is lost, ends nothing here."""

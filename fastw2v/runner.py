@@ -21,6 +21,7 @@ both offer ``fit(corpus, quiet=, on_epoch_end=, ...)``, ``request_stop()``,
 from __future__ import annotations
 
 import contextlib
+import importlib
 import importlib.util
 import json
 import os
@@ -429,6 +430,8 @@ def run(corpus: CorpusOptions, backend: str, config: Word2VecConfig, run_options
             # a divergence or a stop all workers agreed on ends every worker by itself
             peers.leave(expected=isinstance(exc, (TrainingDiverged, TrainingInterrupted)), code=exit_code(exc),
                         message=str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            if isinstance(exc, PeerLost):  # the engine's own channel failed: say what the checkpoint holds
+                raise PeerLost(f"{exc}; {peers.held()}") from None
             raise
         peers.leave(expected=True)
     return report
@@ -444,7 +447,15 @@ def _run(corpus: CorpusOptions, backend: str, config: Word2VecConfig, run_option
                                  use_cache=corpus.use_cache, progress_factory=factory(run_options.quiet),
                                  prune_at=corpus.prune_at)
     prep_seconds = time.perf_counter() - t0
-    trainer = make_trainer(backend, config, vocab, keras)
+    if peers is None:
+        trainer = make_trainer(backend, config, vocab, keras)
+    else:
+        # every worker has its corpus and Keras: now TensorFlow's strategy connects them, which must be quick
+        with contextlib.suppress(ImportError):  # make_trainer says what to install
+            importlib.import_module("fastw2v.keras_trainer")
+        peers.barrier("strategy")
+        with peers.bounded("connecting TensorFlow's MultiWorkerMirroredStrategy"):
+            trainer = make_trainer(backend, config, vocab, keras)
     if getattr(trainer, "n_workers", 1) > 1:
         share = trainer.worker_share(encoded).extra["share"]
         print(f"worker {trainer.worker_index} of {trainer.n_workers}: sentences {share[0]}..{share[1] - 1}"
