@@ -27,6 +27,7 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
+from .cli import HelpFormatter
 from .constants import ANALOGY_RESTRICT_VOCAB
 from .errors import FileFormatError, MissingFileError
 from .vectors import Vectors
@@ -283,8 +284,8 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def main(argv=None) -> int:
-    ap = _Parser(prog="python -m fastw2v.evaluate",
+def build_parser() -> argparse.ArgumentParser:
+    ap = _Parser(prog="python -m fastw2v.evaluate", formatter_class=HelpFormatter,
                  description="Evaluate word2vec-format vectors on analogy and word-pair files.")
     ap.add_argument("vectors", help="word2vec text or binary file (binary if it ends in .bin)")
     ap.add_argument("--analogies", metavar="FILE", help="questions-words.txt-format analogy file")
@@ -292,6 +293,11 @@ def main(argv=None) -> int:
     ap.add_argument("--restrict-vocab", type=int, default=ANALOGY_RESTRICT_VOCAB,
                     help="analogies search the N most frequent words (default %(default)s)")
     ap.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    return ap
+
+
+def main(argv=None) -> int:
+    ap = build_parser()
     args = ap.parse_args(argv)
     if not args.analogies and not args.pairs:
         ap.error("give --analogies FILE and/or --pairs FILE ...")

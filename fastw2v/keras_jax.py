@@ -25,6 +25,7 @@ import keras
 
 from .errors import UsageError
 from .keras_backend import multiworker_refusal
+from .vocab import WordIds
 
 NAME = "jax"
 
@@ -100,6 +101,16 @@ class Strategy:
 def devices() -> list:
     """The devices the step can run on, by name."""
     return [str(d) for d in jax.devices()]
+
+
+#: the machine's devices: on JAX, the same as the step's
+physical_devices = devices
+
+
+def string_lookup(words, mask: bool):
+    """:class:`~fastw2v.vocab.WordIds`: JAX has no string tensors, so the lookup runs in the input
+    pipeline, in NumPy, with ``StringLookup``'s numbering (Keras' own needs TensorFlow)."""
+    return WordIds(words, mask)
 
 
 def accelerator_memory() -> Optional[int]:

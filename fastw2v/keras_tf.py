@@ -138,6 +138,18 @@ def devices() -> list:
     return [d.name for d in tf.config.list_logical_devices()]
 
 
+def string_lookup(words, mask: bool):
+    """Keras' ``StringLookup`` over ``words``: 0 for an unknown word (with ``mask``, 0 for "" and 1 for
+    unknown), then the words in order; it runs inside a model on string inputs."""
+    return keras.layers.StringLookup(vocabulary=list(words), num_oov_indices=1, mask_token="" if mask else None)
+
+
+def physical_devices() -> list:
+    """The machine's devices, by name; starts the device platforms (CUDA's included) without fixing
+    TensorFlow's runtime configuration, which a multi-worker strategy still sets afterwards."""
+    return [d.name for d in tf.config.list_physical_devices()]
+
+
 def accelerator_memory() -> Optional[int]:
     """None: TensorFlow has no public call for a GPU's total memory (``get_memory_info``
     gives only what it has allocated), so on this backend a batch too large for the

@@ -416,6 +416,10 @@ class KerasTrainer:
             raise RuntimeError("the model is not built yet: call fit() first")
         return Vectors(self.vocab.words, input_embeddings(self.model), self.vocab.counts)
 
+    def to_keras(self, trainable: bool = False, mask_zero: bool = False, name: str = "fastw2v_embedding"):
+        """``(lookup, embedding)`` of the input embeddings ``w_in``: :meth:`fastw2v.Vectors.to_keras`."""
+        return self.vectors.to_keras(trainable=trainable, mask_zero=mask_zero, name=name)
+
     def settings(self) -> dict:
         """What a checkpoint must have been trained with to be resumed here (the strategy may differ)."""
         return dict(self.config.to_dict(), batch_size=self.options.batch_size,

@@ -17,6 +17,7 @@ from typing import Dict, List, Sequence, Tuple
 import numpy as np
 
 from .atomic import atomic_path
+from .cli import HelpFormatter
 from .errors import Fastw2vError, UsageError
 from .vectors import Vectors
 
@@ -115,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Draw a labelled 2-D map of some words and their nearest neighbours (t-SNE, or PCA without "
                     "scikit-learn), and/or write TensorBoard embedding-projector files.",
         epilog="Example: python -m fastw2v.plot vectors.bin --words king,france,eight,computer --output map.png",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     ap.add_argument("vectors", help="a word2vec text or binary file (fastw2v's, gensim's or word2vec.c's)")
     ap.add_argument("--words", default="", help="comma list of words to map, each with its nearest neighbours")

@@ -20,6 +20,7 @@ from typing import List, Tuple
 
 import numpy as np
 
+from .cli import HelpFormatter
 from .errors import Fastw2vError, UsageError
 from .vectors import Vectors
 
@@ -89,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Nearest neighbours and analogies from word vectors (word2vec text or binary files).",
         epilog="Examples: python -m fastw2v.query vectors.bin king   |   python -m fastw2v.query vectors.bin "
                "king - man + woman   |   python -m fastw2v.query vectors.bin   (interactive)",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     ap.add_argument("vectors", help="a word2vec text or binary file (fastw2v's, gensim's or word2vec.c's)")
     ap.add_argument("query", nargs="*", help="a word, or words joined by + and - (spaces around them); none: prompt")

@@ -107,6 +107,8 @@ class RunOptions:
     eval_analogies: Optional[str] = None
     eval_pairs: Tuple[str, ...] = ()
     quiet: bool = False
+    #: show TensorFlow's, XLA's and CUDA's own start-up lines (:mod:`fastw2v.quiet`)
+    verbose: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "validate", tuple(self.validate))
@@ -160,6 +162,21 @@ def make_trainer(backend: str, config: Word2VecConfig, vocab, keras: Optional[Ke
         raise UsageError(f"the keras backend on {name} needs Keras and {name} ({exc}); install the "
                          f"'{EXTRAS[name]}' extra ({install_hint(name)}) or use --backend hogwild") from None
     return KerasTrainer(config, vocab, keras)
+
+
+def _start_keras(verbose: bool) -> None:
+    """Import Keras and start its backend's device platforms, their native start-up lines filtered
+    unless ``verbose`` or the user's own ``TF_CPP_MIN_LOG_LEVEL`` (:mod:`fastw2v.quiet`); an import that
+    fails is left to :func:`make_trainer`."""
+    from .quiet import native_start_up_filtered
+
+    asked = verbose or "TF_CPP_MIN_LOG_LEVEL" in os.environ  # the user chose what TensorFlow logs
+    with contextlib.nullcontext() if asked else native_start_up_filtered():
+        try:
+            module = importlib.import_module("fastw2v.keras_trainer")
+        except ImportError:
+            return
+        module._glue.physical_devices()
 
 
 def _checkpoint_name(directory, meta: dict) -> str:
@@ -295,7 +312,8 @@ class Runner:
     def _on_epoch_end(self, trainer, record: dict) -> None:
         if not self.options.quiet:
             print(f"\nepoch {record['epoch']}: loss {record['loss']:.4f}", file=sys.stderr)
-            if self.options.validate:
+            if self.options.validate and record["epoch"] < trainer.config.epochs:
+                # the last epoch's neighbours are the final ones, which finish() prints once
                 self._print_neighbours(trainer.vectors, indent="  ")
         if self.options.checkpoint_dir:
             self._save_checkpoint(self.options.checkpoint_dir)
@@ -447,12 +465,12 @@ def _run(corpus: CorpusOptions, backend: str, config: Word2VecConfig, run_option
                                  use_cache=corpus.use_cache, progress_factory=factory(run_options.quiet),
                                  prune_at=corpus.prune_at)
     prep_seconds = time.perf_counter() - t0
+    if backend == "keras":
+        _start_keras(run_options.verbose)
     if peers is None:
         trainer = make_trainer(backend, config, vocab, keras)
     else:
         # every worker has its corpus and Keras: now TensorFlow's strategy connects them, which must be quick
-        with contextlib.suppress(ImportError):  # make_trainer says what to install
-            importlib.import_module("fastw2v.keras_trainer")
         peers.barrier("strategy")
         with peers.bounded("connecting TensorFlow's MultiWorkerMirroredStrategy"):
             trainer = make_trainer(backend, config, vocab, keras)

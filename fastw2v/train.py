@@ -18,6 +18,7 @@ import sys
 import traceback
 from typing import Optional, Tuple
 
+from .cli import HelpFormatter
 from .config import (KERAS_MODEL_DEFAULTS, KERAS_MODELS, KERAS_OPTIMIZER_DEFAULTS, KERAS_STRATEGIES, OPTIMIZERS,
                      RATE_DEFAULTS, SGD_MAX_BATCH, KerasOptions, Word2VecConfig)
 from .constants import CHECKPOINT_EVERY_SECONDS, DEFAULT_PEER_TIMEOUT
@@ -40,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Example: python -m fastw2v.train --corpus text8 --backend hogwild --epochs 5 --output vectors.bin. "
                "Exit status: 0 done, 2 bad input, 3 training diverged, 4 a multiworker group lost a worker (or "
                "could not meet one; resume with --resume), 130 interrupted (resume with --resume), 1 a bug.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     g = ap.add_argument_group("corpus")
     g.add_argument("--corpus", default="text8",
@@ -100,10 +101,11 @@ def build_parser() -> argparse.ArgumentParser:
                         f"{'on' if _DEFAULTS.shared_negatives else 'off'}); --no-shared-negatives draws them per "
                         "pair, as word2vec.c")
     g.add_argument("--strategy", choices=KERAS_STRATEGIES, default="default",
-                   help="keras backend: how to spread the step (mirrored: every local device, as tf.distribute's "
-                        "MirroredStrategy or JAX's DataParallel; multiworker: one process per machine, cluster "
-                        "from TF_CONFIG, tensorflow only, see the README). The Keras backend itself is chosen by "
-                        "the KERAS_BACKEND environment variable: tensorflow (the default) or jax")
+                   help="keras backend: how to spread the step. default (the default): one device; mirrored: "
+                        "every local device, as tf.distribute's MirroredStrategy or JAX's DataParallel; multiworker: "
+                        "one process per machine, cluster from TF_CONFIG, tensorflow only, see the README. The Keras "
+                        "backend itself is chosen by the KERAS_BACKEND environment variable: tensorflow (the "
+                        "default) or jax")
     g.add_argument("--peer-timeout", type=float, default=None, metavar="SECONDS",
                    help=f"multiworker: a worker silent this long counts as lost and the whole group stops, with "
                         f"exit status 4 (default {DEFAULT_PEER_TIMEOUT:g}); a worker whose process ends is noticed "
@@ -129,6 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--eval-analogies", default=None, help="evaluate on a questions-words.txt-format file at the end")
     g.add_argument("--eval-pairs", nargs="+", default=[], help="evaluate on word-pair files (w1 w2 score) at the end")
     g.add_argument("--quiet", action="store_true", help="no progress bars or neighbour reports")
+    g.add_argument("--verbose", action="store_true",
+                   help="keras backend: also show TensorFlow's, XLA's and CUDA's own start-up log lines, hidden "
+                        "unless you set TF_CPP_MIN_LOG_LEVEL yourself (their other warnings and errors show)")
     return ap
 
 
@@ -176,7 +181,7 @@ def options_from_args(args: argparse.Namespace) -> Tuple[str, CorpusOptions, Wor
             checkpoint_every=args.checkpoint_every,
             validate=tuple(w for w in args.validate.split(",") if w) if args.validate else (),
             validate_every=args.validate_every, tensorboard=args.tensorboard, eval_analogies=args.eval_analogies,
-            eval_pairs=tuple(args.eval_pairs), quiet=args.quiet)
+            eval_pairs=tuple(args.eval_pairs), quiet=args.quiet, verbose=args.verbose)
     except (ArgumentError, ArgumentTypeError) as exc:
         raise UsageError(f"bad flag: {exc}") from None
     return args.backend, corpus, config, keras, run_options

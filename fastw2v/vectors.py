@@ -8,8 +8,26 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 import numpy as np
 
 from .atomic import atomic_open
-from .errors import ArgumentError, MissingFileError, VectorsFormatError
+from .errors import ArgumentError, ArgumentTypeError, MissingFileError, VectorsFormatError
 from .vocab import word_index
+
+
+def _as_terms(value) -> list:
+    """A query side of most_similar as a list: one word or vector alone, or a list of them."""
+    if value is None:
+        return []
+    if isinstance(value, (str, np.ndarray)):
+        return [value]
+    return list(value)
+
+
+def _gensim_keyed_vectors(what: str):
+    try:
+        from gensim.models import KeyedVectors
+    except ImportError:
+        raise ImportError(f"Vectors.{what} needs gensim: install the 'bench' extra (pip install 'fastw2v[bench]') "
+                          "or gensim itself") from None
+    return KeyedVectors
 
 
 class Vectors:
@@ -88,18 +106,52 @@ class Vectors:
         n = np.linalg.norm(v)
         return (v / n if n else v), []
 
-    def most_similar(self, word_or_vector, topn: int = 10, exclude: Iterable[str] = (),
+    def most_similar(self, positive=None, negative=None, topn: int = 10, exclude: Iterable[str] = (),
                      restrict_vocab: Optional[int] = None) -> List[Tuple[str, float]]:
-        """The ``topn`` words with the highest cosine similarity.
+        """The ``topn`` words with the highest cosine similarity to a query, with gensim's semantics.
 
-        A query word is excluded from its own answer; ``exclude`` removes more words.
+        ``positive`` and ``negative`` are a word or a vector, or lists of them (also
+        ``(word, weight)`` pairs, as gensim takes them). The query is the weighted mean of
+        the words' unit vectors and the raw vectors, weight 1 for a positive and -1 for a
+        negative; ``most_similar(positive=["king", "woman"], negative=["man"])`` is the
+        analogy. The query words are excluded from the answer; ``exclude`` removes more.
         One matrix-vector product over the cached unit vectors.
         """
-        q, skip = self._as_unit_query(word_or_vector)
+        terms = [(t, 1.0) for t in _as_terms(positive)] + [(t, -1.0) for t in _as_terms(negative)]
+        if not terms:
+            raise ArgumentError("most_similar needs a positive or a negative word or vector")
+        q, skip = np.zeros(self.dim, np.float64), []
+        for term, weight in terms:
+            if isinstance(term, tuple) and len(term) == 2 and not isinstance(term[1], str):
+                term, weight = term[0], float(term[1])
+            if isinstance(term, str):
+                row = self._row(term)
+                skip.append(row)
+                q += weight * self.unit[row]
+            else:
+                v = np.asarray(term, dtype=np.float64)
+                if v.shape != (self.dim,):
+                    raise ArgumentError(f"query vector must have shape ({self.dim},), got {v.shape}")
+                q += weight * v
+        norm = np.linalg.norm(q)
+        q = (q / norm if norm else q).astype(np.float32)
         skip += [self._row(w) for w in exclude]
         unit = self.unit if restrict_vocab is None else self.unit[:restrict_vocab]
-        sims = unit @ q
-        return self._top(sims, skip, topn)
+        return self._top(unit @ q, skip, topn)
+
+    def doesnt_match(self, words: Sequence[str]) -> str:
+        """The word of ``words`` furthest from their mean direction (gensim's ``doesnt_match``).
+
+        Words not in the vocabulary are left out, as gensim does; none left is an error.
+        """
+        used = [w for w in words if w in self]
+        if not used:
+            raise ArgumentError(f"doesnt_match: none of {list(words)!r} is in the vocabulary")
+        unit = self.unit[[self.index[w] for w in used]]
+        mean = unit.mean(axis=0)
+        norm = np.linalg.norm(mean)
+        sims = unit @ (mean / norm if norm else mean)
+        return sorted(zip(sims.tolist(), used))[0][1]
 
     def _top(self, sims: np.ndarray, skip: Sequence[int], topn: int) -> List[Tuple[str, float]]:
         sims = sims.copy()
@@ -147,6 +199,47 @@ class Vectors:
         else:
             raise ArgumentError(f"method must be '3cosadd' or '3cosmul', got {method!r}")
         return self._top(scores, rows, topn)
+
+    # -- Keras -------------------------------------------------------------------------
+
+    def to_keras(self, trainable: bool = False, mask_zero: bool = False, name: str = "fastw2v_embedding"):
+        """``(lookup, embedding)``: these vectors as the first layers of a Keras text model.
+
+        ``embedding`` is a ``keras.layers.Embedding`` whose rows are the vectors after a
+        zero row for unknown words (and, with ``mask_zero``, a zero padding row 0 before
+        it); frozen unless ``trainable``. ``lookup`` maps words to its rows: Keras'
+        ``StringLookup`` on TensorFlow (inside the model, on string inputs); on JAX a
+        :class:`~fastw2v.vocab.WordIds`, applied to arrays of str in the input pipeline.
+        Imports Keras. Vectors holding NaN or Inf, or no words, are refused.
+        """
+        from .keras_embedding import embedding_layers
+
+        return embedding_layers(self.words, self.vectors, trainable=trainable, mask_zero=mask_zero, name=name)
+
+    # -- gensim, in memory ------------------------------------------------------------
+
+    def to_gensim(self):
+        """These vectors as a gensim ``KeyedVectors`` (with the counts, if known); needs gensim."""
+        KeyedVectors = _gensim_keyed_vectors("to_gensim")
+        kv = KeyedVectors(vector_size=self.dim, dtype=np.float32)
+        kv.add_vectors(self.words, self.vectors)
+        if self.counts is not None:
+            kv.allocate_vecattrs(attrs=["count"], types=[np.int64])
+            kv.expandos["count"][:] = self.counts
+        return kv
+
+    @classmethod
+    def from_gensim(cls, kv) -> "Vectors":
+        """:class:`Vectors` of a gensim ``KeyedVectors`` (a copy; its counts, if it has them)."""
+        KeyedVectors = _gensim_keyed_vectors("from_gensim")
+        if not isinstance(kv, KeyedVectors):
+            raise ArgumentTypeError(f"from_gensim takes a gensim KeyedVectors, got {type(kv).__module__}."
+                                    f"{type(kv).__qualname__}")
+        words = list(kv.index_to_key)
+        if not all(isinstance(w, str) for w in words):
+            raise ArgumentError("from_gensim: every key must be a str (word2vec vectors are keyed by words)")
+        counts = kv.expandos.get("count") if hasattr(kv, "expandos") else None
+        return cls(words, np.array(kv.vectors, dtype=np.float32), None if counts is None else np.array(counts))
 
     # -- files ------------------------------------------------------------------------
 

@@ -22,6 +22,41 @@ def word_index(words: Sequence[str], what: str = "word") -> Dict[str, int]:
     return index
 
 
+class WordIds:
+    """Words to the rows of :meth:`fastw2v.Vectors.to_keras`'s ``Embedding``, in NumPy.
+
+    What Keras' ``StringLookup`` does, for a backend that cannot run it inside a model
+    (JAX): apply it in the input pipeline, to an array of str of any shape. Row 0 is
+    the unknown word's, or with ``mask`` the padding's (the empty string), and row 1 the
+    unknown word's; the words follow in order.
+
+    Parameters
+    ----------
+    words : sequence of str
+    mask : bool
+    """
+
+    def __init__(self, words: Sequence[str], mask: bool = False) -> None:
+        self.index = word_index(words)
+        self.mask = bool(mask)
+        self.oov_row = 1 if mask else 0
+        self.first_row = 2 if mask else 1
+
+    def __len__(self) -> int:
+        """Rows of the embedding these ids index."""
+        return len(self.index) + self.first_row
+
+    def __call__(self, texts) -> np.ndarray:
+        """int32 ids of ``texts`` (str, array-like of str), the same shape."""
+        words = np.asarray(texts, dtype=object)
+        flat = words.reshape(-1)
+        ids = np.fromiter((self.index.get(w, -1) for w in flat), dtype=np.int64, count=flat.shape[0])
+        rows = np.where(ids >= 0, ids + self.first_row, self.oov_row)
+        if self.mask:
+            rows[flat == ""] = 0
+        return rows.reshape(words.shape).astype(np.int32)
+
+
 class Vocab:
     """Words with ids ``0..V-1`` in descending frequency (ties: first occurrence first).
 

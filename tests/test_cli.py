@@ -2,13 +2,15 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from helpers import assert_one_line_error, has_tensorflow, planted_corpus, require_keras, run_cli
+from helpers import TRAIN, assert_one_line_error, cli_env, has_tensorflow, planted_corpus, require_keras, run_cli
 
 GROUPS = 6
 
@@ -62,6 +64,8 @@ def test_hogwild_flags_and_report_fields(tmp_path):
     r = run_cli(["--corpus", corpus, "--backend", "hogwild", "--min-count", "1", "--dim", "8", "--epochs", "1",
                  "--eval-analogies", q, "--validate", "g0w0"], tmp_path)
     assert r.returncode == 0 and "Analogies (" in r.stderr and "Nearest to g0w0:" in r.stderr, r.stderr[-2000:]
+    # a 1-epoch run's epoch end and its finish report the same neighbours: printed once
+    assert r.stderr.count("Nearest to g0w0:") == 1, r.stderr[-2000:]
 
 
 def test_prune_at_bounds_the_words_counted(tmp_path):
@@ -180,3 +184,74 @@ def test_one_optimizer_flag_for_both_backends(tmp_path):
     assert_one_line_error(run_cli(common + ["--optimizer", "rmsprop"], tmp_path), "invalid choice: 'rmsprop'")
     assert_one_line_error(run_cli(common + ["--backend", "keras", "--model", "tutorial", "--optimizer", "sgd"],
                                   tmp_path), "--optimizer and --final-rate are for --model sgns and hogwild")
+
+
+COMMANDS = ("train", "query", "plot", "evaluate")
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_help_states_each_default_once(name):
+    import argparse
+    import importlib
+
+    parser = importlib.import_module(f"fastw2v.{name}").build_parser()
+    assert "(default: None)" not in parser.format_help()
+    formatter = parser._get_formatter()
+    for action in parser._actions:
+        if not action.option_strings or isinstance(action, argparse._HelpAction):
+            continue
+        shown = formatter._get_help_string(action)
+        assert shown.count("(default:") <= 1, action.option_strings
+        if shown != (action.help or ""):  # "(default: X)" appended: the help's own words name none
+            assert "default" not in (action.help or "").lower(), action.option_strings
+        if action.default not in (None, False, []):
+            assert "default" in shown.lower(), (action.option_strings, "a default the help does not state")
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_every_command_line_is_a_console_script_of_the_installed_package(name):
+    """As CI installs the package (pip install -e), each command has its script beside the interpreter."""
+    script = Path(sys.executable).parent / f"fastw2v-{name}"
+    assert script.is_file(), f"{script} is missing: is fastw2v installed (pip install -e .)?"
+    r = subprocess.run([str(script), "--help"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout.startswith("usage: "), r.stderr[-2000:]
+
+
+NATIVE_LOG = re.compile(r"^[IWE]\d{4} |absl::InitializeLog|cuInit|oneDNN|cuda", re.IGNORECASE)
+
+
+@pytest.mark.parametrize("verbose", [False, True])
+def test_a_keras_run_starts_quietly_and_reports_its_neighbours_once(tmp_path, verbose):
+    require_keras()
+    corpus = tmp_path / "c.txt"
+    _planted_file(corpus)
+    env = {k: v for k, v in cli_env(tmp_path).items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    r = subprocess.run(TRAIN + ["--corpus", str(corpus), "--min-count", "1", "--dim", "8", "--epochs", "1",
+                                "--validate", "g0w0", "--batch-size", "512"] + (["--verbose"] if verbose else []),
+                       capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    native = [line for line in r.stderr.splitlines() if NATIVE_LOG.search(line)]
+    if not verbose:
+        assert native == [], native
+    assert r.stderr.count("Nearest to g0w0:") == 1, r.stderr[-2000:]
+
+
+def test_the_start_up_filter_keeps_real_messages(capfd):
+    from fastw2v.quiet import native_start_up_filtered
+
+    env = {}
+    with native_start_up_filtered(env):
+        os.write(2, b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
+                    b"I0000 00:00:1.0  1 cudart_stub.cc:31] Could not find cuda drivers on your machine\n"
+                    b"E0000 00:00:1.0  1 cuda_platform.cc:52] failed call to cuInit: INTERNAL: CUDA error\n"
+                    b"W0000 00:00:1.0  1 some_op.cc:7] a real native warning\n"
+                    b"a line of the user's own\n")
+        print("a Python warning", file=sys.stderr)
+    err = capfd.readouterr().err
+    assert sorted(err.splitlines()) == sorted(["W0000 00:00:1.0  1 some_op.cc:7] a real native warning",
+                                               "a line of the user's own", "a Python warning"])
+    assert env == {"TF_CPP_MIN_LOG_LEVEL": "1"}
+    env = {"TF_CPP_MIN_LOG_LEVEL": "3"}
+    with native_start_up_filtered(env):
+        pass
+    assert env == {"TF_CPP_MIN_LOG_LEVEL": "3"}  # the user's own level stays

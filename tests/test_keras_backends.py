@@ -187,3 +187,93 @@ def test_a_checkpoint_written_on_one_backend_resumes_on_the_other(tmp_path):
         assert np.max(np.abs(part["arr_0"] - full[first]["arr_0"])) > 1e-3  # the stop was real
     for key in ("arr_0", "arr_1"):
         np.testing.assert_allclose(full["tensorflow"][key], full["jax"][key], rtol=0, atol=1e-5)
+
+
+def _grouped_vectors(groups=6, per_group=8, dim=8, seed=0):
+    """Words of a group near one random centre: what trained vectors of the planted corpus look like."""
+    from fastw2v.vectors import Vectors
+
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((groups, dim))
+    words = [f"g{g}w{i}" for g in range(groups) for i in range(per_group)]
+    vecs = np.repeat(centres, per_group, axis=0) + 0.2 * rng.standard_normal((groups * per_group, dim))
+    return Vectors(words, vecs.astype(np.float32))
+
+
+def _texts(n, seed, groups=6, per_group=8, length=12, pad=False):
+    rng = np.random.default_rng(seed)
+    g = rng.integers(groups, size=n)
+    texts = np.array([[f"g{k}w{i}" for i in rng.integers(per_group, size=length)] for k in g], dtype=object)
+    if pad:  # sentences of 6 to 12 words, padded with ""
+        for row, cut in zip(texts, rng.integers(6, length + 1, size=n)):
+            row[cut:] = ""
+    return texts, (g < groups // 2).astype(np.float32)  # the planted task: which half of the groups
+
+
+@pytest.mark.parametrize("trainable, mask_zero", [(False, False), (True, False), (False, True)])
+def test_to_keras_embedding_trains_a_text_classifier_frozen_or_trainable(trainable, mask_zero):
+    """The README's classifier: the words through the lookup and the embedding, averaged, then a logistic unit."""
+    require_keras()
+    import keras
+
+    keras.utils.set_random_seed(0)
+    vectors = _grouped_vectors()
+    lookup, embedding = vectors.to_keras(trainable=trainable, mask_zero=mask_zero)
+    reserved = 2 if mask_zero else 1
+    start = np.array(embedding.get_weights()[0])
+    assert start.shape == (len(vectors) + reserved, vectors.dim) and not start[:reserved].any()
+    np.testing.assert_array_equal(start[reserved:], vectors.vectors)
+    strings = keras.backend.backend() == "tensorflow"  # StringLookup runs inside the model there
+    if strings:  # Keras slices NumPy arrays of str only as TensorFlow tensors
+        import tensorflow as tf
+
+        ids = lambda t: tf.constant(t.astype(str))  # noqa: E731
+    else:
+        ids = lookup
+    inputs = keras.Input(shape=(None,), dtype="string" if strings else "int32")
+    x = embedding(lookup(inputs) if strings else inputs)
+    x = keras.layers.GlobalAveragePooling1D()(x)
+    model = keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid")(x))
+    model.compile(optimizer=keras.optimizers.Adam(0.05), loss="binary_crossentropy", metrics=["accuracy"])
+    x_train, y_train = _texts(600, seed=1, pad=mask_zero)
+    x_test, y_test = _texts(300, seed=2, pad=mask_zero)
+    model.fit(ids(x_train), y_train, epochs=15, batch_size=64, verbose=0)
+    accuracy = model.evaluate(ids(x_test), y_test, verbose=0)[1]
+    assert accuracy >= 0.95, accuracy  # the classifier learned the planted task
+    after = np.array(embedding.get_weights()[0])
+    if trainable:
+        assert not np.array_equal(after, start)
+    else:
+        np.testing.assert_array_equal(after, start)
+    # the lookup and the rows agree: a word's row is its vector, an unknown word's is the zero row
+    probe = np.array([["g3w5", "never-seen"]], dtype=object)
+    rows = np.asarray(keras.ops.convert_to_numpy(lookup(probe.astype(str) if strings else probe)))
+    assert rows[0, 0] == vectors.index["g3w5"] + reserved and rows[0, 1] == reserved - 1
+
+
+def test_to_keras_refuses_nan_an_empty_vocabulary_and_duplicates():
+    require_keras()
+    from fastw2v.errors import ArgumentError
+    from fastw2v.keras_embedding import embedding_layers
+    from fastw2v.vectors import Vectors
+
+    bad = _grouped_vectors()
+    bad.vectors[5, 2] = np.nan
+    with pytest.raises(ArgumentError, match=r"the vector of 'g0w5' \(row 5\) holds NaN or Inf"):
+        bad.to_keras()
+    with pytest.raises(ArgumentError, match="the vocabulary is empty"):
+        Vectors([], np.zeros((0, 4), np.float32)).to_keras()
+    with pytest.raises(ArgumentError, match="duplicate word 'a'"):
+        embedding_layers(["a", "b", "a"], np.zeros((3, 4), np.float32))
+
+
+def test_keras_trainer_offers_its_input_embeddings_to_keras():
+    require_keras()
+    from fastw2v.keras_trainer import KerasTrainer
+
+    corpus, _ = planted_corpus(0, sentences=200)
+    vocab = Vocab.build(corpus, min_count=1)
+    trainer = KerasTrainer(Word2VecConfig(dim=8, epochs=1), vocab, KerasOptions(batch_size=1024))
+    trainer.fit(encode(corpus, vocab))
+    _, embedding = trainer.to_keras()
+    np.testing.assert_array_equal(embedding.get_weights()[0][1:], trainer.vectors.vectors)

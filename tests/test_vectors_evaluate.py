@@ -232,3 +232,55 @@ def test_analogy_accuracy_agrees_with_gensim(tmp_path):
     assert ours["accuracy"] == pytest.approx(score)
     planted = ours["sections"][0]
     assert planted["total"] == 60 and 30 <= planted["correct"] < 60  # the ties really decide some questions
+
+
+def _random_vectors(seed=0, n=300, dim=16):
+    rng = np.random.default_rng(seed)
+    return Vectors([f"w{i}" for i in range(n)], rng.standard_normal((n, dim)).astype(np.float32),
+                   counts=np.arange(n, 0, -1) * 10)
+
+
+def test_most_similar_positive_negative_and_doesnt_match_agree_with_gensim():
+    pytest.importorskip("gensim")
+    v = _random_vectors()
+    kv = v.to_gensim()
+    rng = np.random.default_rng(1)
+    vec = rng.standard_normal(v.dim).astype(np.float32)
+    queries = [dict(positive=["w3"]), dict(positive=["w3", "w40"], negative=["w7"]), dict(negative=["w11"]),
+               dict(positive=[("w5", 2.0), "w9"], negative=[("w2", 0.5)]), dict(positive=[vec, "w8"]),
+               dict(positive="w12", negative="w13", topn=3)]
+    for q in queries:
+        ours, theirs = v.most_similar(**q), kv.most_similar(**q)
+        assert [w for w, _ in ours] == [w for w, _ in theirs], q
+        np.testing.assert_allclose([s for _, s in ours], [s for _, s in theirs], rtol=1e-5, atol=1e-6)
+    for words in (["w1", "w2", "w3", "w4"], ["w10", "w200", "w30"], ["w5", "w6", "nope", "w7"]):
+        assert v.doesnt_match(words) == kv.doesnt_match(words), words
+    with pytest.raises(ValueError, match="positive or a negative"):
+        v.most_similar()
+    with pytest.raises(ValueError, match="none of"):
+        v.doesnt_match(["nope", "nada"])
+
+
+def test_vectors_go_to_gensim_and_back_in_memory():
+    pytest.importorskip("gensim")
+    v = _random_vectors(seed=2, n=50)
+    kv = v.to_gensim()
+    assert list(kv.index_to_key) == v.words and np.array_equal(kv.vectors, v.vectors)
+    assert [kv.get_vecattr(w, "count") for w in v.words[:3]] == list(v.counts[:3])
+    back = Vectors.from_gensim(kv)
+    assert back.words == v.words and np.array_equal(back.vectors, v.vectors) and np.array_equal(back.counts, v.counts)
+    assert back.most_similar("w4", topn=5) == v.most_similar("w4", topn=5)
+    for wrong in ({"w0": [1.0]}, v, np.zeros((2, 3))):
+        with pytest.raises(TypeError, match="from_gensim takes a gensim KeyedVectors, got "):
+            Vectors.from_gensim(wrong)
+
+
+def test_gensim_interop_without_gensim_names_the_extra(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "gensim", None)
+    monkeypatch.setitem(sys.modules, "gensim.models", None)
+    with pytest.raises(ImportError, match=r"install the 'bench' extra"):
+        _random_vectors().to_gensim()
+    with pytest.raises(ImportError, match=r"from_gensim needs gensim"):
+        Vectors.from_gensim(object())
