@@ -4,7 +4,7 @@
 
 On the lent GPU machine this is one command, ``bash scripts/gpu_bench.sh``, after
 ``bash scripts/gpu_wheels.sh`` has put the wheels that machine lacks (keras, namex,
-optree) and the data into ignored folders here (the README's "Benchmarks on a GPU").
+optree) and the data into ignored folders here (benchmarks/README.md's "Keras on a GPU").
 It also runs on a CPU, slowly; ``--quick`` takes a 1M-word slice and small batches,
 to check the script itself.
 

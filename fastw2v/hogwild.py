@@ -43,7 +43,42 @@ reduced window, the *context* word's input vector ``W_in[ctx]`` is trained again
 the *centre* word's output vector (label 1) and ``negative`` noise words (label 0,
 never the centre itself). The pair generator's rows put the centre first
 (``target``); over a corpus both orders train the same multiset of pairs, and the
-Hogwild trainer keeps word2vec.c's (the README's "How it works" says why).
+Hogwild trainer keeps word2vec.c's, so that its steps compare with word2vec.c's and
+gensim's one for one.
+
+The shared-negative window step
+-------------------------------
+The default (``shared``; Ji et al. 2016, "Parallelizing Word2Vec in Shared and
+Distributed Memory"): each centre word draws its ``negative`` noise words once, and
+all of its contexts train against the same ``1 + negative`` output rows. The window's
+work becomes a small dense product, in this order: the ``contexts x (1 + negative)``
+logits; their gradients; each output row's update from the input rows as they were
+before the step; each input row's step from the output rows as they were; last the
+output rows' steps. Every gradient is taken at the weights before the window's step (a
+row listed twice gets both updates). The loops take two contexts (or two outputs) at
+a time, so each loaded row feeds two dot products. Against word2vec.c's per-pair step
+(fresh negatives for every pair, each pair's step before the next pair's logits) the
+centre's output row moves once per window by the sum instead of once per context, each
+output row is loaded once per window instead of once per pair, and the random draws
+drop from ``contexts x negative`` to ``negative`` per centre. The next centre's noise
+words are drawn one window ahead and their rows prefetched (``llvm.prefetch``) while
+this window trains.
+
+The per-pair step
+-----------------
+``shared=False`` keeps word2vec.c's step: it draws the negatives of all of a centre's
+contexts first and prefetches the ``W_out`` rows of the next pair while the current
+pair trains (those rows are random and mostly outside the caches). A step takes its
+``negative + 1`` logits before its updates, which differs from word2vec.c's
+interleaving only when a noise word is drawn twice in one step. ``tests/naive.py``
+holds a plain-Python reference of both steps. The loss is summed per epoch in
+float64; the estimator stops on NaN/Inf in the loss or the weights.
+
+Sigmoid
+-------
+word2vec.c's choice by default: a 1000-bin table over [-6, 6] (:func:`sigmoid_tables`),
+the gradient clamped to ``label - {0, 1}`` beyond it, and a linear tail for the loss;
+``exact_sigmoid`` computes it exactly.
 """
 
 from __future__ import annotations

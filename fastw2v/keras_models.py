@@ -41,6 +41,33 @@ meaning: the loss is summed over the batch, so each occurrence contributes its p
 gradient. That bounds the batch (a frequent word takes hundreds of stale steps at
 once), so the default is row-wise Adagrad (:class:`RowAdagrad`), stable at any batch.
 :class:`WordDecay` decays a rate linearly in the corpus words processed.
+
+Row-wise Adagrad (:class:`RowAdagrad`) is the sparse form PyTorch-BigGraph and DGL's
+DeepWalk use: one accumulator per embedding row (a ``V``-float vector per table, not
+``V x dim``). A row's gradients are summed over the batch first, the accumulator grows
+by the mean square of that sum, and the row steps once by ``lr * sum / sqrt(acc)``, so
+a frequent word's steps shrink as its accumulator grows. Summing first matters:
+stepping each occurrence by its own normalised gradient moves a row that occurs ``n``
+times in a batch by about ``sqrt(n)`` normalised steps at once. The accumulator already
+shrinks a row's steps as it is trained, so the default rate is constant
+(``final_rate`` 1); word2vec's decay to 1e-4 of the rate on top of it stops large
+batches short. The tutorial's RMSprop would decay its whole ``V x dim`` velocity every
+step, so :class:`SparseRMSprop` updates only the looked-up rows, as TF1's sparse
+RMSProp did.
+
+Shared negatives in a batch
+---------------------------
+The step is bound by memory traffic, and with its own negatives per row most of it is
+the ``(B, 1 + k, dim)`` block of gathered output rows and a gradient of the same size.
+With ``negative_group`` G (32 by default), each run of G consecutive rows of a batch
+trains against the ``k`` noise words of its first row: the rows are shuffled pairs, so a
+group is G unrelated pairs sharing ``k`` draws from the same unigram^0.75
+distribution, and each row still meets ``k`` negatives. A batch gathers G times fewer
+noise rows, and the negative logits and their gradients become small batched matrix
+products (``(G x dim) . (dim x k)`` a group) (:func:`shared_negative_gradients`). A
+noise word equal to a row's own positive is left out for that row, as the generator
+redraws it for the row that drew it. ``negative_group=1`` gives every row its own
+draw, as word2vec.c.
 """
 
 from __future__ import annotations

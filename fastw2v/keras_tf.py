@@ -11,6 +11,13 @@
   :func:`fit_epoch_distributed`).
 
 The maths lives in :mod:`fastw2v.keras_models`, in ``keras.ops``.
+
+Under ``multiworker`` each worker builds the same vocabulary from the same corpus and
+trains its own disjoint share of the sentences (worker ``i`` of ``n``: sentences
+``i*S/n`` to ``(i+1)*S/n``, so no window crosses two shares); the optimizer
+all-reduces the gradient slices, so every worker holds the same weights after each
+step, and the chief (worker 0) alone writes files. Losing a peer, stopping the group
+and resuming it are :mod:`fastw2v.peers`'s and :mod:`fastw2v.runner`'s.
 """
 
 from __future__ import annotations

@@ -17,6 +17,12 @@ Every random decision is a function of ``(seed, epoch, corpus position)`` or of 
 chunk's own stream, never of the thread that runs it, so the output for a seed is
 identical whatever the thread count. :class:`PairGenerator` runs the passes block
 by block, in a background thread, and cuts the blocks into batches.
+
+Per-token decisions (keep, reduced window) hash ``(seed, epoch, corpus position)``;
+negatives come from a xorshift64* stream per chunk, seeded from ``(seed, epoch, chunk
+position)``, and are drawn from an alias table packed into one uint64 per word
+(:mod:`fastw2v.sampling`), so a draw reads one cache line. The permutation is built in
+parallel: random buckets, then a Fisher-Yates shuffle per bucket.
 """
 
 from __future__ import annotations

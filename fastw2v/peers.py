@@ -151,6 +151,7 @@ class PeerGroup:
         self._armed = threading.Event()
         self._closing = threading.Event()
         self._failed = threading.Lock()
+        self._verdict = threading.Event()  # a loss was declared
         #: what the readers received for the main thread: the chief's checkpoint, barrier calls
         self._inbox: Dict[str, "queue.Queue"] = {"state": queue.Queue(), "ready": queue.Queue(),
                                                  "go": queue.Queue()}
@@ -339,7 +340,16 @@ class PeerGroup:
     def _fail(self, message: str, code: int) -> None:
         if not self._armed.is_set() or not self._failed.acquire(blocking=False):
             return
+        self._verdict.set()
         self.on_lost(message, code)
+
+    def await_verdict(self, seconds: float) -> bool:
+        """Wait up to ``seconds`` for the watch to declare a peer lost; whether it did.
+
+        For when the engine reports a failed collective first: the watch then names the
+        peer (and, by default, ends the process) once its own timeout runs out.
+        """
+        return self._verdict.wait(seconds)
 
     def held(self) -> str:
         """What a loss leaves: the last checkpoint and how to resume from it, or why there is none."""

@@ -40,7 +40,7 @@ from .config import KerasOptions, Word2VecConfig, check_choice, check_float, che
 from .constants import CHECKPOINT_EVERY_SECONDS, DEFAULT_CHECKPOINT_DIR
 from .errors import Fastw2vError, PeerLost, TrainingDiverged, TrainingInterrupted, UsageError
 from .memory import check_batch_memory
-from .peers import EXIT_PEER_LOST, start_peers
+from .peers import EXIT_PEER_LOST, heartbeat_interval, start_peers
 
 BACKENDS = ("keras", "hogwild")
 #: the command line's name, at the start of its messages
@@ -445,6 +445,10 @@ def run(corpus: CorpusOptions, backend: str, config: Word2VecConfig, run_options
         try:
             report = _run(corpus, backend, config, run_options, keras, peers)
         except BaseException as exc:
+            if isinstance(exc, PeerLost):
+                # the engine saw a collective fail: the watch names the lost peer within its timeout
+                # (and ends the process); if no peer is lost, the engine's own channel is at fault
+                peers.await_verdict(keras.peer_timeout + 2 * heartbeat_interval(keras.peer_timeout))
             # a divergence or a stop all workers agreed on ends every worker by itself
             peers.leave(expected=isinstance(exc, (TrainingDiverged, TrainingInterrupted)), code=exit_code(exc),
                         message=str(exc).splitlines()[0] if str(exc) else type(exc).__name__)

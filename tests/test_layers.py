@@ -15,7 +15,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "fastw2v"
 KERNELS = {"sampling", "permutation", "pairs", "segments", "keras_compat", "hogwild", "prefetch"}
-KERAS = {"keras_models", "keras_trainer", "keras_tf", "keras_jax"}
+KERAS = {"keras_models", "keras_trainer", "keras_embedding", "keras_tf", "keras_jax"}
 # keras_backend checks the backend before Keras loads; its glue() imports Keras only when a Keras module asks
 IMPORTS_KERAS = KERAS | {"keras_backend"}
 NUMBA = {"numpy", "numba", "llvmlite"}  # llvmlite is Numba's own (prefetch's intrinsic)

@@ -253,3 +253,11 @@ def test_a_barrier_waits_for_every_worker_and_a_bounded_step_ends_the_group():
         assert losses[1].wait(TIMEOUT + 3)
     message, code = losses[1].calls[0]
     assert code == EXIT_PEER_LOST and "connecting the engine did not finish within 1.5 s" in message
+
+
+def test_await_verdict_says_whether_the_watch_declared_a_loss():
+    (chief, worker), (chief_lost, _) = _group(2)
+    t0 = time.monotonic()
+    assert not chief.await_verdict(0.3) and time.monotonic() - t0 >= 0.25  # no peer lost: it waits, then says so
+    _close_silently(worker)
+    assert chief.await_verdict(TIMEOUT) and chief_lost.calls

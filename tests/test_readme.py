@@ -1,12 +1,18 @@
-"""The README's Python API example names only things that exist."""
+"""The README's Python example names only things that exist, and both READMEs' results blocks
+hold what ``scripts/update_readme.py`` fills them with from ``benchmarks/results``."""
 
 import importlib.util
 import re
+import sys
 from pathlib import Path
 
 import fastw2v
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+BENCHMARKS = ROOT / "benchmarks" / "README.md"
+sys.path.insert(0, str(ROOT / "scripts"))
+import update_readme  # noqa: E402
 
 
 def _python_blocks():
@@ -29,3 +35,35 @@ def test_readme_api_names_exist():
         if i < len(parts):  # a submodule, e.g. fastw2v.keras_trainer (imported, not an attribute)
             module = importlib.util.find_spec("fastw2v." + ".".join(parts[: i + 1]))
             assert module is not None, f"README uses fastw2v.{dotted}, which does not exist"
+
+
+def test_both_readmes_results_blocks_are_filled_from_the_results(tmp_path):
+    """Each block holds what update_readme writes from benchmarks/results; each results file is shown."""
+    shown = set()
+    for path in (README, BENCHMARKS):
+        copy = tmp_path / path.relative_to(ROOT)
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        copy.write_text(path.read_text())
+        update_readme.update(copy)
+        assert copy.read_text() == path.read_text(), f"{path.name}: run scripts/update_readme.py"
+        names = re.findall(r"<!-- results:([\w-]+) -->", path.read_text())
+        assert names, path
+        shown |= set(names) | {n for name in names for n in update_readme.COMPOSED.get(name, ())}
+    results = {p.stem for p in (ROOT / "benchmarks" / "results").glob("*.md")}
+    assert results <= shown, f"results no README shows: {sorted(results - shown)}"
+    assert "benchmarks/README.md" in README.read_text()  # the summary points to the detail
+
+
+def test_every_results_file_keeps_its_provenance():
+    """Machine (with the versions), commit, command and date: in the file, or in each round merged into it."""
+    import json
+
+    files = sorted((ROOT / "benchmarks" / "results").glob("*.json"))
+    assert files
+    for path in files:
+        data = json.loads(path.read_text())
+        entries = data["rounds"] if "machine" not in data and "rounds" in data else [data]
+        for entry in entries:
+            missing = {"machine", "commit", "command", "date"} - set(entry)
+            assert not missing, f"{path.name} lacks {sorted(missing)}"
+            assert {"python", "numpy", "numba"} <= set(entry["machine"]), path.name

@@ -1,0 +1,73 @@
+"""The command line at its Keras defaults, as a new user runs it: N runs in a row, one results file.
+
+    python benchmarks/bench_cli.py [--corpus PATH] [--epochs 2] [--runs 3] [--quick]
+
+Each run is ``python -m fastw2v.train --corpus CORPUS --epochs E --quiet --report FILE``
+with the evaluation files, everything else at its default, in a process of its own. The
+median of the reports' ``pairs_per_sec`` and every report go to results/keras_cli.json
+(with the provenance of every results file) and a one-line summary to keras_cli.md.
+There is no peer in this run: it measures what the README's default command gives.
+``--quick`` takes a 1M-word slice and 1 epoch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from _common import default_corpus, eval_files, fmt_rate, write_results
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--corpus", default=None)
+    ap.add_argument("--epochs", type=int, default=2)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--quick", action="store_true", help="a 1M-word slice, 1 epoch")
+    args = ap.parse_args(argv)
+    corpus = Path(args.corpus or default_corpus())
+    tmp = Path(tempfile.mkdtemp(prefix="fastw2v-cli-"))
+    epochs = 1 if args.quick else args.epochs
+    if args.quick:
+        from fastw2v import load_corpus
+
+        vocab, encoded = load_corpus(corpus, min_count=5)
+        head = encoded.head(1_000_000)
+        corpus = tmp / "slice.txt"
+        with open(corpus, "w") as fh:
+            starts = head.sentence_starts
+            for s in range(len(starts) - 1):
+                fh.write(" ".join(vocab.words[i] for i in head.ids[starts[s]:starts[s + 1]]) + "\n")
+    analogies, pairs = eval_files()
+    runs = []
+    for i in range(args.runs):
+        report = tmp / f"run{i}.json"
+        cmd = [sys.executable, "-m", "fastw2v.train", "--corpus", str(corpus), "--epochs", str(epochs), "--quiet",
+               "--report", str(report)]
+        cmd += ["--eval-analogies", str(analogies)] if analogies else []
+        cmd += ["--eval-pairs", str(pairs)] if pairs else []
+        subprocess.run(cmd, check=True)
+        runs.append(json.loads(report.read_text()))
+        print(f"run {i}: {fmt_rate(runs[-1]['pairs_per_sec'])} pairs/s, {runs[-1]['train_seconds']:.0f} s", flush=True)
+    rates = [r["pairs_per_sec"] for r in runs]
+    seconds = [r["train_seconds"] for r in runs]
+    scores = [(r.get("evaluation", {}).get("analogies", {}).get("accuracy"),
+               (r.get("evaluation", {}).get("pairs") or [{}])[0].get("spearman")) for r in runs]
+    median = float(np.median(rates))
+    quality = "; ".join(f"{100 * a:.1f}% analogy and {s:.3f} WordSim-353" for a, s in scores if a is not None
+                        and s is not None)
+    md = (f"The default run from the command line, `python -m fastw2v.train --corpus {corpus.name} --epochs "
+          f"{epochs} --report run.json` (everything else at its default), reported a median of {fmt_rate(median)} "
+          f"pairs/s in `pairs_per_sec` over {len(runs)} runs ({', '.join(fmt_rate(r) for r in sorted(rates))}; "
+          f"{min(seconds):.0f} to {max(seconds):.0f} s of training)" + (f", with {quality}" if quality else "") + ".")
+    write_results("keras_cli", {"corpus": str(corpus), "epochs": epochs, "median_pairs_per_sec": median,
+                                "pairs_per_sec": rates, "runs": runs}, md)
+
+
+if __name__ == "__main__":
+    main()
