@@ -9,6 +9,15 @@ Sentences longer than :data:`~fastw2v.constants.MAX_SENTENCE_LEN` words (a
 text8-style file is one single line) are cut into pseudo-sentences of at most
 that many words, as word2vec.c and gensim do, so the skip-gram window never
 reaches across a cut.
+
+A ``.zip`` holding exactly one file (``text8.zip`` as downloaded) is read without
+unpacking; one with more or fewer members is refused, naming them. A file that is not
+text is refused with what it looks like: a known binary signature (an image, a PDF, an
+archive, compressed data without its suffix, a NumPy array, a program), or more than
+20% of its first 256 KiB undecodable as UTF-8 or NUL (a file under 1 KiB is judged by
+its signature alone). Text with a few bad bytes still trains: undecodable bytes become
+U+FFFD and are counted, with one warning per file; NUL bytes count as whitespace; a
+"word" longer than one read chunk is cut into pieces, with a warning.
 """
 
 from __future__ import annotations

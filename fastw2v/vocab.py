@@ -1,4 +1,14 @@
-"""The vocabulary: word <-> id, counts, and building it from a corpus."""
+"""The vocabulary: word <-> id, counts, and building it from a corpus.
+
+Ids go by descending count, ties by first occurrence; words rarer than ``min_count``
+are dropped, and ``max_vocab`` keeps the most frequent. For vocabularies too large for
+memory, ``prune_at`` prunes while counting, as gensim's ``max_vocab_size`` does:
+whenever more than that many distinct words are held, words with count below 1, 2,
+3, ... are dropped. A word pruned on the way may be left out even if it would reach
+``min_count``; when anything was pruned, a second pass recounts the survivors, so their
+counts are exact (:func:`fastw2v.corpus_cache.load_corpus`). :class:`WordIds` maps words
+to the rows of :meth:`fastw2v.Vectors.to_keras`'s embedding in NumPy.
+"""
 
 from __future__ import annotations
 
