@@ -44,8 +44,8 @@ class EpochFeed:
     Attributes
     ----------
     rows : int
-        Rows handed to the consumer so far (after the skipped batches): exact once the
-        epoch has been read to its end.
+        Rows handed to the consumer so far in the latest iteration (after the skipped
+        batches): exact once the epoch has been read to its end.
     dropped_rows : int
         Rows cut by ``multiple_of``.
     """
@@ -92,6 +92,10 @@ class EpochFeed:
                 yield (batch[0], batch[1]), batch[2]
 
     def __iter__(self) -> Iterator[tuple]:
+        # a tf.distribute strategy's fit starts the iteration once, reads a few batches and
+        # drops them, then starts it again to train: the counts are the last iteration's
+        self.rows = 0
+        self.dropped_rows = 0
         queued = background(self._batches(), self.prefetch)
         try:
             for item in queued:

@@ -443,7 +443,8 @@ def test_mirrored_strategy_matches_single_device(tmp_path):
         cfg = Word2VecConfig(dim=8, window=3, negative=3, sample=0, min_count=1, epochs=3, seed=1)
         tr = KerasTrainer(cfg, vocab, KerasOptions(strategy=sys.argv[1], batch_size=512)).fit(enc)
         print(json.dumps({"replicas": tr.strategy.num_replicas, "loss": [h["loss"] for h in tr.history],
-                          "devices": tr.report_fields()["devices"]}))
+                          "devices": tr.report_fields()["devices"], "rows": tr.rows_done,
+                          "epoch_rows": sum(tr.gen.rows_in_epoch(enc, e) for e in range(3))}))
         """
     )
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2")
@@ -454,6 +455,10 @@ def test_mirrored_strategy_matches_single_device(tmp_path):
         runs[mode] = json.loads(r.stdout.strip().splitlines()[-1])
     assert runs["mirrored"]["replicas"] == 2 and runs["default"]["replicas"] == 1
     np.testing.assert_allclose(runs["mirrored"]["loss"], runs["default"]["loss"], rtol=1e-3)
+    # each run counts the rows it trained, once (a strategy's fit starts the feed twice); JAX cuts
+    # each epoch's short last batch to a multiple of its 2 devices, at most 1 row an epoch
+    for mode, run in runs.items():
+        assert run["epoch_rows"] - 3 <= run["rows"] <= run["epoch_rows"], (mode, run["rows"], run["epoch_rows"])
 
 
 def test_keras_loss_is_the_mean_per_pair_on_hogwilds_scale():
