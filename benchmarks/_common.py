@@ -32,6 +32,16 @@ def eval_files():
     return (q if q.exists() else None), (w if w.exists() else None)
 
 
+def slice_text(corpus, vocab, words: int, path: Path):
+    """Write ``corpus``'s first ``words`` words as text, one sentence per line; returns that slice."""
+    head = corpus.head(words)
+    with open(path, "w") as fh:
+        starts = head.sentence_starts
+        for s in range(len(starts) - 1):
+            fh.write(" ".join(vocab.words[i] for i in head.ids[starts[s]:starts[s + 1]]) + "\n")
+    return head
+
+
 def machine() -> dict:
     info = {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count()}
     try:

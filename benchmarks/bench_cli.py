@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from _common import RESULTS, default_corpus, eval_files, fmt_rate, write_results
+from _common import RESULTS, default_corpus, eval_files, fmt_rate, slice_text, write_results
 
 
 def main(argv=None) -> None:
@@ -41,12 +41,8 @@ def main(argv=None) -> None:
         from fastw2v import load_corpus
 
         vocab, encoded = load_corpus(corpus, min_count=5)
-        head = encoded.head(1_000_000)
         corpus = tmp / "slice.txt"
-        with open(corpus, "w") as fh:
-            starts = head.sentence_starts
-            for s in range(len(starts) - 1):
-                fh.write(" ".join(vocab.words[i] for i in head.ids[starts[s]:starts[s + 1]]) + "\n")
+        slice_text(encoded, vocab, 1_000_000, corpus)
     analogies, pairs = eval_files()
     runs = []
     for i in range(args.runs):

@@ -39,7 +39,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _common import RESULTS, bar_chart, default_corpus, eval_files, fmt_rate, quality, train_hogwild, write_results
+from _common import (RESULTS, bar_chart, default_corpus, eval_files, fmt_rate, quality, slice_text, train_hogwild,
+                     write_results)
 
 from fastw2v import Word2VecConfig, load_corpus
 
@@ -428,15 +429,6 @@ def _wait_all(procs, timeout: float):
     return codes
 
 
-def _slice_text(corpus, vocab, words: int, path: Path):
-    head = corpus.head(words)
-    with open(path, "w") as fh:
-        starts = head.sentence_starts
-        for s in range(len(starts) - 1):
-            fh.write(" ".join(vocab.words[i] for i in head.ids[starts[s]:starts[s + 1]]) + "\n")
-    return head
-
-
 def _wait_for(path: Path, procs, timeout: float) -> bool:
     deadline = time.perf_counter() + timeout
     while not path.exists():
@@ -479,7 +471,7 @@ def run_workers(path, corpus, vocab, words: int, epochs: int, kills: int, kill_w
 
     tmp = Path(tempfile.mkdtemp(prefix="fastw2v-workers-"))
     text = tmp / "slice.txt"
-    head = _slice_text(corpus, vocab, words, text)
+    head = slice_text(corpus, vocab, words, text)
     analogies = str(eval_files()[0])
     peer_timeout = 60.0
 
@@ -522,7 +514,7 @@ def run_workers(path, corpus, vocab, words: int, epochs: int, kills: int, kill_w
 
     # the cost of a failure: kills at random points of an epoch on a smaller slice, victims alternating
     kill_text = tmp / "kill-slice.txt"
-    kill_head = _slice_text(corpus, vocab, kill_words, kill_text)
+    kill_head = slice_text(corpus, vocab, kill_words, kill_text)
     trials = []
     train_kill = train_two * kill_head.raw_words / head.raw_words / epochs  # one epoch of the smaller slice
     every = round(max(2.0, train_kill / 6), 1)

@@ -35,7 +35,7 @@ from typing import Optional, Tuple
 
 from . import checkpoint as ckpt
 from .atomic import atomic_open
-from .cluster import cluster_from_tf_config, worker_addresses
+from .cluster import worker_addresses
 from .config import KerasOptions, Word2VecConfig, check_choice, check_float, check_int
 from .constants import CHECKPOINT_EVERY_SECONDS, DEFAULT_CHECKPOINT_DIR
 from .errors import Fastw2vError, PeerLost, TrainingDiverged, TrainingInterrupted, UsageError
@@ -431,11 +431,9 @@ def run(corpus: CorpusOptions, backend: str, config: Word2VecConfig, run_options
             raise UsageError("--tensorboard needs TensorFlow: Keras writes TensorBoard summaries with "
                              "tensorflow.summary on every backend; install the 'tf' extra, or leave --tensorboard out")
         check_batch_memory(keras.batch_size, config.negative + 1 if keras.layout == "rows" else 1, config.dim)
-        if keras.strategy == "multiworker":
-            cluster_from_tf_config()
     if keras is None or keras.strategy != "multiworker":
         return _run(corpus, backend, config, run_options, keras)
-    index, addresses = worker_addresses()
+    index, addresses = worker_addresses()  # a missing or malformed TF_CONFIG is refused here, before Keras
     hint = ("no checkpoint was written yet" if run_options.checkpoint_dir else
             "the run keeps no checkpoint (give the chief --checkpoint-dir to keep one)")
     with _sigterm_interrupts():

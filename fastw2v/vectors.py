@@ -96,16 +96,6 @@ class Vectors:
             self._unit = (self.vectors / np.where(norms == 0, 1, norms)).astype(np.float32)
         return self._unit
 
-    def _as_unit_query(self, word_or_vector) -> Tuple[np.ndarray, List[int]]:
-        if isinstance(word_or_vector, str):
-            row = self._row(word_or_vector)
-            return self.unit[row], [row]
-        v = np.asarray(word_or_vector, dtype=np.float32)
-        if v.shape != (self.dim,):
-            raise ArgumentError(f"query vector must have shape ({self.dim},), got {v.shape}")
-        n = np.linalg.norm(v)
-        return (v / n if n else v), []
-
     def most_similar(self, positive=None, negative=None, topn: int = 10, exclude: Iterable[str] = (),
                      restrict_vocab: Optional[int] = None) -> List[Tuple[str, float]]:
         """The ``topn`` words with the highest cosine similarity to a query, with gensim's semantics.
