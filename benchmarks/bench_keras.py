@@ -23,8 +23,10 @@ and with summed SGD at 64k rows, beside Hogwild (results/keras_sweep.*). ``--wor
 lost worker: a resume after a SIGKILL against the uninterrupted runs, and ``--kills``
 SIGKILLs at random points of an epoch, timed from the kill to the survivor's exit, with
 the work lost since the last checkpoint (results/keras_workers.*). ``--profile`` times the sgns step through ``model.fit`` in
-separate processes (``keras_step_child.py``): this tree on TensorFlow and on JAX, and
-``--before``'s tree (``git archive`` of REV) on TensorFlow, alternating, each tree fed
+separate processes (``keras_step_child.py``): this tree on TensorFlow and on JAX, this tree
+on TensorFlow with glibc's own malloc settings (``FASTW2V_KEEP_HEAP=0``, which turns
+``fastw2v.memory.keep_freed_heap`` off), and ``--before``'s tree (``git archive`` of REV)
+on TensorFlow, alternating, each tree fed
 as its trainer feeds it (this one: with each batch's unique rows), with JAX's step also
 timed without ``fit`` and TensorFlow's unique-row step stopped after each of its parts,
 against the bytes each part must move (results/keras_profile.*). ``--end-to-end`` adds
@@ -43,6 +45,7 @@ from _common import (RESULTS, bar_chart, default_corpus, eval_files, fmt_rate, q
                      write_results)
 
 from fastw2v import Word2VecConfig, load_corpus
+from fastw2v.memory import KEEP_HEAP_ENV
 
 
 def tutorial_as_written(corpus, vocab, steps: int, dim: int) -> dict:
@@ -79,14 +82,15 @@ def tutorial_as_written(corpus, vocab, steps: int, dim: int) -> dict:
             "skipgrams_pairs_per_sec": len(labels) / gen_seconds}
 
 
-def profile_child(tree: Path, backend: str, corpus, batch: int, group: int, steps: int, rounds: int) -> dict:
+def profile_child(tree: Path, backend: str, corpus, batch: int, group: int, steps: int, rounds: int,
+                  extra_env=None) -> dict:
     """One run of ``keras_step_child.py`` on ``tree``'s fastw2v and ``backend`` (a fresh process)."""
     import json as _json
     import os
     import subprocess
     import sys
 
-    env = dict(os.environ, FASTW2V_CODE=str(tree), KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="2")
+    env = dict(os.environ, FASTW2V_CODE=str(tree), KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="2", **(extra_env or {}))
     r = subprocess.run([sys.executable, str(Path(__file__).with_name("keras_step_child.py")), str(corpus), str(batch),
                         str(group), str(steps), str(rounds)], capture_output=True, text=True, env=env, timeout=3600)
     if r.returncode != 0:
@@ -107,6 +111,9 @@ def unpack_tree(rev: str) -> Path:
     return out
 
 
+HEAP_OFF = f"now, tensorflow, {KEEP_HEAP_ENV}=0"
+
+
 def run_profile(path, before: str, batch: int, group: int, steps: int, rounds: int, repeats: int) -> dict:
     """The sgns step through ``fit``: ``before``'s tree on TensorFlow, this tree on TensorFlow and on
     JAX, each in its own process, ``repeats`` times in alternating order (median of medians)."""
@@ -116,14 +123,16 @@ def run_profile(path, before: str, batch: int, group: int, steps: int, rounds: i
 
     contenders = []
     if before:
-        contenders.append((f"before ({before}), tensorflow", unpack_tree(before), "tensorflow"))
-    contenders.append(("now, tensorflow", ROOT, "tensorflow"))
+        contenders.append((f"before ({before}), tensorflow", unpack_tree(before), "tensorflow", None))
+    contenders.append(("now, tensorflow", ROOT, "tensorflow", None))
+    # the same tree with malloc as glibc sets it (fastw2v.memory.keep_freed_heap turned off)
+    contenders.append((HEAP_OFF, ROOT, "tensorflow", {KEEP_HEAP_ENV: "0"}))
     if importlib.util.find_spec("jax") is not None:
-        contenders.append(("now, jax", ROOT, "jax"))
-    runs = {name: [] for name, _, _ in contenders}
+        contenders.append(("now, jax", ROOT, "jax", None))
+    runs = {name: [] for name, *_ in contenders}
     for r in range(repeats):
-        for name, tree, backend in (contenders if r % 2 == 0 else contenders[::-1]):
-            out = profile_child(tree, backend, path, batch, group, steps, rounds)
+        for name, tree, backend, env in (contenders if r % 2 == 0 else contenders[::-1]):
+            out = profile_child(tree, backend, path, batch, group, steps, rounds, env)
             runs[name].append(out)
             print(f"{name}: fit {out['fit_ms']:.1f} ms/step", flush=True)
     summary = {}
@@ -204,6 +213,10 @@ def profile_markdown(p: dict) -> str:
         md.append(f"\nTensorFlow, now / before (`model.fit`): {now['fit_ms'] / before['fit_ms']:.2f}x the time per step "
                   f"(per process, before: {', '.join(f'{x:.0f}' for x in before.get('fit_ms_repeats', []))} ms; now: "
                   f"{', '.join(f'{x:.0f}' for x in now.get('fit_ms_repeats', []))} ms).")
+    heap_off = p["profiles"].get(HEAP_OFF)
+    if heap_off and now:
+        md.append(f"TensorFlow, now / the same tree with glibc's malloc settings (`{KEEP_HEAP_ENV}=0`): "
+                  f"{now['fit_ms'] / heap_off['fit_ms']:.2f}x the time per step (`model.fit`).")
     jax_now = p["profiles"].get("now, jax")
     if jax_now and now:
         md.append(f"JAX / TensorFlow on this CPU (`model.fit`): {jax_now['fit_ms'] / now['fit_ms']:.2f}x the time per step.")

@@ -71,11 +71,18 @@ def install_hint(name: Optional[str] = None) -> str:
 def glue():
     """The backend glue module for the backend Keras has loaded (imports Keras).
 
+    First it makes ``malloc`` keep freed memory for reuse
+    (:func:`fastw2v.memory.keep_freed_heap`), before any step runs: on a CPU that more
+    than halves the compiled step's time.
+
     Raises
     ------
     UsageError
         Keras loaded a backend fastw2v does not support (set before Keras was imported).
     """
+    from .memory import keep_freed_heap
+
+    keep_freed_heap()
     import keras
 
     name = keras.backend.backend()

@@ -5,6 +5,8 @@
   pages each time.
 * :func:`release_pages` hands the pages of a memory-mapped corpus that a pass has
   left behind back to the OS, so streaming keeps the resident set flat.
+* :func:`keep_freed_heap` makes glibc's ``malloc`` keep the memory a compiled step
+  frees for the next step, instead of handing it back to the OS each time.
 * :func:`check_memory` refuses, with the estimate, weights that cannot fit;
   :func:`check_batch_memory` a Keras batch whose step cannot.
 """
@@ -12,6 +14,7 @@
 from __future__ import annotations
 
 import mmap
+import os
 import sys
 import threading
 from typing import Optional
@@ -158,6 +161,48 @@ def _libc():
         except OSError:
             _LIBC.append(None)
     return _LIBC[0]
+
+
+#: glibc's ``mallopt`` parameters (``malloc.h``).
+_M_TRIM_THRESHOLD, _M_MMAP_MAX, _M_ARENA_MAX = -1, -4, -8
+#: Freed memory at the top of the heap that ``malloc`` keeps before trimming: ``mallopt``'s largest.
+KEEP_HEAP_BYTES = 2 ** 31 - 1
+#: Set to ``0`` to leave ``malloc`` as the C library configures it.
+KEEP_HEAP_ENV = "FASTW2V_KEEP_HEAP"
+_HEAP_KEPT = []
+
+
+def keep_freed_heap(environ=None) -> bool:
+    """Make glibc's ``malloc`` reuse freed memory instead of returning it to the OS; True if it now does.
+
+    XLA on a CPU allocates each execution's temporaries as one block, 125 MB for the
+    default Keras step (65,536 rows), and frees it when the step ends. glibc serves a
+    block above its 32 MB ``mmap`` ceiling with a fresh ``mmap`` and unmaps it on
+    ``free``, so every step faulted in and zeroed 30,000 new pages, which was more than
+    half of the step's time on a CPU (the Keras step profile in
+    ``benchmarks/README.md``). Here ``malloc`` serves every thread from the main heap
+    (one arena), never ``mmap``s a block, and keeps up to :data:`KEEP_HEAP_BYTES` of
+    freed memory for reuse, so each step reuses the pages of the one before. The cost is
+    memory the process holds after freeing it: up to that bound at the top of the heap,
+    and whatever lies below a block still in use.
+
+    One arena applies to threads that have not allocated yet, so this must run before
+    the backend's thread pools run a step: :func:`fastw2v.keras_backend.glue` calls it,
+    and every Keras module of fastw2v calls that when imported. It does nothing (False)
+    where the C library is not glibc, or when ``FASTW2V_KEEP_HEAP=0``. Calling it again
+    changes nothing.
+    """
+    environ = os.environ if environ is None else environ
+    if environ.get(KEEP_HEAP_ENV, "").strip() == "0":
+        return False
+    if _HEAP_KEPT:
+        return _HEAP_KEPT[0]
+    libc = _libc() if sys.platform.startswith("linux") else None
+    mallopt = getattr(libc, "mallopt", None)
+    kept = mallopt is not None and all(mallopt(param, value) == 1 for param, value in (
+        (_M_ARENA_MAX, 1), (_M_MMAP_MAX, 0), (_M_TRIM_THRESHOLD, KEEP_HEAP_BYTES)))
+    _HEAP_KEPT.append(bool(kept))
+    return bool(kept)
 
 
 def check_memory(vocab_size: int, dim: int, available: Optional[int] = None) -> None:

@@ -260,6 +260,12 @@ MUTATIONS = [
     ("a strategy's fit counts the rows of the feed's first, dropped iteration too", "fastw2v/feed.py",
      "        self.rows = 0\n        self.dropped_rows = 0\n        queued = background(", "        queued = background(",
      ["tests/test_keras.py::test_mirrored_strategy_matches_single_device"]),
+    ("keep_freed_heap: each thread keeps its own arena, whose large blocks are mmap-ed", "fastw2v/memory.py",
+     "        (_M_ARENA_MAX, 1), (_M_MMAP_MAX, 0),", "        (_M_MMAP_MAX, 0),",
+     ["tests/test_memory.py::test_keep_freed_heap_serves_a_threads_large_block_from_the_heap_and_reuses_it"]),
+    ("the Keras glue leaves malloc as it was", "fastw2v/keras_backend.py",
+     "    keep_freed_heap()\n", "",
+     ["tests/test_memory.py::test_importing_a_keras_module_keeps_the_heap"]),
 ]
 results = []
 for name, path, old, new, tests, *env in MUTATIONS[int(sys.argv[1]) if len(sys.argv) > 1 else 0:]:

@@ -18,7 +18,7 @@ RESULTS = ROOT / "benchmarks" / "results"
 #: the files whose blocks this script fills
 FILES = (ROOT / "README.md", ROOT / "benchmarks" / "README.md")
 #: composed blocks: the first paragraph of each results file, in order
-COMPOSED = {"standing": ("frontier", "pairs", "train_speed")}
+COMPOSED = {"standing": ("frontier", "frontier_keras", "pairs", "train_speed")}
 
 
 def first_paragraph(name: str) -> str:
