@@ -202,39 +202,41 @@ def summary(results: dict) -> str:
             f"{100 * ours['analogy_accuracy']:.1f}%, against " + " and ".join(peers) + ".")
 
 
-def keras_summary(results: dict, system: str = "fastw2v keras sgns") -> str:
-    """One line: what the Keras default reaches within each of gensim's wall times, against gensim."""
-    gensim = sorted((p for p in results["points"] if p["system"] == "gensim" and "analogy_accuracy" in p),
-                    key=lambda p: p["epochs"])
-    ours = [p for p in results["points"] if p["system"] == system and "analogy_accuracy" in p]
-    if not gensim or not ours:
-        return ""
-    reached, ahead = [], 0
-    for g in gensim:
-        best = max((p for p in ours if p["wall_seconds"] <= g["wall_seconds"]), key=lambda p: p["analogy_accuracy"],
-                   default=None)
-        reached.append("nothing" if best is None else f"{100 * best['analogy_accuracy']:.1f}%")
-        ahead += best is not None and best["analogy_accuracy"] > g["analogy_accuracy"]
-    epochs = ", ".join(str(g["epochs"]) for g in gensim)
-    times = ", ".join(f"{g['wall_seconds']:.0f}" for g in gensim)
-    theirs = ", ".join(f"{100 * g['analogy_accuracy']:.1f}%" for g in gensim)
-    return (f"Within gensim's {epochs}-epoch wall times ({times} s), the Keras default (`sgns`) reached "
-            f"{', '.join(reached)} analogy, against gensim's {theirs}: ahead at {ahead} of {len(gensim)}.")
-
-
-def keras_at_gensim_times(results: dict, system: str = "fastw2v keras sgns") -> list:
-    """Per gensim point: what ``system`` reaches within gensim's wall time (its best analogy among
-    the points that finished by then), as markdown table lines."""
+def keras_at_gensim(results: dict, system: str = "fastw2v keras sgns") -> list:
+    """Per gensim point (by epochs): ``(gensim's point, system's best point within its wall time or
+    None)``, the best being the highest analogy among the points that finished by then; [] if
+    either system has no scored point."""
     gensim = sorted((p for p in results["points"] if p["system"] == "gensim" and "analogy_accuracy" in p),
                     key=lambda p: p["epochs"])
     ours = [p for p in results["points"] if p["system"] == system and "analogy_accuracy" in p]
     if not gensim or not ours:
         return []
+    return [(g, max((p for p in ours if p["wall_seconds"] <= g["wall_seconds"]),
+                    key=lambda p: p["analogy_accuracy"], default=None)) for g in gensim]
+
+
+def keras_summary(results: dict, system: str = "fastw2v keras sgns") -> str:
+    """One line: what the Keras default reaches within each of gensim's wall times, against gensim."""
+    pairs = keras_at_gensim(results, system)
+    if not pairs:
+        return ""
+    reached = ", ".join("nothing" if best is None else f"{100 * best['analogy_accuracy']:.1f}%" for _, best in pairs)
+    ahead = sum(best is not None and best["analogy_accuracy"] > g["analogy_accuracy"] for g, best in pairs)
+    epochs = ", ".join(str(g["epochs"]) for g, _ in pairs)
+    times = ", ".join(f"{g['wall_seconds']:.0f}" for g, _ in pairs)
+    theirs = ", ".join(f"{100 * g['analogy_accuracy']:.1f}%" for g, _ in pairs)
+    return (f"Within gensim's {epochs}-epoch wall times ({times} s), the Keras default (`sgns`) reached "
+            f"{reached} analogy, against gensim's {theirs}: ahead at {ahead} of {len(pairs)}.")
+
+
+def keras_at_gensim_times(results: dict, system: str = "fastw2v keras sgns") -> list:
+    """:func:`keras_at_gensim` as markdown table lines."""
+    pairs = keras_at_gensim(results, system)
+    if not pairs:
+        return []
     md = [f"| gensim's wall time | gensim reaches | {system} reaches in that time | WordSim-353, gensim / ours |",
           "|---|---:|---:|---:|"]
-    for g in gensim:
-        within = [p for p in ours if p["wall_seconds"] <= g["wall_seconds"]]
-        best = max(within, key=lambda p: p["analogy_accuracy"], default=None)
+    for g, best in pairs:
         reach = "nothing finished" if best is None else (f"{100 * best['analogy_accuracy']:.1f}% "
                                                           f"({best['epochs']} epoch(s), {best['wall_seconds']:.0f} s)")
         ws = "n/a" if best is None else f"{g['wordsim353_spearman']:.3f} / {best['wordsim353_spearman']:.3f}"

@@ -14,6 +14,8 @@ import sys
 
 import pytest
 
+from helpers import TRAIN, cli_env, planted_corpus, require_keras
+
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc only")
 
 PROBE = r"""
@@ -73,7 +75,7 @@ def test_keep_freed_heap_can_be_turned_off():
 
 
 def test_importing_a_keras_module_keeps_the_heap():
-    pytest.importorskip("keras")
+    require_keras()
     code = ("import fastw2v.keras_models, fastw2v.memory as m, json; "
             "print(json.dumps(m._HEAP_KEPT))")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
@@ -84,9 +86,6 @@ def test_importing_a_keras_module_keeps_the_heap():
 def test_the_kept_heap_changes_no_result_of_a_keras_run(tmp_path):
     """Reused heap memory is not zeroed, as fresh pages are: a step that read memory it had not
     written would train differently with the heap kept. Both runs must be bit-identical."""
-    sys.path.insert(0, os.path.dirname(__file__))
-    from helpers import TRAIN, cli_env, planted_corpus, require_keras
-
     require_keras()
     corpus, _ = planted_corpus(0)
     text = tmp_path / "c.txt"
