@@ -32,6 +32,18 @@ def eval_files():
     return (q if q.exists() else None), (w if w.exists() else None)
 
 
+def eval_flags() -> list:
+    """``python -m fastw2v.train``'s flags that evaluate on the files :func:`eval_files` finds."""
+    q, w = eval_files()
+    return (["--eval-analogies", str(q)] if q else []) + (["--eval-pairs", str(w)] if w else [])
+
+
+def report_scores(report: dict):
+    """``(analogy accuracy, WordSim-353 Spearman)`` of a ``--report`` file's evaluation (None where not run)."""
+    ev = report.get("evaluation", {})
+    return ev.get("analogies", {}).get("accuracy"), (ev.get("pairs") or [{}])[0].get("spearman")
+
+
 def slice_text(corpus, vocab, words: int, path: Path):
     """Write ``corpus``'s first ``words`` words as text, one sentence per line; returns that slice."""
     head = corpus.head(words)

@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from _common import RESULTS, default_corpus, eval_files, fmt_rate, slice_text, write_results
+from _common import RESULTS, default_corpus, eval_flags, fmt_rate, report_scores, slice_text, write_results
 
 
 def main(argv=None) -> None:
@@ -43,15 +43,11 @@ def main(argv=None) -> None:
         vocab, encoded = load_corpus(corpus, min_count=5)
         corpus = tmp / "slice.txt"
         slice_text(encoded, vocab, 1_000_000, corpus)
-    analogies, pairs = eval_files()
     runs = []
     for i in range(args.runs):
         report = tmp / f"run{i}.json"
-        cmd = [sys.executable, "-m", "fastw2v.train", "--corpus", str(corpus), "--epochs", str(epochs), "--quiet",
-               "--report", str(report)]
-        cmd += ["--eval-analogies", str(analogies)] if analogies else []
-        cmd += ["--eval-pairs", str(pairs)] if pairs else []
-        subprocess.run(cmd, check=True)
+        subprocess.run([sys.executable, "-m", "fastw2v.train", "--corpus", str(corpus), "--epochs", str(epochs),
+                        "--quiet", "--report", str(report), *eval_flags()], check=True)
         runs.append(json.loads(report.read_text()))
         print(f"run {i}: {fmt_rate(runs[-1]['pairs_per_sec'])} pairs/s, {runs[-1]['train_seconds']:.0f} s", flush=True)
     rates = [r["pairs_per_sec"] for r in runs]
@@ -64,9 +60,7 @@ def summary(results: dict) -> str:
     """The results file's one paragraph."""
     runs, rates = results["runs"], results["pairs_per_sec"]
     seconds = [r["train_seconds"] for r in runs]
-    scores = {f"{100 * a:.1f}% analogy and {s:.3f} WordSim-353"
-              for a, s in ((r.get("evaluation", {}).get("analogies", {}).get("accuracy"),
-                            (r.get("evaluation", {}).get("pairs") or [{}])[0].get("spearman")) for r in runs)
+    scores = {f"{100 * a:.1f}% analogy and {s:.3f} WordSim-353" for a, s in map(report_scores, runs)
               if a is not None and s is not None}
     quality = (f", with {scores.pop()} each time" if len(scores) == 1 else
                f", with {'; '.join(sorted(scores))}" if scores else "")

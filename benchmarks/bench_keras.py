@@ -41,8 +41,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _common import (RESULTS, bar_chart, default_corpus, eval_files, fmt_rate, quality, slice_text, train_hogwild,
-                     write_results)
+from _common import (RESULTS, bar_chart, default_corpus, eval_files, eval_flags, fmt_rate, quality, report_scores,
+                     slice_text, train_hogwild, write_results)
 
 from fastw2v import Word2VecConfig, load_corpus
 from fastw2v.memory import KEEP_HEAP_ENV
@@ -168,8 +168,7 @@ def cli_backends(path, epochs: int, repeats: int, before=None) -> dict:
         contenders.append(("now, jax", ROOT, "jax"))
     runs = {name: [] for name, _, _ in contenders}
     tmp = Path(tempfile.mkdtemp(prefix="fastw2v-cli-"))
-    q, w = eval_files()
-    evaluation = (["--eval-analogies", str(q)] if q else []) + (["--eval-pairs", str(w)] if w else [])
+    evaluation = eval_flags()
     for r in range(repeats):
         for i, (name, tree, b) in enumerate(contenders if r % 2 == 0 else contenders[::-1]):
             report = tmp / f"{i}-{r}.json"
@@ -179,11 +178,10 @@ def cli_backends(path, epochs: int, repeats: int, before=None) -> dict:
                             str(epochs), "--quiet", "--report", str(report), *evaluation], env=env, cwd=tree,
                            check=True, timeout=7200)
             rep = _json.loads(report.read_text())
-            ev = rep.get("evaluation", {})
+            analogy, wordsim = report_scores(rep)
             runs[name].append({**{k: rep.get(k) for k in ("words_per_sec", "pairs_per_sec", "train_seconds",
                                                             "keras_backend")},
-                               "analogy_accuracy": ev.get("analogies", {}).get("accuracy"),
-                               "wordsim353_spearman": (ev.get("pairs") or [{}])[0].get("spearman")})
+                               "analogy_accuracy": analogy, "wordsim353_spearman": wordsim})
             print(f"command line, {name}: {rep['words_per_sec'] / 1e3:.0f}k words/s", flush=True)
     return {"epochs": epochs, "repeats": repeats, "runs": runs,
             "median_words_per_sec": {n: float(np.median([x["words_per_sec"] for x in v])) for n, v in runs.items()},
