@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from helpers import TRAIN, cli_env, planted_corpus, require_keras
+from helpers import TRAIN, cli_env, require_keras, write_group_corpus
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc only")
 
@@ -87,9 +87,8 @@ def test_the_kept_heap_changes_no_result_of_a_keras_run(tmp_path):
     """Reused heap memory is not zeroed, as fresh pages are: a step that read memory it had not
     written would train differently with the heap kept. Both runs must be bit-identical."""
     require_keras()
-    corpus, _ = planted_corpus(0)
     text = tmp_path / "c.txt"
-    text.write_text("\n".join(" ".join(s) for s in corpus) + "\n")
+    write_group_corpus(text, n_sent=500)
     vectors = {}
     for keep in ("1", "0"):
         out = tmp_path / f"v{keep}.txt"
