@@ -21,7 +21,7 @@ from typing import Optional
 
 import numpy as np
 
-from .errors import InsufficientMemoryError
+from .errors import InsufficientMemoryError, UsageError
 
 _PAGE = mmap.PAGESIZE
 
@@ -172,6 +172,18 @@ KEEP_HEAP_ENV = "FASTW2V_KEEP_HEAP"
 _HEAP_KEPT = []
 
 
+def heap_kept_by_setting(environ=None) -> bool:
+    """Whether ``FASTW2V_KEEP_HEAP`` lets :func:`keep_freed_heap` act (unset, empty or ``1``; ``0``
+    not); any other value raises :class:`~fastw2v.errors.UsageError`. The command line checks it
+    before it reads the corpus."""
+    environ = os.environ if environ is None else environ
+    setting = environ.get(KEEP_HEAP_ENV, "").strip()
+    if setting not in ("", "0", "1"):
+        raise UsageError(f"{KEEP_HEAP_ENV}={setting!r}: set it to 0 to leave malloc as the C library configures "
+                         "it, or to 1 (or leave it unset) to keep freed memory for the next step")
+    return setting != "0"
+
+
 def keep_freed_heap(environ=None) -> bool:
     """Make glibc's ``malloc`` reuse freed memory instead of returning it to the OS; True if it now does.
 
@@ -190,10 +202,11 @@ def keep_freed_heap(environ=None) -> bool:
     the backend's thread pools run a step: :func:`fastw2v.keras_backend.glue` calls it,
     and every Keras module of fastw2v calls that when imported. It does nothing (False)
     where the C library is not glibc, or when ``FASTW2V_KEEP_HEAP=0``. Calling it again
-    changes nothing.
+    changes nothing. Any other value of the variable raises
+    :class:`~fastw2v.errors.UsageError` (:func:`heap_kept_by_setting`), rather than being
+    read as either.
     """
-    environ = os.environ if environ is None else environ
-    if environ.get(KEEP_HEAP_ENV, "").strip() == "0":
+    if not heap_kept_by_setting(environ):
         return False
     if _HEAP_KEPT:
         return _HEAP_KEPT[0]

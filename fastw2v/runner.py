@@ -39,7 +39,7 @@ from .cluster import worker_addresses
 from .config import KerasOptions, Word2VecConfig, check_choice, check_float, check_int
 from .constants import CHECKPOINT_EVERY_SECONDS, DEFAULT_CHECKPOINT_DIR
 from .errors import Fastw2vError, PeerLost, TrainingDiverged, TrainingInterrupted, UsageError
-from .memory import check_batch_memory
+from .memory import check_batch_memory, heap_kept_by_setting
 from .peers import EXIT_PEER_LOST, heartbeat_interval, start_peers
 
 BACKENDS = ("keras", "hogwild")
@@ -431,6 +431,7 @@ def run(corpus: CorpusOptions, backend: str, config: Word2VecConfig, run_options
             raise UsageError("--tensorboard needs TensorFlow: Keras writes TensorBoard summaries with "
                              "tensorflow.summary on every backend; install the 'tf' extra, or leave --tensorboard out")
         check_batch_memory(keras.batch_size, config.negative + 1 if keras.layout == "rows" else 1, config.dim)
+        heap_kept_by_setting()  # a bad FASTW2V_KEEP_HEAP is refused before the corpus is read
     if keras is None or keras.strategy != "multiworker":
         return _run(corpus, backend, config, run_options, keras)
     index, addresses = worker_addresses()  # a missing or malformed TF_CONFIG is refused here, before Keras

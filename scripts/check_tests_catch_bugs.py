@@ -266,6 +266,12 @@ MUTATIONS = [
     ("the Keras glue leaves malloc as it was", "fastw2v/keras_backend.py",
      "    keep_freed_heap()\n", "",
      ["tests/test_memory.py::test_importing_a_keras_module_keeps_the_heap"]),
+    ("a bad FASTW2V_KEEP_HEAP read as 'keep'", "fastw2v/memory.py",
+     "    if setting not in (\"\", \"0\", \"1\"):\n", "    if False:\n",
+     ["tests/test_memory.py::test_a_bad_keep_heap_setting_is_refused_in_one_line"]),
+    ("a bad FASTW2V_KEEP_HEAP refused only after the corpus is read", "fastw2v/runner.py",
+     "        heap_kept_by_setting()  # a bad FASTW2V_KEEP_HEAP is refused before the corpus is read\n", "",
+     ["tests/test_memory.py::test_a_bad_keep_heap_setting_is_refused_in_one_line"]),
 ]
 results = []
 for name, path, old, new, tests, *env in MUTATIONS[int(sys.argv[1]) if len(sys.argv) > 1 else 0:]:

@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from helpers import TRAIN, cli_env, require_keras, write_group_corpus
+from helpers import TRAIN, assert_one_line_error, cli_env, require_keras, write_group_corpus
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc only")
 
@@ -99,3 +99,19 @@ def test_the_kept_heap_changes_no_result_of_a_keras_run(tmp_path):
         assert r.returncode == 0, r.stderr[-3000:]
         vectors[keep] = out.read_text()
     assert vectors["1"] == vectors["0"]
+
+
+def test_a_bad_keep_heap_setting_is_refused_in_one_line(tmp_path):
+    from fastw2v.errors import UsageError
+    from fastw2v.memory import keep_freed_heap
+
+    with pytest.raises(UsageError, match="FASTW2V_KEEP_HEAP='off'.*set it to 0"):
+        keep_freed_heap({"FASTW2V_KEEP_HEAP": "off"})
+    require_keras()
+    text = tmp_path / "c.txt"
+    write_group_corpus(text, n_sent=50)
+    r = subprocess.run(TRAIN + ["--corpus", str(text), "--min-count", "1", "--epochs", "1", "--quiet"],
+                       capture_output=True, text=True, env=dict(cli_env(tmp_path), FASTW2V_KEEP_HEAP="off"),
+                       timeout=300)
+    assert_one_line_error(r, "FASTW2V_KEEP_HEAP='off'")
+    assert not (tmp_path / "cache").exists()  # refused before the corpus was read (and cached)
