@@ -6,6 +6,10 @@ vocabulary (``.vocab.tsv``), the id array (``.ids.npy``) and the sentence offset
 source's size, mtime and a BLAKE2 hash of its bytes, the vocabulary parameters and
 the cache format version; a mismatch means the cache is rebuilt. Every file is
 written atomically, so two runs sharing a cache directory never see a half file.
+
+A file is read once (:func:`read_once`): the vocabulary and the encoding come from the
+same read. Pruning while counting (``prune_at``) needs the counts before the ids, so it
+keeps two passes, :func:`~fastw2v.vocab.count_words` and then :func:`encode`.
 """
 
 from __future__ import annotations
@@ -13,7 +17,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from itertools import repeat
+import tempfile
+from collections import defaultdict
+from itertools import count, repeat
 from pathlib import Path
 from typing import Callable, Optional, Tuple
 
@@ -28,6 +34,8 @@ from .vocab import Vocab, count_words, recount
 
 #: while encoding to the on-disk cache, flush and release every this many ids
 _FLUSH_WORDS = 1 << 24
+#: :func:`read_once` numbers this many tokens in memory before it appends them to its scratch file
+_SPILL_WORDS = 1 << 22
 #: the corpus name that :func:`load_corpus` downloads when no such file exists
 TEXT8 = "text8"
 
@@ -103,6 +111,115 @@ def encode(source, vocab: Vocab, stats: ReadStats | None = None, out_ids: Option
                          raw_words=stats.tokens, source=str(source) if is_path(source) else "")
 
 
+class FirstPass:
+    """What :func:`read_once` kept of a corpus: each token's first-occurrence number, in a
+    scratch file, and how those numbers map to the vocabulary's ids. Use it as a context
+    manager: leaving it deletes the scratch file.
+
+    Attributes
+    ----------
+    raw_words : int
+        Tokens read, in the vocabulary or not.
+    """
+
+    def __init__(self, source: str, scratch, lengths: np.ndarray, to_id: np.ndarray, n_words: int,
+                 raw_words: int) -> None:
+        self.source, self._scratch, self._lengths, self._to_id = source, scratch, lengths, to_id
+        self.n_words, self.raw_words = int(n_words), int(raw_words)
+
+    def __enter__(self) -> "FirstPass":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._scratch.close()
+
+    def encoded(self, out_ids: Optional[np.ndarray] = None) -> EncodedCorpus:
+        """The :class:`EncodedCorpus`: the numbers turned into ids, out-of-vocabulary tokens dropped,
+        and sentences left with no word dropped, as :func:`encode` would give.
+
+        ``out_ids`` (int32[n_words], optional) receives the ids, e.g. the cache's memory map,
+        flushed and released as it fills; by default they go to a new array.
+        """
+        out = np.empty(self.n_words, np.int32) if out_ids is None else out_ids
+        numbers = np.memmap(self._scratch, dtype=np.int32, mode="r", shape=(self.raw_words,))
+        ends = np.cumsum(self._lengths)  # each sentence's end among the raw tokens
+        kept_at_end = np.zeros(ends.shape[0], np.int64)  # ids kept up to each sentence's end
+        pos = flushed = 0
+        for lo in range(0, self.raw_words, _SPILL_WORDS):
+            hi = min(lo + _SPILL_WORDS, self.raw_words)
+            ids = self._to_id[numbers[lo:hi]]
+            keep = ids >= 0
+            kept = ids[keep]
+            out[pos : pos + kept.shape[0]] = kept
+            a, b = np.searchsorted(ends, [lo, hi], side="right")  # the sentences ending in (lo, hi]
+            kept_at_end[a:b] = pos + np.cumsum(keep)[ends[a:b] - lo - 1]
+            pos += kept.shape[0]
+            if isinstance(out, np.memmap) and pos - flushed >= _FLUSH_WORDS:
+                out.flush()  # written pages go to disk and leave the resident set
+                release_pages(out, flushed, pos)
+                flushed = pos
+        del numbers
+        if pos != self.n_words:  # pragma: no cover - the counts and the ids come from the same read
+            raise RuntimeError(f"read_once: {pos} ids kept, but the vocabulary counts {self.n_words}")
+        per_sentence = np.diff(kept_at_end, prepend=0)
+        starts = np.concatenate(([0], kept_at_end[per_sentence > 0])).astype(np.int64)
+        return EncodedCorpus(ids=out, sentence_starts=starts, raw_words=self.raw_words, source=self.source)
+
+
+def read_once(path, min_count: int = 5, max_vocab: Optional[int] = None,
+              progress: Optional[Callable[[int], None]] = None, scratch_dir=None) -> Tuple[Vocab, FirstPass]:
+    """Build the vocabulary of a text file and number its tokens, reading it once.
+
+    The two passes of :func:`~fastw2v.vocab.count_words` then :func:`encode` read and
+    split the text twice; here each token gets its word's first-occurrence number as it
+    is read (a ``defaultdict`` whose factory is a counter, so the lookup stays in C), the
+    counts are a ``bincount`` of those numbers, and :meth:`FirstPass.encoded` maps them to
+    the vocabulary's ids. The numbers go to a scratch file in ``scratch_dir`` (the
+    system's temporary directory by default) every few million tokens, so memory holds the
+    distinct words, as counting does, and not the corpus. The vocabulary and ids are those
+    of the two passes (ties in first-occurrence order), since the numbers follow the
+    order a ``Counter`` fills in. It cannot prune (``prune_at``): that needs the two passes.
+    """
+    stats = ReadStats()
+    numbering: defaultdict = defaultdict(count().__next__)  # word -> its first-occurrence number
+    number = numbering.__getitem__
+    scratch = tempfile.TemporaryFile(dir=scratch_dir)
+    try:
+        counts = np.zeros(0, np.int64)
+        lengths = []
+        pending = []
+        n_pending = 0
+
+        def spill(counts):
+            numbers = np.concatenate(pending) if pending else np.zeros(0, np.int32)
+            numbers.tofile(scratch)
+            grown = np.zeros(len(numbering), np.int64)
+            grown[: counts.shape[0]] = counts
+            return grown + np.bincount(numbers, minlength=len(numbering))
+
+        for sentence in iter_sentences(path, stats):
+            pending.append(np.fromiter(map(number, sentence), dtype=np.int32, count=len(sentence)))
+            lengths.append(len(sentence))
+            n_pending += len(sentence)
+            if progress is not None:
+                progress(len(sentence))
+            if n_pending >= _SPILL_WORDS:
+                counts = spill(counts)
+                pending, n_pending = [], 0
+        counts = spill(counts)
+        pending = []
+        scratch.flush()
+        stats.warn(str(path))
+        vocab = Vocab.from_counts(dict(zip(numbering, counts.tolist())), min_count=min_count, max_vocab=max_vocab)
+        to_id = np.full(len(numbering), -1, np.int32)
+        for word, i in vocab.index.items():
+            to_id[numbering[word]] = i
+    except BaseException:
+        scratch.close()
+        raise
+    return vocab, FirstPass(str(path), scratch, np.asarray(lengths, np.int64), to_id, vocab.total, stats.tokens)
+
+
 def _cache_key(path: Path, min_count: int, max_vocab: Optional[int]) -> dict:
     st = path.stat()
     return {
@@ -138,7 +255,8 @@ def load_corpus(source, min_count: int = 5, max_vocab: Optional[int] = None, cac
     use_cache : bool
         False reads and encodes afresh and writes no cache.
     progress_factory : callable(desc, total) -> callable(int), optional
-        Makes a progress callback for each pass.
+        Makes a progress callback for each pass over the text: one (``reading``,
+        :func:`read_once`), or with ``prune_at`` two (``counting``, then ``encoding``).
     prune_at : int, optional
         Bound the distinct words held while counting (see :func:`fastw2v.vocab.count_words`).
 
@@ -168,6 +286,22 @@ def load_corpus(source, min_count: int = 5, max_vocab: Optional[int] = None, cac
         if cached is not None:
             return cached
 
+    if prune_at is None:
+        scratch_dir = cache_dir if use_cache else None
+        if scratch_dir is not None:
+            scratch_dir.mkdir(parents=True, exist_ok=True)
+        tick = progress_factory("reading", None) if progress_factory else None
+        try:
+            vocab, words = read_once(path, min_count, max_vocab, progress=tick, scratch_dir=scratch_dir)
+        finally:
+            if hasattr(tick, "close"):
+                tick.close()
+        if not use_cache:
+            with words:
+                return vocab, words.encoded()
+        with words:
+            return _write_cache(stem, key, vocab, words.raw_words, words.encoded)
+
     stats = ReadStats()
     tick = progress_factory("counting", None) if progress_factory else None
     counter = _count_with_progress(path, stats, tick, prune_at)
@@ -187,12 +321,26 @@ def load_corpus(source, min_count: int = 5, max_vocab: Optional[int] = None, cac
         corpus = encode(path, vocab, progress=tick)
         return vocab, corpus
 
+    def encoded(out_ids):
+        try:
+            return encode(path, vocab, out_ids=out_ids, progress=tick)
+        finally:
+            if hasattr(tick, "close"):
+                tick.close()
+
     cache_dir.mkdir(parents=True, exist_ok=True)
+    return _write_cache(stem, key, vocab, raw_words, encoded)
+
+
+def _write_cache(stem: Path, key: dict, vocab: Vocab, raw_words: int, encoded) -> Tuple[Vocab, EncodedCorpus]:
+    """Write one cache entry, each file atomically and the key last, and load it back.
+
+    ``encoded(out_ids)`` fills the id memory map it is given (``vocab.total`` slots) and
+    returns the :class:`EncodedCorpus`, whose sentence offsets are saved.
+    """
     with atomic_path(stem.with_suffix(stem.suffix + ".ids.npy")) as tmp_ids:
         out = np.lib.format.open_memmap(tmp_ids, mode="w+", dtype=np.int32, shape=(vocab.total,))
-        corpus = encode(path, vocab, out_ids=out, progress=tick)
-        if hasattr(tick, "close"):
-            tick.close()
+        corpus = encoded(out)
         out.flush()
         del out, corpus.ids
     with atomic_open(stem.with_suffix(stem.suffix + ".starts.npy"), "wb") as fh:

@@ -272,6 +272,16 @@ MUTATIONS = [
     ("a bad FASTW2V_KEEP_HEAP refused only after the corpus is read", "fastw2v/runner.py",
      "        heap_kept_by_setting()  # a bad FASTW2V_KEEP_HEAP is refused before the corpus is read\n", "",
      ["tests/test_memory.py::test_a_bad_keep_heap_setting_is_refused_in_one_line"]),
+    ("one read: a sentence's end counted from its slice, not from the corpus's start", "fastw2v/corpus_cache.py",
+     "            kept_at_end[a:b] = pos + np.cumsum(keep)[ends[a:b] - lo - 1]\n",
+     "            kept_at_end[a:b] = np.cumsum(keep)[ends[a:b] - lo - 1]\n",
+     ["tests/test_corpus_vocab.py::test_one_read_matches_a_word_by_word_encoding"]),
+    ("one read: the last spill's counts lost", "fastw2v/corpus_cache.py",
+     "        counts = spill(counts)\n        pending = []\n", "        spill(counts)\n        pending = []\n",
+     ["tests/test_corpus_vocab.py::test_one_read_matches_a_word_by_word_encoding"]),
+    ("one read: ties between equal counts ordered by word, not first occurrence", "fastw2v/corpus_cache.py",
+     "dict(zip(numbering, counts.tolist()))", "dict(sorted(zip(numbering, counts.tolist())))",
+     ["tests/test_corpus_vocab.py::test_one_read_matches_a_word_by_word_encoding"]),
 ]
 results = []
 for name, path, old, new, tests, *env in MUTATIONS[int(sys.argv[1]) if len(sys.argv) > 1 else 0:]:

@@ -414,3 +414,27 @@ def sgns_window_adagrad_step(W_in, W_out, acc_in, acc_out, contexts, outputs, lr
             Ao[o] += float(np.mean(grad * grad))
         W[o] += lr * grad / (math.sqrt(Ao[o]) + ADAGRAD_EPS)
     return U, W, Ai, Ao, loss
+
+
+def encode_corpus(sentences, min_count, max_vocab=None):
+    """The vocabulary and encoding of token lists, word by word: ``(words, counts, ids, starts)``.
+
+    Ids by descending count, ties by first occurrence; rarer words than ``min_count``
+    and words past ``max_vocab`` are dropped from the text, and so is a sentence left
+    with no word (``starts``: each kept sentence's first id, then the total).
+    """
+    counts, first = {}, {}
+    for sentence in sentences:
+        for w in sentence:
+            counts[w] = counts.get(w, 0) + 1
+            first.setdefault(w, len(first))
+    words = sorted((w for w in counts if counts[w] >= min_count), key=lambda w: (-counts[w], first[w]))
+    words = words[:max_vocab] if max_vocab is not None else words
+    index = {w: i for i, w in enumerate(words)}
+    ids, starts = [], [0]
+    for sentence in sentences:
+        kept = [index[w] for w in sentence if w in index]
+        if kept:
+            ids.extend(kept)
+            starts.append(len(ids))
+    return words, [counts[w] for w in words], ids, starts

@@ -7,7 +7,8 @@ import time
 import numpy as np
 import pytest
 
-from fastw2v import CorpusError, CorpusNotFoundError, PairGenerator, Vocab, iter_sentences, load_corpus
+import naive
+from fastw2v import CorpusError, CorpusNotFoundError, PairGenerator, Vocab, corpus_cache, iter_sentences, load_corpus
 from fastw2v.constants import MAX_SENTENCE_LEN
 from fastw2v.corpus import ReadStats, check_ids
 
@@ -134,6 +135,43 @@ def test_uncached_and_iterable_encoding(tmp_path):
     assert not isinstance(c.ids, np.memmap) and c.n_words == len(WORDS)
     v2, c2 = load_corpus([WORDS], min_count=1)
     assert np.array_equal(c.ids, c2.ids)
+
+
+@pytest.mark.parametrize("min_count, max_vocab, spill", [(1, None, 7), (3, None, 7), (2, 7, 7), (3, None, None)])
+@pytest.mark.parametrize("cached", [False, True])
+def test_one_read_matches_a_word_by_word_encoding(tmp_path, monkeypatch, min_count, max_vocab, spill, cached):
+    """load_corpus reads a file once (read_once); its vocabulary, ids and sentence offsets are
+    the slow reference's: with the scratch spilled every few tokens, so that spills and the
+    id mapping's slices cut sentences, or once at the end, and with sentences that keep no word."""
+    if spill is not None:
+        monkeypatch.setattr(corpus_cache, "_SPILL_WORDS", spill)
+    rng = np.random.default_rng(min_count)
+    common = [f"w{i}" for i in range(12)]
+    lines = []
+    for i in range(60):
+        if i % 9 == 4:  # only once-seen words: the sentence keeps none at min_count > 1
+            lines.append(" ".join(f"rare{i}_{j}" for j in range(rng.integers(1, 4))))
+        else:
+            lines.append(" ".join(rng.choice(common, rng.integers(1, 15), p=np.linspace(2, 0.2, 12) / 13.2)))
+    path = _write(tmp_path / "c.txt", "\n".join(lines) + "\n")
+    words, counts, ids, starts = naive.encode_corpus([ln.split() for ln in lines], min_count, max_vocab)
+    v, c = load_corpus(path, min_count=min_count, max_vocab=max_vocab, use_cache=cached,
+                       cache_dir=tmp_path / "cache")
+    assert v.words == words and v.counts.tolist() == counts
+    assert c.ids.tolist() == ids and c.sentence_starts.tolist() == starts
+    assert c.raw_words == sum(len(ln.split()) for ln in lines)
+    assert isinstance(c.ids, np.memmap) == cached
+    if cached:  # the scratch file leaves nothing behind; the entry is its four files
+        assert len(list((tmp_path / "cache").iterdir())) == 4
+
+
+def test_one_read_error_leaves_no_scratch(tmp_path, monkeypatch):
+    made = []
+    real = corpus_cache.tempfile.TemporaryFile
+    monkeypatch.setattr(corpus_cache.tempfile, "TemporaryFile", lambda **kw: made.append(real(**kw)) or made[-1])
+    with pytest.raises(CorpusError, match="no word reaches min_count=5"):
+        load_corpus(_write(tmp_path / "r.txt", "a b c a"), min_count=5, use_cache=False)
+    assert len(made) == 1 and made[0].closed
 
 
 # ---------------------------------------------------------------- bad input

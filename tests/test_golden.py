@@ -7,8 +7,9 @@ commit says why:
     python tests/test_golden.py --regenerate
 
 Integer outputs (pair rows, ``skipgrams``) are pinned exactly by their SHA-256. The
-Hogwild weights are pinned to 1e-5: the kernel is compiled with reassociation allowed,
-so another CPU may sum a dot product in another order and round differently.
+Hogwild weights are pinned to 1e-5 (Adagrad's to 1e-4): the kernel is compiled with
+reassociation allowed, so another CPU may sum a dot product in another order and round
+differently.
 """
 
 import hashlib
@@ -78,11 +79,14 @@ def test_outputs_match_golden():
     assert got["pair_rows_sha256"] == want["pair_rows_sha256"]
     assert got["pair_flat_sha256"] == want["pair_flat_sha256"]
     assert got["skipgrams_sha256"] == want["skipgrams_sha256"]
-    # per-pair and shared-negative SGD steps, and the shared step with row-wise Adagrad
-    np.testing.assert_allclose(got["hogwild_adagrad_acc_in"], want["hogwild_adagrad_acc_in"], rtol=1e-5, atol=1e-7)
-    for kernel in ("hogwild", "hogwild_shared", "hogwild_adagrad"):
+    # per-pair and shared-negative SGD steps, and the shared step with row-wise Adagrad. Adagrad
+    # divides by the root of a small early accumulator, which magnifies rounding: on an AMD EPYC
+    # host its weights came out up to 3.7e-5 from the file's and its accumulators 2.2e-5 relative,
+    # where the SGD kernels matched exactly. A real change moves them by more than 1e-3.
+    np.testing.assert_allclose(got["hogwild_adagrad_acc_in"], want["hogwild_adagrad_acc_in"], rtol=1e-4, atol=1e-7)
+    for kernel, atol in (("hogwild", 1e-5), ("hogwild_shared", 1e-5), ("hogwild_adagrad", 1e-4)):
         for key in (f"{kernel}_W_in", f"{kernel}_W_out"):
-            np.testing.assert_allclose(np.array(got[key]), np.array(want[key]), rtol=0, atol=1e-5, err_msg=key)
+            np.testing.assert_allclose(np.array(got[key]), np.array(want[key]), rtol=0, atol=atol, err_msg=key)
         np.testing.assert_allclose(got[f"{kernel}_loss"], want[f"{kernel}_loss"], rtol=1e-5)
 
 
