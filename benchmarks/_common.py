@@ -54,6 +54,24 @@ def slice_text(corpus, vocab, words: int, path: Path):
     return head
 
 
+def plain_text(path: Path, work: Path, words: int = 0) -> Path:
+    """The corpus as one plain-text file, one sentence per line (word2vec.c reads no compression),
+    cut to ``words`` if given."""
+    from fastw2v import iter_sentences
+
+    out = work / "corpus.txt"
+    n = 0
+    with open(out, "w") as fh:
+        for sentence in iter_sentences(str(path)):
+            if words and n + len(sentence) > words:
+                sentence = sentence[:words - n]
+            fh.write(" ".join(sentence) + "\n")
+            n += len(sentence)
+            if words and n >= words:
+                break
+    return out
+
+
 def machine() -> dict:
     info = {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count()}
     try:

@@ -33,7 +33,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import RESULTS, default_corpus, quality, write_results
+from _common import RESULTS, default_corpus, plain_text, quality, write_results
 
 PEER_SOURCE = Path(__file__).resolve().parents[2] / "shared" / "peers" / "word2vec"
 SETTINGS = {"dim": 100, "window": 5, "negative": 5, "sample": 1e-3, "min_count": 5}
@@ -57,23 +57,6 @@ def build_word2vec_c(build_dir: Path):
     if r.returncode != 0:
         return None, f"compiling word2vec.c failed: {r.stderr.strip()[-300:]}"
     return binary, " ".join(cmd)
-
-
-def plain_text(path: Path, work: Path, words: int = 0) -> Path:
-    """The corpus as one plain-text file (word2vec.c reads no compression), cut to ``words`` if given."""
-    from fastw2v import iter_sentences
-
-    out = work / "corpus.txt"
-    n = 0
-    with open(out, "w") as fh:
-        for sentence in iter_sentences(str(path)):
-            if words and n + len(sentence) > words:
-                sentence = sentence[:words - n]
-            fh.write(" ".join(sentence) + "\n")
-            n += len(sentence)
-            if words and n >= words:
-                break
-    return out
 
 
 def command(system: str, text: Path, out: Path, epochs: int, threads: int, binary) -> list:

@@ -20,9 +20,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _common import bar_chart, default_corpus, write_results
+from _common import bar_chart, default_corpus, plain_text, write_results
 
-from fastw2v.corpus import ReadStats, iter_sentences
+from fastw2v.corpus import ReadStats
 from fastw2v.corpus_cache import encode, load_corpus
 from fastw2v.vocab import Vocab, count_words
 
@@ -46,10 +46,7 @@ def main(argv=None):
     ways = {"two passes (count, then encode)": two_passes, "one read (read_once)": one_read}
     times = {name: [] for name in ways}
     with tempfile.TemporaryDirectory(prefix="fastw2v-prep-") as work:
-        text = Path(work) / "corpus.txt"
-        with open(text, "w") as fh:
-            for sentence in iter_sentences(str(source)):
-                fh.write(" ".join(sentence) + "\n")
+        text = plain_text(source, Path(work))
         outputs = {}
         for r in range(args.repeats):
             for name in (list(ways) if r % 2 == 0 else list(ways)[::-1]):

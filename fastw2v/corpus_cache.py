@@ -58,6 +58,16 @@ def file_digest(path, chunk: int = 1 << 22) -> str:
     return h.hexdigest()
 
 
+def _release_written(out_ids: np.ndarray, flushed: int, pos: int) -> int:
+    """Flush and release ``out_ids[flushed:pos]`` once it holds :data:`_FLUSH_WORDS` ids, if
+    ``out_ids`` is a memory map; returns the new ``flushed``."""
+    if pos - flushed < _FLUSH_WORDS or not isinstance(out_ids, np.memmap):
+        return flushed
+    out_ids.flush()  # written pages go to disk and leave the resident set
+    release_pages(out_ids, flushed, pos)
+    return pos
+
+
 def encode(source, vocab: Vocab, stats: ReadStats | None = None, out_ids: Optional[np.ndarray] = None,
            progress: Optional[Callable[[int], None]] = None) -> EncodedCorpus:
     """Encode a corpus with ``vocab``: out-of-vocabulary tokens are dropped.
@@ -94,10 +104,7 @@ def encode(source, vocab: Vocab, stats: ReadStats | None = None, out_ids: Option
             if pos + n > out_ids.shape[0]:
                 raise CorpusError("the corpus changed while it was being read (more words than counted)")
             out_ids[pos : pos + n] = ids
-            if pos + n - flushed >= _FLUSH_WORDS and isinstance(out_ids, np.memmap):
-                out_ids.flush()  # written pages go to disk and leave the resident set
-                release_pages(out_ids, flushed, pos + n)
-                flushed = pos + n
+            flushed = _release_written(out_ids, flushed, pos + n)
         else:
             pieces.append(ids)
         pos += n
@@ -154,10 +161,7 @@ class FirstPass:
             a, b = np.searchsorted(ends, [lo, hi], side="right")  # the sentences ending in (lo, hi]
             kept_at_end[a:b] = pos + np.cumsum(keep)[ends[a:b] - lo - 1]
             pos += kept.shape[0]
-            if isinstance(out, np.memmap) and pos - flushed >= _FLUSH_WORDS:
-                out.flush()  # written pages go to disk and leave the resident set
-                release_pages(out, flushed, pos)
-                flushed = pos
+            flushed = _release_written(out, flushed, pos)
         del numbers
         if pos != self.n_words:  # pragma: no cover - the counts and the ids come from the same read
             raise RuntimeError(f"read_once: {pos} ids kept, but the vocabulary counts {self.n_words}")
@@ -296,10 +300,9 @@ def load_corpus(source, min_count: int = 5, max_vocab: Optional[int] = None, cac
         finally:
             if hasattr(tick, "close"):
                 tick.close()
-        if not use_cache:
-            with words:
-                return vocab, words.encoded()
         with words:
+            if not use_cache:
+                return vocab, words.encoded()
             return _write_cache(stem, key, vocab, words.raw_words, words.encoded)
 
     stats = ReadStats()
