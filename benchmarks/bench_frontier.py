@@ -1,7 +1,7 @@
 """The quality-time frontier: word2vec.c, gensim and fastw2v, each as a whole process.
 
     python benchmarks/bench_frontier.py [--corpus PATH] [--epochs 1,2,3,5] [--threads 2] [--quick]
-                                        [--systems A,B,...] [--name STEM]
+                                        [--systems A,B,...] [--name STEM] [--repeats 3]
 
 Every system trains skip-gram with the shared settings (dim 100, window 5, negative 5,
 sample 1e-3, min-count 5) on the same plain-text corpus, for each of ``--epochs``, as a
@@ -17,9 +17,12 @@ runs with ``--no-cache`` so it reads the text too). The vectors are scored with
   SGD (``--optimizer sgd``, its default before Adagrad);
 * fastw2v Keras ``sgns`` at its default batch, and at 262,144 rows.
 
-Points run in alternating order of systems per epoch count. Equal-time quality is each
-system's best analogy among its points that finished within gensim's time for the
-largest epoch count. Writes benchmarks/results/frontier.{json,md,png}.
+Each point runs ``--repeats`` times (default 3), in alternating order of systems per epoch
+count and per repeat, and a point is the median of its runs' wall times and, separately, of
+their scores: this machine switches between fast and slow states for minutes at a time, so
+one run of a point can take 1.5x another. Every run's figures are kept in the JSON. Equal-time
+quality is each system's best analogy among its points that finished within gensim's time
+for the largest epoch count. Writes benchmarks/results/frontier.{json,md,png}.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -114,6 +118,8 @@ def main(argv=None):
                     help="comma-separated subset of: " + ", ".join(SYSTEMS) + " (default: all)")
     ap.add_argument("--name", default="frontier",
                     help="results file stem under benchmarks/results (default frontier)")
+    ap.add_argument("--repeats", type=int, default=3,
+                    help="runs per point, in alternating order; a point is their median (default 3)")
     ap.add_argument("--rewrite", action="store_true",
                     help="rewrite frontier.md and .png from frontier.json without training anything")
     args = ap.parse_args(argv)
@@ -128,6 +134,8 @@ def main(argv=None):
     unknown = [x for x in chosen if x not in SYSTEMS]
     if unknown:
         ap.error(f"unknown system(s) {', '.join(unknown)}; choose from {', '.join(SYSTEMS)}")
+    if args.repeats < 1:
+        ap.error(f"--repeats must be at least 1, got {args.repeats}")
     epochs = [1, 2] if args.quick else [int(x) for x in args.epochs.split(",")]
     path = Path(args.corpus) if args.corpus else default_corpus()
     work = Path(tempfile.mkdtemp(prefix="fastw2v-frontier-"))
@@ -138,18 +146,45 @@ def main(argv=None):
         print(f"word2vec.c skipped: {build_note}", flush=True)
     try:
         text = plain_text(path, work, 2_000_000 if args.quick else 0)
-        points = []
-        for i, e in enumerate(epochs):
-            for system in (systems if i % 2 == 0 else systems[::-1]):
-                points.append(run_point(system, text, work, e, args.threads, binary))
+        runs = []
+        for r in range(args.repeats):
+            for i, e in enumerate(epochs):
+                for system in (systems if (i + r) % 2 == 0 else systems[::-1]):
+                    runs.append(run_point(system, text, work, e, args.threads, binary))
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    points = median_points(runs)
     results = {"corpus": str(path), "quick": args.quick, "threads": args.threads, "settings": SETTINGS,
-               "systems": systems,
+               "systems": systems, "repeats": args.repeats,
                "epochs": epochs, "word2vec_c_build": build_note, "points": points}
     results["equal_time"] = equal_time(points, max(epochs))
     write_results(args.name, results, markdown(results))
     plot(results, args.name)
+
+
+SCORES = ("analogy_accuracy", "analogy_questions", "wordsim353_spearman", "wordsim353_coverage")
+
+
+def median_points(runs: list) -> list:
+    """One point per (system, epochs): the median wall time and the median of each score over
+    its runs that finished, with every run under ``runs``; a point none of whose runs
+    finished keeps the last run's error."""
+    points = []
+    for key in dict.fromkeys((r["system"], r["epochs"]) for r in runs):
+        mine = [r for r in runs if (r["system"], r["epochs"]) == key]
+        done = [r for r in mine if r["exit_code"] == 0 and "analogy_accuracy" in r]
+        point = {"system": key[0], "epochs": key[1], "runs": mine, "runs_finished": len(done)}
+        if done:
+            point["wall_seconds"] = statistics.median(r["wall_seconds"] for r in done)
+            point["exit_code"] = 0
+            for name in SCORES:
+                if all(name in r for r in done):
+                    point[name] = statistics.median(r[name] for r in done)
+        else:
+            point.update(wall_seconds=mine[-1]["wall_seconds"], exit_code=mine[-1]["exit_code"],
+                         error=mine[-1].get("error", "no score"))
+        points.append(point)
+    return points
 
 
 def equal_time(points, epochs: int) -> dict:
@@ -262,12 +297,19 @@ def hogwild_rules(results: dict, new: str = "fastw2v hogwild", old: str = "fastw
 
 
 def markdown(results: dict) -> str:
-    md = [f"| system ({results['threads']} threads) | epochs | wall s (whole process) | analogy | WordSim-353 |",
-          "|---|---:|---:|---:|---:|"]
+    repeats = results.get("repeats", 1)
+    md = [f"| system ({results['threads']} threads) | epochs | wall s (whole process) | analogy | WordSim-353 |"
+          + (" each run's wall s |" if repeats > 1 else ""),
+          "|---|---:|---:|---:|---:|" + ("---|" if repeats > 1 else "")]
     for p in sorted(results["points"], key=lambda p: (SYSTEMS.index(p["system"]), p["epochs"])):
         acc = f"{100 * p['analogy_accuracy']:.1f}%" if "analogy_accuracy" in p else "failed"
         ws = f"{p['wordsim353_spearman']:.3f}" if "wordsim353_spearman" in p else "n/a"
-        md.append(f"| {p['system']} | {p['epochs']} | {p['wall_seconds']:.0f} | {acc} | {ws} |")
+        each = (" " + ", ".join(f"{r['wall_seconds']:.0f}" + ("" if r["exit_code"] == 0 else " (failed)")
+                                for r in p.get("runs", [])) + " |") if repeats > 1 else ""
+        md.append(f"| {p['system']} | {p['epochs']} | {p['wall_seconds']:.0f} | {acc} | {ws} |" + each)
+    if repeats > 1:
+        md += ["", f"Each point is the median of {repeats} runs in alternating order: wall time and scores "
+               "separately."]
     eq = results.get("equal_time") or {}
     if eq:
         md += ["", f"Equal time: what each system reaches within gensim's {max(results['epochs'])}-epoch time "
