@@ -14,6 +14,7 @@ keeps two passes, :func:`~fastw2v.vocab.count_words` and then :func:`encode`.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -28,7 +29,7 @@ import numpy as np
 from .atomic import atomic_open, atomic_path
 from .constants import CACHE_FORMAT_VERSION, MAX_SENTENCE_LEN
 from .corpus import EncodedCorpus, ReadStats, check_path, is_path, iter_sentences
-from .errors import CorpusError
+from .errors import CorpusError, OutputError
 from .memory import release_pages
 from .vocab import Vocab, count_words, recount
 
@@ -183,11 +184,16 @@ def read_once(path, min_count: int = 5, max_vocab: Optional[int] = None,
     distinct words, as counting does, and not the corpus. The vocabulary and ids are those
     of the two passes (ties in first-occurrence order), since the numbers follow the
     order a ``Counter`` fills in. It cannot prune (``prune_at``): that needs the two passes.
+    A scratch file that cannot be made or written (a full disk) raises
+    :class:`~fastw2v.errors.OutputError` naming its directory and what to do.
     """
     stats = ReadStats()
     numbering: defaultdict = defaultdict(count().__next__)  # word -> its first-occurrence number
     number = numbering.__getitem__
-    scratch = tempfile.TemporaryFile(dir=scratch_dir)
+    try:
+        scratch = tempfile.TemporaryFile(dir=scratch_dir)
+    except OSError as exc:
+        raise OutputError(_scratch_failure(path, scratch_dir, exc)) from exc
     try:
         counts = np.zeros(0, np.int64)
         lengths = []
@@ -196,7 +202,11 @@ def read_once(path, min_count: int = 5, max_vocab: Optional[int] = None,
 
         def spill(counts):
             numbers = np.concatenate(pending) if pending else np.zeros(0, np.int32)
-            numbers.tofile(scratch)
+            try:  # file.write, not ndarray.tofile, which lets a full disk's ENOSPC pass unraised
+                scratch.write(numbers.data)
+                scratch.flush()
+            except OSError as exc:
+                raise OutputError(_scratch_failure(path, scratch_dir, exc)) from exc
             grown = np.zeros(len(numbering), np.int64)
             grown[: counts.shape[0]] = counts
             return grown + np.bincount(numbers, minlength=len(numbering))
@@ -212,16 +222,33 @@ def read_once(path, min_count: int = 5, max_vocab: Optional[int] = None,
                 pending, n_pending = [], 0
         counts = spill(counts)
         pending = []
-        scratch.flush()
         stats.warn(str(path))
         vocab = Vocab.from_counts(dict(zip(numbering, counts.tolist())), min_count=min_count, max_vocab=max_vocab)
         to_id = np.full(len(numbering), -1, np.int32)
         for word, i in vocab.index.items():
             to_id[numbering[word]] = i
     except BaseException:
-        scratch.close()
+        with contextlib.suppress(OSError):  # closing flushes, and a full disk fails that flush again
+            scratch.close()
         raise
     return vocab, FirstPass(str(path), scratch, np.asarray(lengths, np.int64), to_id, vocab.total, stats.tokens)
+
+
+def _scratch_failure(path, scratch_dir, exc: OSError) -> str:
+    """What to say when :func:`read_once`'s scratch file cannot be made or written."""
+    where = scratch_dir if scratch_dir is not None else tempfile.gettempdir()
+    return (f"could not write the scratch file for reading {path} in {where}: {exc.strerror or exc}. It holds 4 bytes "
+            "a word of the text until the read ends; free space there, or point --cache-dir (FASTW2V_CACHE), or "
+            "with --no-cache TMPDIR, at a writable directory with room")
+
+
+def _make_cache_dir(cache_dir: Path) -> None:
+    """Create the cache directory, or say how to choose another."""
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"could not create the corpus cache directory {cache_dir}: {exc.strerror or exc}. Point "
+                          "--cache-dir (or FASTW2V_CACHE) at a writable directory, or pass --no-cache") from exc
 
 
 def _cache_key(path: Path, min_count: int, max_vocab: Optional[int]) -> dict:
@@ -293,7 +320,7 @@ def load_corpus(source, min_count: int = 5, max_vocab: Optional[int] = None, cac
     if prune_at is None:
         scratch_dir = cache_dir if use_cache else None
         if scratch_dir is not None:
-            scratch_dir.mkdir(parents=True, exist_ok=True)
+            _make_cache_dir(scratch_dir)
         tick = progress_factory("reading", None) if progress_factory else None
         try:
             vocab, words = read_once(path, min_count, max_vocab, progress=tick, scratch_dir=scratch_dir)
@@ -331,7 +358,7 @@ def load_corpus(source, min_count: int = 5, max_vocab: Optional[int] = None, cac
             if hasattr(tick, "close"):
                 tick.close()
 
-    cache_dir.mkdir(parents=True, exist_ok=True)
+    _make_cache_dir(cache_dir)
     return _write_cache(stem, key, vocab, raw_words, encoded)
 
 

@@ -282,6 +282,18 @@ MUTATIONS = [
     ("one read: ties between equal counts ordered by word, not first occurrence", "fastw2v/corpus_cache.py",
      "dict(zip(numbering, counts.tolist()))", "dict(sorted(zip(numbering, counts.tolist())))",
      ["tests/test_corpus_vocab.py::test_one_read_matches_a_word_by_word_encoding"]),
+    ("one read: a full disk under the scratch file raises a bare OSError", "fastw2v/corpus_cache.py",
+     "            except OSError as exc:\n                raise OutputError(_scratch_failure(path, scratch_dir, exc))",
+     "            except ValueError as exc:\n                raise OutputError(_scratch_failure(path, scratch_dir, exc))",
+     ["tests/test_corpus_vocab.py::test_one_read_on_a_full_disk_says_where_and_what_to_do"]),
+    ("one read: the scratch written with ndarray.tofile, which lets ENOSPC pass", "fastw2v/corpus_cache.py",
+     "                scratch.write(numbers.data)\n", "                numbers.tofile(scratch)\n",
+     ["tests/test_corpus_vocab.py::test_one_read_on_a_full_disk_says_where_and_what_to_do"]),
+    ("an unusable cache directory raises a bare OSError", "fastw2v/corpus_cache.py",
+     "    except OSError as exc:\n        raise OutputError(f\"could not create the corpus cache directory",
+     "    except ValueError as exc:\n        raise OutputError(f\"could not create the corpus cache directory",
+     ["tests/test_corpus_vocab.py::test_a_cache_directory_that_cannot_be_made_is_named",
+      "tests/test_hostile.py::test_unusable_cache_directory_cli"]),
 ]
 results = []
 for name, path, old, new, tests, *env in MUTATIONS[int(sys.argv[1]) if len(sys.argv) > 1 else 0:]:

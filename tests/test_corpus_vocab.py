@@ -1,6 +1,8 @@
 import bz2
+import errno
 import gzip
 import lzma
+import os
 import sys
 import time
 
@@ -11,6 +13,7 @@ import naive
 from fastw2v import CorpusError, CorpusNotFoundError, PairGenerator, Vocab, corpus_cache, iter_sentences, load_corpus
 from fastw2v.constants import MAX_SENTENCE_LEN
 from fastw2v.corpus import ReadStats, check_ids
+from fastw2v.errors import OutputError
 
 
 WORDS = "the cat sat on the mat the dog ate the cat food".split()
@@ -172,6 +175,44 @@ def test_one_read_error_leaves_no_scratch(tmp_path, monkeypatch):
     with pytest.raises(CorpusError, match="no word reaches min_count=5"):
         load_corpus(_write(tmp_path / "r.txt", "a b c a"), min_count=5, use_cache=False)
     assert len(made) == 1 and made[0].closed
+
+
+def _scratch_as(monkeypatch, make):
+    """Make read_once's scratch file with ``make()``; the list of files it made."""
+    made = []
+    monkeypatch.setattr(corpus_cache.tempfile, "TemporaryFile", lambda **kw: made.append(make()) or made[-1])
+    return made
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs Linux's /dev/full")
+@pytest.mark.parametrize("cached", [False, True])
+def test_one_read_on_a_full_disk_says_where_and_what_to_do(tmp_path, monkeypatch, cached):
+    # /dev/full fails every write with ENOSPC, as a full disk does; the first spill meets it
+    made = _scratch_as(monkeypatch, lambda: open("/dev/full", "w+b"))
+    monkeypatch.setattr(corpus_cache, "_SPILL_WORDS", 4)
+    path = _write(tmp_path / "r.txt", "a b c a\nb c a b\n")
+    cache = tmp_path / "cache"
+    with pytest.raises(OutputError, match="scratch file for reading .*r.txt in .*No space left on device.*--cache-dir"):
+        load_corpus(path, min_count=1, cache_dir=cache, use_cache=cached)
+    assert len(made) == 1 and made[0].closed
+    assert not cached or list(cache.iterdir()) == []  # no cache entry, not even a partial one
+
+
+def test_one_read_scratch_that_cannot_be_made_says_where(tmp_path, monkeypatch):
+    def refused():
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    _scratch_as(monkeypatch, refused)
+    with pytest.raises(OutputError, match=f"scratch file for reading .* in {tmp_path / 'cache'}: Permission denied"):
+        load_corpus(_write(tmp_path / "r.txt", "a b c a"), min_count=1, cache_dir=tmp_path / "cache")
+
+
+@pytest.mark.parametrize("prune_at", [None, 100])
+def test_a_cache_directory_that_cannot_be_made_is_named(tmp_path, prune_at):
+    (tmp_path / "file").write_text("not a directory")
+    with pytest.raises(OutputError, match=f"corpus cache directory {tmp_path / 'file' / 'c'}: .*--no-cache"):
+        load_corpus(_write(tmp_path / "r.txt", "a b c a"), min_count=1, cache_dir=tmp_path / "file" / "c",
+                    prune_at=prune_at)
 
 
 # ---------------------------------------------------------------- bad input

@@ -55,6 +55,14 @@ def test_missing_and_directory_cli(tmp_path):
     _assert_one_line_error(_cli(["--corpus", str(tmp_path), "--backend", "hogwild"], tmp_path), "directory")
 
 
+def test_unusable_cache_directory_cli(tmp_path):
+    f = tmp_path / "c.txt"
+    f.write_text("a b c d e f\n" * 20)
+    (tmp_path / "file").write_text("not a directory")
+    _assert_one_line_error(_cli(["--corpus", str(f), "--backend", "hogwild", "--min-count", "1", "--cache-dir",
+                                 str(tmp_path / "file" / "c")], tmp_path), "could not create the corpus cache directory")
+
+
 @pytest.mark.parametrize(
     "flags, match",
     [
