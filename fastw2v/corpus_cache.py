@@ -319,14 +319,13 @@ def load_corpus(source, min_count: int = 5, max_vocab: Optional[int] = None, cac
 
     if prune_at is None:
         scratch_dir = cache_dir if use_cache else None
-        if scratch_dir is not None:
-            _make_cache_dir(scratch_dir)
+        if use_cache:
+            _make_cache_dir(cache_dir)
         tick = progress_factory("reading", None) if progress_factory else None
         try:
             vocab, words = read_once(path, min_count, max_vocab, progress=tick, scratch_dir=scratch_dir)
         finally:
-            if hasattr(tick, "close"):
-                tick.close()
+            _close_progress(tick)
         with words:
             if not use_cache:
                 return vocab, words.encoded()
@@ -340,8 +339,7 @@ def load_corpus(source, min_count: int = 5, max_vocab: Optional[int] = None, cac
         # pruning left the survivors' counts short, and encoding needs the exact total
         tick = progress_factory("recounting", stats.tokens) if progress_factory else None
         counter = recount(path, counter, progress=tick)
-        if hasattr(tick, "close"):
-            tick.close()
+        _close_progress(tick)
     vocab = Vocab.from_counts(counter, min_count=min_count, max_vocab=max_vocab)
     raw_words = stats.tokens
     del counter
@@ -355,8 +353,7 @@ def load_corpus(source, min_count: int = 5, max_vocab: Optional[int] = None, cac
         try:
             return encode(path, vocab, out_ids=out_ids, progress=tick)
         finally:
-            if hasattr(tick, "close"):
-                tick.close()
+            _close_progress(tick)
 
     _make_cache_dir(cache_dir)
     return _write_cache(stem, key, vocab, raw_words, encoded)
@@ -385,10 +382,15 @@ def _write_cache(stem: Path, key: dict, vocab: Vocab, raw_words: int, encoded) -
     return loaded
 
 
-def _count_with_progress(path, stats: ReadStats, tick, prune_at):
-    counter = count_words(path, stats, prune_at, progress=tick)
+def _close_progress(tick) -> None:
+    """Close a progress callback from ``progress_factory`` if it can be closed (a bar can)."""
     if hasattr(tick, "close"):
         tick.close()
+
+
+def _count_with_progress(path, stats: ReadStats, tick, prune_at):
+    counter = count_words(path, stats, prune_at, progress=tick)
+    _close_progress(tick)
     return counter
 
 
