@@ -28,7 +28,9 @@ On one device the trainer's feed also hands each batch its unique rows per table
 their counts and each occurrence's index among them (:mod:`fastw2v.segments`, a Numba
 pass in the feed's thread). The step then sums into those rows alone, far fewer than
 the table's, and steps only them
-(:meth:`RowOptimizer.unique_row_update`); the maths is unchanged. Without them (a
+(:meth:`RowOptimizer.unique_row_update`); it also gathers each table's unique rows
+once and each occurrence's row from those few megabytes rather than from the table
+(:func:`shared_negative_gradients`). The maths is unchanged. Without them (a
 batch fed as plain rows, or split over a strategy's replicas, which all-reduce
 per-occurrence rows) the sums go through a ``V x dim`` segment sum, and when a
 batch's occurrences outnumber a table's rows, row-wise Adagrad steps the whole table
@@ -144,6 +146,25 @@ def _dense_or_sparse(indices, n_rows: int, dense, sparse) -> None:
         ops.cond(ops.size(indices) >= n_rows, dense, sparse)
 
 
+def unique_row_sums(values, inverse, n_unique):
+    """Each unique row's sum of its occurrences' gradient rows: ``float32[n_unique, dim]``.
+
+    ``inverse`` gives each occurrence's unique row; ``values`` is one ``[n, dim]`` tensor,
+    or a tuple of consecutive parts of it (the occurrences in ``inverse``'s order), which
+    are summed part by part into the same rows, so that they are never joined: the join
+    would copy every gradient row once more.
+    """
+    if not isinstance(values, (tuple, list)):
+        return ops.segment_sum(values, inverse, num_segments=n_unique)
+    sums, start = None, 0
+    for part in values:
+        end = start + ops.shape(part)[0]
+        part_sums = ops.segment_sum(part, inverse[start:end], num_segments=n_unique)
+        sums = part_sums if sums is None else sums + part_sums
+        start = end
+    return sums
+
+
 class RowOptimizer(keras.optimizers.Optimizer):
     """Base of fastw2v's optimizers: a step that takes one gradient row per occurrence.
 
@@ -162,8 +183,11 @@ class RowOptimizer(keras.optimizers.Optimizer):
 
     def unique_row_update(self, variable, rows, counts, inverse, values, learning_rate) -> None:
         """The step given the batch's unique ``rows`` (padded), their ``counts`` (0 on padding) and
-        each occurrence's ``inverse`` index into them; by default :meth:`row_update` of the
+        each occurrence's ``inverse`` index into them; ``values`` is one tensor or a tuple of
+        its consecutive parts (:func:`unique_row_sums`). By default :meth:`row_update` of the
         occurrences themselves."""
+        if isinstance(values, (tuple, list)):
+            values = ops.concatenate(values, axis=0)
         self.row_update(variable, ops.take(rows, inverse), values, learning_rate)
 
     def update_step(self, gradient, variable, learning_rate):
@@ -174,7 +198,8 @@ class RowOptimizer(keras.optimizers.Optimizer):
         """Apply ``[(variable, rows int32[n] or None, values float32[n, ...][, segments])]`` and count the step.
 
         ``segments`` (optional) is None, or ``(unique_rows, counts, inverse)`` of ``rows``
-        (:func:`fastw2v.segments.RowSets.unique_rows`), which :meth:`unique_row_update` takes.
+        (:func:`fastw2v.segments.RowSets.unique_rows`), which :meth:`unique_row_update` takes;
+        with segments, ``values`` may be a tuple of consecutive parts of the occurrences.
         """
         variables = [u[0] for u in updates]
         if not self.built:
@@ -182,7 +207,10 @@ class RowOptimizer(keras.optimizers.Optimizer):
         learning_rate = self._get_current_learning_rate()
         for variable, indices, values, *segments in updates:
             segments = segments[0] if segments else None
-            values = ops.cast(values, variable.dtype)
+            if isinstance(values, (tuple, list)):
+                values = tuple(ops.cast(part, variable.dtype) for part in values)
+            else:
+                values = ops.cast(values, variable.dtype)
             if segments is None:
                 self.row_update(variable, indices, values, learning_rate)
             else:
@@ -223,7 +251,7 @@ class SparseSGD(RowOptimizer):
 
     def unique_row_update(self, variable, rows, counts, inverse, values, learning_rate):
         lr = ops.cast(learning_rate, variable.dtype)
-        sums = ops.segment_sum(values, inverse, num_segments=ops.shape(rows)[0])  # padding rows: 0
+        sums = unique_row_sums(values, inverse, ops.shape(rows)[0])  # padding rows: 0
         if self.duplicates != "sum":
             n = ops.maximum(counts, 1.0)
             sums = sums / (ops.sqrt(n) if self.duplicates == "sqrt" else n)[:, None]
@@ -334,7 +362,7 @@ class RowAdagrad(RowOptimizer):
         # (count 0, row 0) have a zero sum, so adding their zero step changes nothing
         lr = ops.cast(learning_rate, variable.dtype)
         acc = self._accumulators[self._get_variable_index(variable)]
-        row_sums = ops.segment_sum(values, inverse, num_segments=ops.shape(rows)[0])  # (P, dim)
+        row_sums = unique_row_sums(values, inverse, ops.shape(rows)[0])  # (P, dim)
         grown = ops.mean(ops.square(row_sums), axis=1)
         scale = lr / (ops.sqrt(ops.take(acc, rows) + grown) + self.epsilon)
         _glue.scatter_add(self, acc, rows, grown)
@@ -444,8 +472,9 @@ class SGNS(_ClosedFormStep, keras.Model):
         in_sets, out_sets = (tuple(x[2:5]), tuple(x[5:8])) if len(x) == 8 else (None, None)
         W_in, W_out = self.w_in.embeddings, self.w_out.embeddings
         if self.negative_group > 1 and self.negative > 0:
+            unique = None if in_sets is None else (in_sets[0], in_sets[2], out_sets[0], out_sets[2])
             grad_u, grad_v, out_rows, row_loss = shared_negative_gradients(W_in.value, W_out.value, targets, contexts,
-                                                                           self.negative_group)
+                                                                           self.negative_group, unique)
         else:
             grad_u, grad_v, out_rows, row_loss = sgns_gradients(W_in.value, W_out.value, targets, contexts)
         return [(W_in, targets, grad_u, in_sets), (W_out, out_rows, grad_v, out_sets)], row_loss
@@ -487,7 +516,7 @@ def sgns_gradients(W_in, W_out, targets, contexts):
     return grad_u, grad_v, ops.reshape(contexts, (-1,)), sgns_pair_loss(logits)
 
 
-def shared_negative_gradients(W_in, W_out, targets, contexts, group: int):
+def shared_negative_gradients(W_in, W_out, targets, contexts, group: int, unique=None):
     """SGNS gradients of a batch whose rows share negatives in groups of ``group``.
 
     Each run of ``group`` consecutive rows is contrasted with the negatives of its first
@@ -508,13 +537,22 @@ def shared_negative_gradients(W_in, W_out, targets, contexts, group: int):
         The positive context first, then the row's own negatives (only a group's first
         row's are read).
     group : int
+    unique : tuple, optional
+        ``(in_rows, in_inverse, out_rows, out_inverse)``: the batch's unique rows of each
+        table and each occurrence's index among them (:func:`fastw2v.segments.sgns_segments`;
+        ``out_inverse`` in ``out_rows``' order). The step then gathers each table's unique
+        rows once, a few megabytes, and each occurrence from those rather than from the
+        ``V``-row table, and ``grad_v`` comes in its two parts, which the optimizer sums
+        per row part by part (:func:`unique_row_sums`) instead of joining them. The sums
+        are the same; the step moves fewer bytes (the benchmarks README gives the time).
 
     Returns
     -------
     grad_u : float32[B, dim]
         Per occurrence of ``targets``.
-    grad_v : float32[B + ceil(B / group) * k, dim]
-        Per occurrence of ``out_rows``.
+    grad_v : float32[B + ceil(B / group) * k, dim], or its parts
+        Per occurrence of ``out_rows``: with ``unique``, the tuple ``(float32[B, dim],
+        float32[ceil(B / group) * k, dim])`` of the positives' rows and the noise words'.
     out_rows : int32[B + ceil(B / group) * k]
         The positives, then each group's noise words.
     row_loss : float32[B]
@@ -526,9 +564,16 @@ def shared_negative_gradients(W_in, W_out, targets, contexts, group: int):
     pad = n_groups * G - n
     positives = contexts[:, 0]
     noise = contexts[::G, 1:]  # (n_groups, k)
-    u = ops.take(W_in, targets, axis=0)  # (B, dim)
-    v_pos = ops.take(W_out, positives, axis=0)  # (B, dim)
-    v_neg = ops.take(W_out, noise, axis=0)  # (n_groups, k, dim)
+    if unique is None:
+        u = ops.take(W_in, targets, axis=0)  # (B, dim)
+        v_pos = ops.take(W_out, positives, axis=0)  # (B, dim)
+        v_neg = ops.take(W_out, noise, axis=0)  # (n_groups, k, dim)
+    else:
+        in_rows, in_inverse, out_rows, out_inverse = unique
+        u = ops.take(ops.take(W_in, in_rows, axis=0), in_inverse, axis=0)
+        out_table = ops.take(W_out, out_rows, axis=0)  # the batch's unique output rows
+        v_pos = ops.take(out_table, out_inverse[:n], axis=0)
+        v_neg = ops.take(out_table, ops.reshape(out_inverse[n:], ops.shape(noise)), axis=0)
     u_groups = ops.reshape(ops.pad(u, [[0, pad], [0, 0]]), (n_groups, G, dim))
     logit_pos = ops.sum(u * v_pos, axis=1)  # (B,)
     logit_neg = ops.einsum("gid,gkd->gik", u_groups, v_neg)  # (n_groups, G, k)
@@ -539,8 +584,9 @@ def shared_negative_gradients(W_in, W_out, targets, contexts, group: int):
     err_pos = ops.sigmoid(logit_pos) - 1.0
     err_neg = ops.sigmoid(logit_neg) * mask
     grad_u = err_pos[:, None] * v_pos + ops.reshape(ops.einsum("gik,gkd->gid", err_neg, v_neg), (-1, dim))[:n]
-    grad_v = ops.concatenate([err_pos[:, None] * u,
-                              ops.reshape(ops.einsum("gik,gid->gkd", err_neg, u_groups), (-1, dim))], axis=0)
+    grad_v = (err_pos[:, None] * u, ops.reshape(ops.einsum("gik,gid->gkd", err_neg, u_groups), (-1, dim)))
+    if unique is None:
+        grad_v = ops.concatenate(grad_v, axis=0)
     out_rows = ops.concatenate([positives, ops.reshape(noise, (-1,))], axis=0)
     neg_loss = ops.reshape(ops.sum(ops.softplus(logit_neg) * mask, axis=2), (-1,))[:n]
     pairs = 1.0 + ops.reshape(ops.sum(mask, axis=2), (-1,))[:n]
