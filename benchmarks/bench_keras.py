@@ -28,7 +28,9 @@ on TensorFlow with glibc's own malloc settings (``FASTW2V_KEEP_HEAP=0``, which t
 ``fastw2v.memory.keep_freed_heap`` off), and ``--before``'s tree (``git archive`` of REV)
 on TensorFlow, alternating, each tree fed
 as its trainer feeds it (this one: with each batch's unique rows), with JAX's step also
-timed without ``fit`` and TensorFlow's unique-row step stopped after each of its parts,
+timed without ``fit``, this tree's step beside the one before d87225c (each occurrence's
+row gathered from the whole table rather than from the batch's unique rows) in the same
+processes, and TensorFlow's unique-row step stopped after each of its parts,
 against the bytes each part must move (results/keras_profile.*). ``--end-to-end`` adds
 whole command-line runs of the same contenders.
 """
@@ -195,6 +197,7 @@ def profile_markdown(p: dict) -> str:
           f"alternating order, each the median of {p['rounds']} rounds:", "",
           "| tree, backend | what | ms per step | pairs/s |", "|---|---|---:|---:|"]
     labels = {"fit_ms": "`model.fit` (the tree's default step)",
+              "fit_full_table_gathers_ms": "`model.fit`, the step before d87225c (rows gathered from the tables)",
               "fit_occurrences_ms": "`model.fit`, plain rows (sums into `V` rows)",
               "bare_step_ms": "bare XLA step summing into `V` rows (no Keras)",
               "fit_4_steps_per_execution_ms": "`model.fit`, 4 steps per execution",
@@ -218,6 +221,11 @@ def profile_markdown(p: dict) -> str:
     jax_now = p["profiles"].get("now, jax")
     if jax_now and now:
         md.append(f"JAX / TensorFlow on this CPU (`model.fit`): {jax_now['fit_ms'] / now['fit_ms']:.2f}x the time per step.")
+    for name, prof in p["profiles"].items():
+        if "fit_full_table_gathers_ms" in prof:  # alternating rounds in each process
+            md.append(f"{name}, rows gathered from the batch's unique rows / from the tables (`model.fit`, "
+                      f"alternating rounds in the same processes): "
+                      f"{prof['fit_ms'] / prof['fit_full_table_gathers_ms']:.2f}x the time per step.")
     for name, prof in p["profiles"].items():
         if "fit_occurrences_ms" in prof:  # both timed in each process: robust to the machine's drift
             md.append(f"{name}, unique rows / plain rows (`model.fit`, the same processes): "
@@ -284,7 +292,8 @@ def plot_profile(p: dict) -> None:
     for name, prof in p["profiles"].items():
         names.append(f"{name}\nfit")
         values.append(prof["fit_ms"])
-        for key, label in (("fit_occurrences_ms", "fit, plain rows"), ("bare_step_ms", "bare step"),
+        for key, label in (("fit_full_table_gathers_ms", "fit, step before d87225c"),
+                           ("fit_occurrences_ms", "fit, plain rows"), ("bare_step_ms", "bare step"),
                            ("bare_step_device_batches_ms", "bare step")):
             if key in prof:
                 names.append(f"{name}\n{label}")

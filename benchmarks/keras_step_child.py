@@ -8,7 +8,9 @@ with ``build_sgns`` (the same call in every tree), takes ``STEPS`` real batches 
 ``BATCH`` rows from the pair generator, holds them in memory, and times ``model.fit``
 over them ``ROUNDS`` times (median ms per step). A tree whose step takes the batch's
 unique rows (:mod:`fastw2v.segments`) gets them, as its trainer feeds them, and is
-also timed fed plain rows. On the current tree it also times the step without
+also timed fed plain rows; one whose step gathers from the unique rows
+(``unique_row_sums`` present) is timed beside the step before that change
+(:func:`full_table_gathers`), round by round in alternating order. On the current tree it also times the step without
 ``fit``: TensorFlow's maths as a bare XLA function, and on JAX the model's own stateless ``train_step`` jitted with the state donated, fed batches held
 on the device, fed numpy batches, and without donation, plus ``fit`` at 4 steps per
 execution, so that the gap between ``fit`` and the step can be attributed; on
@@ -82,7 +84,13 @@ def main():
                                               epochs=1, verbose=0, shuffle=False), rounds), steps)
 
     plain = [(t, c) for t, c in batches]
-    out["fit_ms"] = fit_rounds(model(), default or plain)  # the tree's own default step
+    if default is not None and hasattr(keras_models, "unique_row_sums"):
+        # the tree's own step and, alternating with it round by round, the previous one
+        fit_ms, joined_ms = alternating_rounds([fit_callable(model(), default, backend),
+                                                fit_callable(full_table_gathers(model()), default, backend)], rounds)
+        out["fit_ms"], out["fit_full_table_gathers_ms"] = med(fit_ms, steps), med(joined_ms, steps)
+    else:
+        out["fit_ms"] = fit_rounds(model(), default or plain)  # the tree's own default step
     if default is not None:
         out["fit_occurrences_ms"] = fit_rounds(model(), plain)  # the same tree, summing into V rows
     if backend == "tensorflow":
@@ -94,6 +102,45 @@ def main():
     elif hasattr(keras_models, "RowOptimizer"):  # the current tree: break the step down
         out.update(jax_breakdown(model, default or plain, rounds))
     print(json.dumps(out))
+
+
+def fit_callable(m, xs, backend):
+    """One ``model.fit`` epoch over the held batches ``xs``, as a callable."""
+    return lambda: m.fit(tf_dataset(xs) if backend == "tensorflow" else ((x,) for x in xs), epochs=1, verbose=0,
+                         shuffle=False)
+
+
+def alternating_rounds(fns, rounds):
+    """Seconds of each callable per round, the order reversed every other round (after a first
+    untimed call of each that compiles): ``[[seconds, ...] per callable]``."""
+    for fn in fns:
+        fn()
+    times = [[] for _ in fns]
+    for r in range(rounds):
+        order = range(len(fns)) if r % 2 == 0 else reversed(range(len(fns)))
+        for i in order:
+            t0 = time.perf_counter()
+            fns[i]()
+            times[i].append(time.perf_counter() - t0)
+    return times
+
+
+def full_table_gathers(m):
+    """``m`` with the step of b7a2c5f, the reference for this tree's: the sums still go into the
+    batch's unique rows, but every occurrence's row is gathered from the whole table and the
+    output gradient's two parts are joined before they are summed."""
+    import types
+
+    from fastw2v.keras_models import shared_negative_gradients
+
+    def row_gradients(self, x, y=None):
+        W_in, W_out = self.w_in.embeddings, self.w_out.embeddings
+        grad_u, grad_v, out_rows, row_loss = shared_negative_gradients(W_in.value, W_out.value, x[0], x[1],
+                                                                       self.negative_group)
+        return [(W_in, x[0], grad_u, tuple(x[2:5])), (W_out, out_rows, grad_v, tuple(x[5:8]))], row_loss
+
+    m.row_gradients = types.MethodType(row_gradients, m)
+    return m
 
 
 def tf_dataset(xs):
@@ -118,12 +165,13 @@ def copy_bandwidth(mb: int = 256) -> float:
 
 def tf_breakdown(V, prepared, group, rounds):
     """TensorFlow: the unique-row step as XLA functions that stop after each part, cumulative
-    (ms per step): gathers and logits, the closed-form gradients, the per-row sums into the
-    batch's unique rows, then row-wise Adagrad on those rows (the whole step). Each part's
-    own time is the difference to the one before."""
+    (ms per step): gathers and logits, the closed-form gradients (each occurrence's row
+    gathered from the batch's unique rows, as the model's step does), the per-row sums
+    into the batch's unique rows, then row-wise Adagrad on those rows (the whole step).
+    Each part's own time is the difference to the one before."""
     import tensorflow as tf
 
-    from fastw2v.keras_models import shared_negative_gradients
+    from fastw2v.keras_models import shared_negative_gradients, unique_row_sums
 
     dim = 100
     rng = np.random.default_rng(1)
@@ -134,15 +182,18 @@ def tf_breakdown(V, prepared, group, rounds):
     def part(upto):
         @tf.function(jit_compile=True)
         def step(t, c, ui, ci, ii, uo, co, io):
-            if upto == "gathers":
-                u, v, n = tf.gather(W_in, t), tf.gather(W_out, c[:, 0]), tf.gather(W_out, c[::group, 1:])
+            if upto == "gathers":  # as the step gathers: each occurrence from the batch's unique rows
+                out_table = tf.gather(W_out, uo)
+                u, v = tf.gather(tf.gather(W_in, ui), ii), tf.gather(out_table, io[:tf.shape(t)[0]])
+                n = tf.gather(out_table, io[tf.shape(t)[0]:])
                 return tf.reduce_sum(tf.reduce_sum(u * v, axis=1)) + tf.reduce_sum(n[0])
-            gu, gv, _, row_loss = shared_negative_gradients(W_in, W_out, t, c, group)
+            gu, gv, _, row_loss = shared_negative_gradients(W_in, W_out, t, c, group, (ui, ii, uo, io))
             if upto == "gradients":
-                return tf.reduce_mean(row_loss) + tf.reduce_sum(gu[::997]) + tf.reduce_sum(gv[::997])
+                return (tf.reduce_mean(row_loss) + tf.reduce_sum(gu[::997]) + tf.reduce_sum(gv[0][::997])
+                        + tf.reduce_sum(gv[1][::997]))
             total = tf.reduce_mean(row_loss)
             for W, acc, rows, inv, g in ((W_in, acc_in, ui, ii, gu), (W_out, acc_out, uo, io, gv)):
-                sums = tf.math.unsorted_segment_sum(g, inv, tf.shape(rows)[0])
+                sums = unique_row_sums(g, inv, tf.shape(rows)[0])
                 if upto == "sums":
                     total += tf.reduce_sum(sums[::97])
                     continue
