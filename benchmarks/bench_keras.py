@@ -287,7 +287,7 @@ def breakdown_markdown(p: dict, now: dict) -> str:
     return "\n".join(md)
 
 
-def plot_profile(p: dict) -> None:
+def plot_profile(p: dict, results_name: str = "keras_profile") -> None:
     names, values = [], []
     for name, prof in p["profiles"].items():
         names.append(f"{name}\nfit")
@@ -298,7 +298,7 @@ def plot_profile(p: dict) -> None:
             if key in prof:
                 names.append(f"{name}\n{label}")
                 values.append(prof[key])
-    bar_chart("keras_profile", names, values, "ms per step (lower is better)",
+    bar_chart(results_name, names, values, "ms per step (lower is better)",
               f"Keras sgns step, {p['batch_rows']:,} rows, same run", log=False,
               annotate=[f"{v:.0f} ms" for v in values])
 
@@ -610,6 +610,8 @@ def main(argv=None):
     ap.add_argument("--before", default=None, metavar="REV",
                     help="with --profile: the git revision to time beside this tree")
     ap.add_argument("--repeats", type=int, default=3, help="with --profile: processes per contender")
+    ap.add_argument("--name", default="keras_profile", metavar="NAME",
+                    help="with --profile: write results/NAME.* (default keras_profile)")
     ap.add_argument("--end-to-end", type=int, default=0, metavar="EPOCHS",
                     help="with --profile: also run the command line for EPOCHS epochs: --before's tree on "
                          "TensorFlow, this tree on TensorFlow and on JAX, in alternating order")
@@ -642,8 +644,8 @@ def main(argv=None):
         if args.end_to_end:
             p["end_to_end"] = cli_backends(path, args.end_to_end, 1 if args.quick else
                                            (args.end_to_end_repeats or args.repeats), args.before)
-        write_results("keras_profile", {"corpus": str(path), **p}, profile_markdown(p))
-        plot_profile(p)
+        write_results(args.name, {"corpus": str(path), **p}, profile_markdown(p))
+        plot_profile(p, args.name)
         return
     if args.quick:
         corpus = corpus.head(3_000_000)
