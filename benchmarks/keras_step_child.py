@@ -80,8 +80,7 @@ def main():
         return build_sgns(V, 100, 5, words_per_step=1, total_words=1e12, negative_group=group, **kw)
 
     def fit_rounds(m, xs):
-        return med(timed_rounds(lambda: m.fit(tf_dataset(xs) if backend == "tensorflow" else ((x,) for x in xs),
-                                              epochs=1, verbose=0, shuffle=False), rounds), steps)
+        return med(timed_rounds(fit_callable(m, xs, backend), rounds), steps)
 
     plain = [(t, c) for t, c in batches]
     if default is not None and hasattr(keras_models, "unique_row_sums"):
