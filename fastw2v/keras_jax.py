@@ -7,7 +7,8 @@
   place.
 * :func:`scatter_add` and :func:`scatter_set`: row writes as ``.at[rows]`` updates.
 * :func:`fit_data`: the :class:`~fastw2v.feed.EpochFeed` as the Python generator
-  ``fit`` iterates (the feed prefetches in its own background thread).
+  ``fit`` iterates (the feed prefetches in its own background thread), so
+  :func:`python_step` gives the trainer no loop of its own.
 * :class:`Strategy`: ``default`` (one device) and ``mirrored``
   (``keras.distribution.DataParallel`` over the local devices). ``multiworker`` is
   TensorFlow's and is refused here.
@@ -64,6 +65,12 @@ def scatter_set(optimizer, variable, rows, values) -> None:
 def replicas_in_sync() -> int:
     """1: under ``DataParallel`` the step sees the whole global batch."""
     return 1
+
+
+def python_step(model, strategy):
+    """None: ``model.fit`` on JAX iterates the feed's batches directly, with no pipeline
+    threads beside the step's, so the trainer needs no loop of its own here."""
+    return None
 
 
 def fit_data(feed, layout: str, width: int):

@@ -4,8 +4,10 @@
   reaches the optimizer as ``tf.IndexedSlices`` through ``optimizer.apply``, so a
   ``tf.distribute`` strategy all-reduces it across replicas as for any Keras model.
 * :func:`scatter_add` and :func:`scatter_set`: row writes into a variable.
-* :func:`fit_data`: the :class:`~fastw2v.feed.EpochFeed` as a prefetching ``tf.data``
-  pipeline.
+* :func:`python_step`: the step as an XLA function that the trainer's own loop calls on
+  the feed's NumPy batches, on one device; :func:`fit_data`: the
+  :class:`~fastw2v.feed.EpochFeed` as a prefetching ``tf.data`` pipeline, for ``fit``
+  under a strategy.
 * :class:`Strategy`: ``default``, ``mirrored`` (``MirroredStrategy``) and
   ``multiworker`` (``MultiWorkerMirroredStrategy``, by the custom loop
   :func:`fit_epoch_distributed`).
@@ -85,6 +87,23 @@ def scatter_set(optimizer, variable, rows, values) -> None:
 def replicas_in_sync() -> int:
     """Replicas whose gradients the strategy sums (1 outside a strategy)."""
     return tf.distribute.get_strategy().num_replicas_in_sync
+
+
+def python_step(model, strategy):
+    """The model's ``train_step`` as one XLA function of a NumPy batch, for the trainer's
+    own epoch loop (:meth:`~fastw2v.keras_trainer.KerasTrainer.fit`); None where
+    ``model.fit`` must run the step: under a ``tf.distribute`` strategy, or with several
+    steps per execution.
+
+    ``fit`` on TensorFlow reads every batch through ``tf.data``, whose threads share the
+    cores with XLA's. On a 2-core CPU that put the step in a slow state for whole rounds:
+    about 68 ms a step instead of 35 to 45, where the same step called from Python on
+    the feed's batches never was (the benchmarks README's Keras step profile). JAX's
+    ``fit`` already iterates the feed directly.
+    """
+    if strategy.name != "default" or model.steps_per_execution != 1:
+        return None
+    return tf.function(model.train_step, jit_compile=model.jit_compile, reduce_retracing=True)
 
 
 def fit_data(feed, layout: str, width: int):

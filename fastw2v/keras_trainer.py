@@ -182,6 +182,7 @@ class KerasTrainer:
                                  ns_power=config.ns_power, seed=config.seed + WORKER_SEED_STRIDE * self.worker_index,
                                  threads=config.threads)
         self.model: Optional[keras.Model] = None
+        self._python_step = None  # set by build
         #: rows of the first epoch, and corpus words per row (set by build)
         self.rows_per_epoch = 0
         self.words_per_row = 0.0
@@ -293,6 +294,8 @@ class KerasTrainer:
                 self.model = build_tutorial(len(self.vocab), cfg.dim, cfg.learning_rate, seed=cfg.seed,
                                             jit_compile=self.strategy.jit_compile,
                                             steps_per_execution=opts.steps_per_execution)
+        #: the backend's step for :meth:`_python_epoch`, or None where ``model.fit`` runs it
+        self._python_step = _glue.python_step(self.model, self.strategy) if self.n_workers == 1 else None
         if self._pending_state is not None:
             self._load_arrays(self._pending_state)
             self._pending_state = None
@@ -392,15 +395,43 @@ class KerasTrainer:
             keras.callbacks.CallbackList(list(callbacks), model=self.model).on_epoch_end(epoch, {"loss": float("nan")})
             progress.batches_in_epoch = 0
             return
-        data = _glue.fit_data(feed, opts.layout, self.config.negative + 1)
         if self.n_workers > 1:
-            _glue.fit_epoch_distributed(self, data, callbacks, max_steps)
+            _glue.fit_epoch_distributed(self, _glue.fit_data(feed, opts.layout, self.config.negative + 1), callbacks,
+                                        max_steps)
+        elif self._python_step is not None:
+            self._python_epoch(feed, epoch, callbacks, max_steps)
         else:
-            self.model.fit(data, epochs=epoch + 1, initial_epoch=epoch, steps_per_epoch=max_steps, verbose=0,
-                           callbacks=callbacks, shuffle=False)
+            self.model.fit(_glue.fit_data(feed, opts.layout, self.config.negative + 1), epochs=epoch + 1,
+                           initial_epoch=epoch, steps_per_epoch=max_steps, verbose=0, callbacks=callbacks,
+                           shuffle=False)
         if self.epoch > epoch:  # the epoch ran to its end: its rows are the feed's
             progress.settle(feed.rows)
             progress.batches_in_epoch = 0
+
+    def _python_epoch(self, feed, epoch: int, callbacks, max_steps: Optional[int]) -> None:
+        """Epoch ``epoch`` by the trainer's own loop: each of the feed's NumPy batches goes
+        straight into the backend's compiled step (:func:`fastw2v.keras_tf.python_step`),
+        and the callbacks get the calls ``fit`` makes, in its order."""
+        model = self.model
+        cbs = keras.callbacks.CallbackList(list(callbacks), model=model)
+        model.stop_training = False
+        cbs.on_train_begin()
+        model.reset_metrics()
+        cbs.on_epoch_begin(epoch)
+        logs = {}
+        batches = iter(feed)
+        try:
+            for i, batch in enumerate(batches):
+                cbs.on_train_batch_begin(i)
+                logs = self._python_step(batch)
+                cbs.on_train_batch_end(i, logs)
+                if model.stop_training or (max_steps is not None and i + 1 >= max_steps):
+                    break
+        finally:
+            batches.close()  # stops the feed's threads when the loop leaves early
+        logs = {name: float(value) for name, value in logs.items()}
+        cbs.on_epoch_end(epoch, logs)
+        cbs.on_train_end(logs)
 
     def _segments(self) -> Optional[Callable[..., tuple]]:
         """The feed's ``prepare``: a batch with its unique rows per table, when :attr:`unique_rows`."""

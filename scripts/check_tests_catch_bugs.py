@@ -302,6 +302,19 @@ MUTATIONS = [
      "    except ValueError as exc:\n        raise OutputError(f\"could not create the corpus cache directory",
      ["tests/test_corpus_vocab.py::test_a_cache_directory_that_cannot_be_made_is_named",
       "tests/test_hostile.py::test_unusable_cache_directory_cli"]),
+    ("Keras on TensorFlow: the trainer's own loop never runs (every epoch through fit's tf.data)",
+     "fastw2v/keras_tf.py",
+     "    if strategy.name != \"default\" or model.steps_per_execution != 1:\n",
+     "    if True:\n",
+     ["tests/test_keras.py::test_python_loop_trains_as_fit_does"]),
+    ("Keras loop: max_steps does not stop the epoch", "fastw2v/keras_trainer.py",
+     "                if model.stop_training or (max_steps is not None and i + 1 >= max_steps):\n",
+     "                if model.stop_training:\n",
+     ["tests/test_keras.py::test_python_loop_trains_as_fit_does"]),
+    ("Keras loop: the loss tracker carries over from the epoch before", "fastw2v/keras_trainer.py",
+     "        model.reset_metrics()\n        cbs.on_epoch_begin(epoch)\n",
+     "        cbs.on_epoch_begin(epoch)\n",
+     ["tests/test_keras.py::test_python_loop_trains_as_fit_does"]),
 ]
 results = []
 for name, path, old, new, tests, *env in MUTATIONS[int(sys.argv[1]) if len(sys.argv) > 1 else 0:]:

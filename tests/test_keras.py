@@ -167,6 +167,77 @@ def test_trainer_feeds_unique_rows_and_matches_plain_rows():
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
 
 
+class _Calls(keras.callbacks.Callback):
+    """Records the callback calls a training run makes, with each batch-end loss."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls = []
+
+    def on_train_begin(self, logs=None):
+        self.calls.append(("train_begin",))
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.calls.append(("epoch_begin", epoch))
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.calls.append(("batch_begin", batch))
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.calls.append(("batch_end", batch, round(float(logs["loss"]), 5)))
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.calls.append(("epoch_end", epoch, round(float(logs["loss"]), 5)))
+
+    def on_train_end(self, logs=None):
+        self.calls.append(("train_end",))
+
+
+@tf_only
+@pytest.mark.parametrize("model", ["sgns", "tutorial"])
+def test_python_loop_trains_as_fit_does(model, monkeypatch):
+    """On one TensorFlow device the trainer's own loop runs each epoch, not ``model.fit``;
+    two epochs of it end at fit's weights and step count, and the callbacks get fit's
+    calls in fit's order, with the same losses (a stop at ``max_steps`` included), less
+    the batch fit announces past the end of its dataset."""
+    from fastw2v import keras_tf
+
+    corpus, _ = planted_corpus(4, sentences=300)
+    vocab = Vocab.build(corpus, min_count=1)
+    enc = encode(corpus, vocab)
+    cfg = Word2VecConfig(dim=8, window=3, negative=3, sample=1e-2, min_count=1, epochs=2, seed=3)
+    opts = KerasOptions(model=model, batch_size=128)
+    runs = []
+    for loop in (True, False):
+        if not loop:
+            monkeypatch.setattr(keras_tf, "python_step", lambda model, strategy: None)
+        trainer = KerasTrainer(cfg, vocab, opts)
+        trainer.build(enc)
+        assert (trainer._python_step is not None) == loop
+        fit_calls = []
+        real_fit = trainer.model.fit
+        monkeypatch.setattr(trainer.model, "fit", lambda *a, **k: fit_calls.append(1) or real_fit(*a, **k))
+        calls = _Calls()
+        trainer.fit(enc, callbacks=[calls])
+        assert bool(fit_calls) != loop
+        short = _Calls()
+        KerasTrainer(cfg, vocab, opts).fit(enc, callbacks=[short], max_steps=3)
+        runs.append((trainer, calls.calls, short.calls))
+    (a, a_calls, a_short), (b, b_calls, b_short) = runs
+    # fit announces one batch past the end of its dataset, which it then finds missing
+    b_calls = [c for i, c in enumerate(b_calls) if not (c[0] == "batch_begin" and b_calls[i + 1][0] != "batch_end")]
+    assert a_calls == b_calls and a_short == b_short
+    assert [c[0] for c in a_short] == ["train_begin", "epoch_begin"] + ["batch_begin", "batch_end"] * 3 + \
+        ["epoch_end", "train_end"]
+    assert a_calls.count(("train_begin",)) == 2 and [c[1] for c in a_calls if c[0] == "epoch_end"] == [0, 1]
+    assert a.history == b.history and a.rows_done == b.rows_done
+    assert int(keras.ops.convert_to_numpy(a.model.optimizer.iterations)) == \
+        int(keras.ops.convert_to_numpy(b.model.optimizer.iterations)) == \
+        sum(1 for c in a_calls if c[0] == "batch_end")
+    for x, y in zip(a.model.get_weights(), b.model.get_weights()):
+        np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-7)
+
+
 def test_shared_negatives_reach_every_row_of_a_group():
     """The reference itself: with groups of 2, row 1 meets row 0's negatives, not its own."""
     U = np.eye(4)
