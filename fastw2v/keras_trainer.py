@@ -385,7 +385,8 @@ class KerasTrainer:
         return self
 
     def _fit_epoch(self, corpus, progress: "_Progress", callbacks, max_steps: Optional[int]) -> None:
-        """One ``fit`` call for epoch :attr:`epoch`, from batch :attr:`skip_batches` on."""
+        """Epoch :attr:`epoch`, from batch :attr:`skip_batches` on: the trainer's own loop on one
+        TensorFlow device (:meth:`_python_epoch`), one ``fit`` call otherwise."""
         opts = self.options
         feed = EpochFeed(self.gen, corpus, opts.layout, opts.batch_size, self.epoch, skip=self.skip_batches,
                          multiple_of=self.strategy.batch_multiple, prepare=self._segments())
