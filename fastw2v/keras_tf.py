@@ -92,14 +92,14 @@ def replicas_in_sync() -> int:
 def python_step(model, strategy):
     """The model's ``train_step`` as one XLA function of a NumPy batch, for the trainer's
     own epoch loop (:meth:`~fastw2v.keras_trainer.KerasTrainer.fit`); None where
-    ``model.fit`` must run the step: under a ``tf.distribute`` strategy, or with several
-    steps per execution.
+    ``model.fit`` must run the step: under a ``tf.distribute`` strategy (multiworker
+    included), or with several steps per execution.
 
     ``fit`` on TensorFlow reads every batch through ``tf.data``, whose threads share the
-    cores with XLA's. On a 2-core CPU that put the step in a slow state for whole rounds:
-    about 68 ms a step instead of 35 to 45, where the same step called from Python on
-    the feed's batches never was (the benchmarks README's Keras step profile). JAX's
-    ``fit`` already iterates the feed directly.
+    cores with XLA's; on a small CPU that slows the step for whole rounds of steps, which
+    the same step called from Python on the feed's batches avoids (the benchmarks
+    README's Keras step profile has the figures). JAX's ``fit`` already iterates the feed
+    directly.
     """
     if strategy.name != "default" or model.steps_per_execution != 1:
         return None

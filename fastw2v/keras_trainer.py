@@ -294,8 +294,8 @@ class KerasTrainer:
                 self.model = build_tutorial(len(self.vocab), cfg.dim, cfg.learning_rate, seed=cfg.seed,
                                             jit_compile=self.strategy.jit_compile,
                                             steps_per_execution=opts.steps_per_execution)
-        #: the backend's step for :meth:`_python_epoch`, or None where ``model.fit`` runs it
-        self._python_step = _glue.python_step(self.model, self.strategy) if self.n_workers == 1 else None
+        #: the backend's step for :meth:`_python_epoch`; None where fit or the multiworker loop runs it
+        self._python_step = _glue.python_step(self.model, self.strategy)
         if self._pending_state is not None:
             self._load_arrays(self._pending_state)
             self._pending_state = None
@@ -396,15 +396,15 @@ class KerasTrainer:
             keras.callbacks.CallbackList(list(callbacks), model=self.model).on_epoch_end(epoch, {"loss": float("nan")})
             progress.batches_in_epoch = 0
             return
-        if self.n_workers > 1:
-            _glue.fit_epoch_distributed(self, _glue.fit_data(feed, opts.layout, self.config.negative + 1), callbacks,
-                                        max_steps)
-        elif self._python_step is not None:
+        if self._python_step is not None:
             self._python_epoch(feed, epoch, callbacks, max_steps)
         else:
-            self.model.fit(_glue.fit_data(feed, opts.layout, self.config.negative + 1), epochs=epoch + 1,
-                           initial_epoch=epoch, steps_per_epoch=max_steps, verbose=0, callbacks=callbacks,
-                           shuffle=False)
+            data = _glue.fit_data(feed, opts.layout, self.config.negative + 1)
+            if self.n_workers > 1:
+                _glue.fit_epoch_distributed(self, data, callbacks, max_steps)
+            else:
+                self.model.fit(data, epochs=epoch + 1, initial_epoch=epoch, steps_per_epoch=max_steps, verbose=0,
+                               callbacks=callbacks, shuffle=False)
         if self.epoch > epoch:  # the epoch ran to its end: its rows are the feed's
             progress.settle(feed.rows)
             progress.batches_in_epoch = 0
