@@ -575,7 +575,8 @@ def shared_negative_gradients(W_in, W_out, targets, contexts, group: int, unique
         v_pos = ops.take(out_table, out_inverse[:n], axis=0)
         v_neg = ops.take(out_table, ops.reshape(out_inverse[n:], ops.shape(noise)), axis=0)
     u_groups = ops.reshape(ops.pad(u, [[0, pad], [0, 0]]), (n_groups, G, dim))
-    logit_pos = ops.sum(u * v_pos, axis=1)  # (B,)
+    # a dot per row: written as a product and a sum, XLA on a CPU writes the (B, dim) product out
+    logit_pos = ops.einsum("bd,bd->b", u, v_pos)  # (B,)
     logit_neg = ops.einsum("gid,gkd->gik", u_groups, v_neg)  # (n_groups, G, k)
     # a padding row, or a noise word equal to the row's own positive, is no pair
     pos_groups = ops.reshape(ops.pad(positives, [[0, pad]], constant_values=-1), (n_groups, G, 1))
@@ -583,7 +584,12 @@ def shared_negative_gradients(W_in, W_out, targets, contexts, group: int, unique
                     u.dtype)
     err_pos = ops.sigmoid(logit_pos) - 1.0
     err_neg = ops.sigmoid(logit_neg) * mask
-    grad_u = err_pos[:, None] * v_pos + ops.reshape(ops.einsum("gik,gkd->gid", err_neg, v_neg), (-1, dim))[:n]
+    # the noise words' part of each row's gradient as k broadcast products, not a batched matrix
+    # product: XLA then makes the whole of grad_u in one pass, without a (B, dim) product in between
+    grad_neg = err_neg[:, :, 0:1] * v_neg[:, None, 0]
+    for j in range(1, noise.shape[1]):
+        grad_neg = grad_neg + err_neg[:, :, j:j + 1] * v_neg[:, None, j]
+    grad_u = err_pos[:, None] * v_pos + ops.reshape(grad_neg, (-1, dim))[:n]
     grad_v = (err_pos[:, None] * u, ops.reshape(ops.einsum("gik,gid->gkd", err_neg, u_groups), (-1, dim)))
     if unique is None:
         grad_v = ops.concatenate(grad_v, axis=0)

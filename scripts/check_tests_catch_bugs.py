@@ -315,6 +315,13 @@ MUTATIONS = [
      "        model.reset_metrics()\n        cbs.on_epoch_begin(epoch)\n",
      "        cbs.on_epoch_begin(epoch)\n",
      ["tests/test_keras.py::test_python_loop_trains_as_fit_does"]),
+    ("Keras step: the last noise word's part of the input gradient left out", "fastw2v/keras_models.py",
+     "    for j in range(1, noise.shape[1]):\n", "    for j in range(1, noise.shape[1] - 1):\n",
+     ["tests/test_keras.py::test_sgns_shared_negative_step_matches_reference"]),
+    ("Keras step: every row of a group takes its first row's noise errors", "fastw2v/keras_models.py",
+     "        grad_neg = grad_neg + err_neg[:, :, j:j + 1] * v_neg[:, None, j]\n",
+     "        grad_neg = grad_neg + err_neg[:, :1, j:j + 1] * v_neg[:, None, j]\n",
+     ["tests/test_keras.py::test_sgns_shared_negative_step_matches_reference"]),
 ]
 results = []
 for name, path, old, new, tests, *env in MUTATIONS[int(sys.argv[1]) if len(sys.argv) > 1 else 0:]:
