@@ -378,15 +378,96 @@ def run_batch_sweep(path, corpus, vocab, epochs: int) -> None:
     plot_sweep(results)
 
 
+def parse_schedules(spec: str) -> list:
+    """``"RATE:FINAL:START,..."`` as ``[(learning_rate, final_rate, decay_start), ...]``."""
+    schedules = []
+    for item in spec.split(","):
+        parts = item.strip().split(":")
+        if len(parts) != 3:
+            raise SystemExit(f"--schedules: {item!r} is not RATE:FINAL:START (e.g. 0.25:0:0.75)")
+        schedules.append(tuple(float(x) for x in parts))
+    return schedules
+
+
+def run_schedule_sweep(path, corpus, vocab, schedules, epochs_list, name: str) -> None:
+    """Keras sgns at the default batch, trained by ``KerasTrainer`` once per (schedule, epoch
+    count): rate, the fraction it decays to, and the share of the words before the decay
+    starts. The runs are deterministic, so one run a point measures quality; their wall times
+    are the process's, taken one after another."""
+    from fastw2v import KerasOptions
+    from fastw2v.keras_trainer import KerasTrainer
+
+    runs = []
+    for epochs in epochs_list:
+        for rate, final, start in schedules:
+            cfg = Word2VecConfig(epochs=epochs, seed=1, learning_rate=rate, final_rate=final, decay_start=start)
+            trainer = KerasTrainer(cfg, vocab, KerasOptions("sgns"))
+            t0 = time.perf_counter()
+            trainer.fit(corpus)
+            seconds = time.perf_counter() - t0
+            run = {"learning_rate": rate, "final_rate": final, "decay_start": start, "epochs": epochs,
+                   "train_seconds": seconds, **quality(trainer.vectors)}
+            runs.append(run)
+            print(f"schedule {rate:g} -> {final:g} of it from {start:g}, {epochs} epoch(s): analogy "
+                  f"{run.get('analogy_accuracy')}, WS {run.get('wordsim353_spearman')}", flush=True)
+    from fastw2v.config import DECAY_START_DEFAULTS, RATE_DEFAULTS
+
+    default = RATE_DEFAULTS[("sgns", "adagrad")]
+    default = (default["learning_rate"], default["final_rate"], DECAY_START_DEFAULTS[("sgns", "adagrad")])
+    results = {"corpus": str(path), "corpus_words": corpus.raw_words, "batch_rows": KerasOptions().resolved(
+        "adagrad").batch_size, "default": default, "runs": runs}
+    md = [f"Keras sgns, row-wise Adagrad, {results['batch_rows']:,} rows a step, {corpus.raw_words:,} words; "
+          "one deterministic run a point (bold: the default):", "",
+          "| rate | decays to | from (share of the words) | epochs | analogy | WordSim-353 |", "|---:|---:|---:|---:|---:|---:|"]
+    for r in runs:
+        bold = "**" if (r["learning_rate"], r["final_rate"], r["decay_start"]) == default else ""
+        decays = "constant" if r["final_rate"] == 1 else f"{r['final_rate']:g} x rate"
+        start = "n/a" if r["final_rate"] == 1 else f"{r['decay_start']:g}"
+        md.append(f"| {bold}{r['learning_rate']:g}{bold} | {decays} | {start} | {r['epochs']} | "
+                  f"{bold}{100 * r.get('analogy_accuracy', float('nan')):.1f}%{bold} | "
+                  f"{bold}{r.get('wordsim353_spearman', float('nan')):.3f}{bold} |")
+    write_results(name, results, "\n".join(md))
+    plot_schedules(results, name)
+
+
+def plot_schedules(results: dict, name: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    keys = sorted({(r["learning_rate"], r["final_rate"], r["decay_start"]) for r in results["runs"]})
+    for key in keys:
+        pts = sorted((r["epochs"], r) for r in results["runs"]
+                     if (r["learning_rate"], r["final_rate"], r["decay_start"]) == key)
+        label = (f"{key[0]:g} constant" if key[1] == 1 else f"{key[0]:g} -> {key[1]:g} from {key[2]:g}") + \
+            (" (default)" if list(key) == list(results["default"]) else "")
+        style = "o-" if len(pts) > 1 else "o"
+        ax1.plot([e for e, _ in pts], [100 * r.get("analogy_accuracy", float("nan")) for _, r in pts], style,
+                 label=label)
+        ax2.plot([e for e, _ in pts], [r.get("wordsim353_spearman", float("nan")) for _, r in pts], style,
+                 label=label)
+    ax1.set_xlabel("epochs")
+    ax1.set_ylabel("analogy %")
+    ax2.set_xlabel("epochs")
+    ax2.set_ylabel("WordSim-353 Spearman")
+    ax1.legend(fontsize=7)
+    fig.suptitle("Keras sgns: rate schedules at the default batch (one run each)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(RESULTS / f"{name}.png", dpi=120)
+    plt.close(fig)
+
+
 def plot_sweep(results: dict) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from fastw2v.config import KERAS_MODEL_DEFAULTS
+    from fastw2v.config import KERAS_MODEL_DEFAULTS, RATE_DEFAULTS
 
-    default_lr = KERAS_MODEL_DEFAULTS["sgns"]["learning_rate"]
+    default_lr = RATE_DEFAULTS[("sgns", "adagrad")]["learning_rate"]
     default_group = KERAS_MODEL_DEFAULTS["sgns"]["negative_group"]
     ada = [r for r in results["runs"] if r["optimizer"] == "adagrad" and r["learning_rate"] == default_lr
            and r.get("negative_group", 1) == default_group]
@@ -618,13 +699,20 @@ def main(argv=None):
     ap.add_argument("--before", default=None, metavar="REV",
                     help="with --profile: the git revision to time beside this tree")
     ap.add_argument("--repeats", type=int, default=3, help="with --profile: processes per contender")
-    ap.add_argument("--name", default="keras_profile", metavar="NAME",
-                    help="with --profile: write results/NAME.* (default keras_profile)")
+    ap.add_argument("--name", default=None, metavar="NAME",
+                    help="with --profile or --schedules: write results/NAME.* (default keras_profile, "
+                         "keras_schedule)")
     ap.add_argument("--end-to-end", type=int, default=0, metavar="EPOCHS",
                     help="with --profile: also run the command line for EPOCHS epochs: --before's tree on "
                          "TensorFlow, this tree on TensorFlow and on JAX, in alternating order")
     ap.add_argument("--end-to-end-repeats", type=int, default=None, metavar="N",
                     help="with --end-to-end: runs per contender (default --repeats)")
+    ap.add_argument("--schedules", default=None, metavar="RATE:FINAL:START,...",
+                    help="sgns at the default batch with each rate schedule (rate, the fraction of it the rate "
+                         "decays to, the share of the words before the decay starts), for each of "
+                         "--schedule-epochs (writes results/NAME.*, NAME from --name, default keras_schedule)")
+    ap.add_argument("--schedule-epochs", default="2", metavar="E,...",
+                    help="with --schedules: the epoch counts, each a run of its own (default 2)")
     ap.add_argument("--workers", action="store_true",
                     help="--strategy multiworker on local processes: 2 workers against 1 on a slice, a resume after "
                          "a SIGKILL against the uninterrupted runs, and --kills lost workers at random points "
@@ -640,6 +728,11 @@ def main(argv=None):
             corpus = corpus.head(3_000_000)
         run_batch_sweep(path, corpus, vocab, args.epochs if args.epochs_given else 2)
         return
+    if args.schedules:
+        epochs_list = [int(x) for x in args.schedule_epochs.split(",")]
+        run_schedule_sweep(path, corpus, vocab, parse_schedules(args.schedules), epochs_list,
+                           args.name or "keras_schedule")
+        return
     if args.workers:
         run_workers(path, corpus, vocab, 300_000 if args.quick else 3_000_000, args.epochs,
                     2 if args.quick else args.kills, 300_000 if args.quick else 1_000_000)
@@ -652,8 +745,9 @@ def main(argv=None):
         if args.end_to_end:
             p["end_to_end"] = cli_backends(path, args.end_to_end, 1 if args.quick else
                                            (args.end_to_end_repeats or args.repeats), args.before)
-        write_results(args.name, {"corpus": str(path), **p}, profile_markdown(p))
-        plot_profile(p, args.name)
+        name = args.name or "keras_profile"
+        write_results(name, {"corpus": str(path), **p}, profile_markdown(p))
+        plot_profile(p, name)
         return
     if args.quick:
         corpus = corpus.head(3_000_000)

@@ -84,9 +84,10 @@ def load(directory) -> Tuple[dict, Dict[str, np.ndarray]]:
 #: before them was trained with (Keras sgns: every row drew its own negatives, and
 #: row-wise Adagrad decayed to 1e-4 of its rate; summed SGD takes no final_rate; Hogwild
 #: stepped by SGD, and its checkpoints named no optimizer, because it had only that one;
-#: a Keras run could resume on one worker only).
+#: a Keras run could resume on one worker only; every rate but RMSprop's decayed from the
+#: first word).
 CONFIG_ADDED_LATER = {"shared_negatives": False, "negative_group": 1, "final_rate": 1e-4, "optimizer": "sgd",
-                      "workers": 1}
+                      "workers": 1, "decay_start": 0.0}
 
 
 def _with_added_later(saved: dict, now: dict) -> dict:
@@ -94,6 +95,8 @@ def _with_added_later(saved: dict, now: dict) -> dict:
     filled = {k: v for k, v in CONFIG_ADDED_LATER.items() if k in now}
     if saved.get("optimizer") != "adagrad":
         filled.pop("final_rate", None)
+    if saved.get("optimizer") == "rmsprop" and "decay_start" in filled:
+        filled["decay_start"] = None
     return dict(filled, **saved)
 
 

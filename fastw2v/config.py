@@ -32,11 +32,22 @@ OPTIMIZERS = {"hogwild": ("adagrad", "sgd"), "sgns": ("adagrad", "sgd"), "tutori
 #: all words (1.0: constant), per trainer and optimizer; None where the optimizer does not
 #: take it (``sgd`` steps by ``Word2VecConfig.alpha`` down to ``final_alpha``; RMSprop's
 #: rate is constant). Hogwild's come from benchmarks/results/hogwild_rates.*, Keras sgns's
-#: from benchmarks/results/keras_sweep.*; the tutorial's is the Keras tutorial's.
+#: from benchmarks/results/keras_schedule.* (with DECAY_START_DEFAULTS: the rate is held,
+#: then decays to nothing); the tutorial's is the Keras tutorial's.
 RATE_DEFAULTS = {
     ("hogwild", "adagrad"): {"learning_rate": 0.2, "final_rate": 0.25},
-    ("sgns", "adagrad"): {"learning_rate": 0.2, "final_rate": 1.0},
+    ("sgns", "adagrad"): {"learning_rate": 0.25, "final_rate": 0.0},
     ("tutorial", "rmsprop"): {"learning_rate": 0.001, "final_rate": None},
+}
+#: Where the rate's linear decay to its final rate starts, as a share of all the run's words
+#: (0: from the first word, word2vec's schedule), per trainer and optimizer; None where the
+#: rate is constant (RMSprop). Keras sgns's row-wise Adagrad holds its rate for most of the
+#: run and then decays it (benchmarks/results/keras_schedule.*); Hogwild's kernel decays
+#: over all words, so 0 is the only value it takes.
+DECAY_START_DEFAULTS = {
+    ("hogwild", "adagrad"): 0.0, ("hogwild", "sgd"): 0.0,
+    ("sgns", "adagrad"): 0.75, ("sgns", "sgd"): 0.0,
+    ("tutorial", "rmsprop"): None,
 }
 #: Update rules per Keras model; the first is the default.
 KERAS_OPTIMIZERS = {m: OPTIMIZERS[m] for m in KERAS_MODELS}
@@ -103,8 +114,10 @@ class Word2VecConfig:
     The update rule is shared by every backend: ``optimizer`` (``"adagrad"``, row-wise
     Adagrad, or ``"sgd"``, word2vec's step; the Keras tutorial model's ``"rmsprop"``),
     with ``learning_rate`` and ``final_rate`` for the adaptive ones and ``alpha`` and
-    ``min_alpha`` for SGD. None takes the trainer's default; each trainer resolves its
-    config with :meth:`for_trainer`, which refuses a rate its optimizer would ignore.
+    ``min_alpha`` for SGD. ``decay_start`` is where the linear decay to the final rate
+    starts, as a share of all the run's words: the rate is constant before it. None takes
+    the trainer's default; each trainer resolves its config with :meth:`for_trainer`,
+    which refuses a rate its optimizer would ignore.
     """
 
     dim: int = 100
@@ -124,6 +137,7 @@ class Word2VecConfig:
     optimizer: Optional[str] = None  # None: the trainer's default (OPTIMIZERS)
     learning_rate: Optional[float] = None  # adagrad and rmsprop; None: the trainer's default (RATE_DEFAULTS)
     final_rate: Optional[float] = None  # adagrad: the fraction of learning_rate it decays to
+    decay_start: Optional[float] = None  # the share of the run's words before the rate's decay starts
 
     def __post_init__(self) -> None:
         check_int("dim", self.dim, 1)
@@ -155,13 +169,19 @@ class Word2VecConfig:
             check_float("final_rate", self.final_rate, 0.0)
             if self.final_rate > 1.0:
                 raise ArgumentError(f"final_rate is a fraction of the initial rate, at most 1; got {self.final_rate}")
+        if self.decay_start is not None:
+            check_float("decay_start", self.decay_start, 0.0)
+            if self.decay_start >= 1.0:
+                raise ArgumentError("decay_start is the share of the run's words trained before the rate starts to "
+                                    f"decay, below 1; got {self.decay_start}")
 
     def for_trainer(self, trainer: str) -> "Word2VecConfig":
         """This config with the update rule resolved for ``trainer`` (one of :data:`TRAINERS`).
 
         A None ``optimizer`` becomes the trainer's default, and None ``learning_rate`` and
-        ``final_rate`` the optimizer's (:data:`RATE_DEFAULTS`). An optimizer the trainer
-        lacks, or a rate the optimizer does not take, raises ArgumentError. Resolving a
+        ``final_rate`` the optimizer's (:data:`RATE_DEFAULTS`), and a None ``decay_start``
+        the trainer's (:data:`DECAY_START_DEFAULTS`). An optimizer the trainer lacks, or a
+        rate or schedule the trainer does not take, raises ArgumentError. Resolving a
         resolved config changes nothing.
         """
         check_choice("trainer", trainer, TRAINERS)
@@ -183,6 +203,14 @@ class Word2VecConfig:
                 raise ArgumentError(f"{name} is not for {optimizer} ({where}): " + (
                     "sgd steps by alpha, decaying to min_alpha" if optimizer == "sgd"
                     else "RMSprop's rate is constant"))
+        start = DECAY_START_DEFAULTS[(trainer, optimizer)]
+        if self.decay_start is None:
+            changes["decay_start"] = start
+        elif start is None:
+            raise ArgumentError(f"decay_start is not for {optimizer} ({where}): RMSprop's rate is constant")
+        elif trainer == "hogwild" and self.decay_start != 0:
+            raise ArgumentError(f"decay_start is for the Keras sgns model; hogwild's rate decays over all words "
+                                f"(decay_start 0), got {self.decay_start}")
         return self.replace(**changes)
 
     def rates(self) -> tuple:

@@ -289,7 +289,7 @@ class KerasTrainer:
                                         corpus.raw_words * self.n_workers * cfg.epochs, seed=cfg.seed,
                                         optimizer=cfg.optimizer, jit_compile=self.strategy.jit_compile,
                                         negative_group=opts.negative_group,
-                                        steps_per_execution=opts.steps_per_execution)
+                                        steps_per_execution=opts.steps_per_execution, decay_start=cfg.decay_start)
             else:
                 self.model = build_tutorial(len(self.vocab), cfg.dim, cfg.learning_rate, seed=cfg.seed,
                                             jit_compile=self.strategy.jit_compile,
@@ -461,7 +461,7 @@ class KerasTrainer:
         """Backend-specific fields for a run report."""
         fields = {"batch_size": self.options.batch_size, "optimizer": self.config.optimizer,
                   "negative_group": self.options.negative_group, "final_rate": self.config.final_rate,
-                  "learning_rate": self.learning_rates()[0],
+                  "decay_start": self.config.decay_start, "learning_rate": self.learning_rates()[0],
                   "keras_backend": _glue.NAME, "steps_per_execution": self.options.steps_per_execution,
                   "devices": _glue.devices(), "replicas": self.strategy.num_replicas,
                   # by every worker: in this run, and since the start of training (a resumed run's

@@ -19,8 +19,8 @@ import traceback
 from typing import Optional, Tuple
 
 from .cli import HelpFormatter
-from .config import (KERAS_MODEL_DEFAULTS, KERAS_MODELS, KERAS_OPTIMIZER_DEFAULTS, KERAS_STRATEGIES, OPTIMIZERS,
-                     RATE_DEFAULTS, SGD_MAX_BATCH, KerasOptions, Word2VecConfig)
+from .config import (DECAY_START_DEFAULTS, KERAS_MODEL_DEFAULTS, KERAS_MODELS, KERAS_OPTIMIZER_DEFAULTS,
+                     KERAS_STRATEGIES, OPTIMIZERS, RATE_DEFAULTS, SGD_MAX_BATCH, KerasOptions, Word2VecConfig)
 from .constants import CHECKPOINT_EVERY_SECONDS, DEFAULT_PEER_TIMEOUT
 from .errors import ArgumentError, ArgumentTypeError, Fastw2vError, UsageError
 from .runner import (BACKENDS, EXIT_BAD_INPUT, EXIT_BUG, HOGWILD_ONLY_OPTIONS, KERAS_ONLY_OPTIONS, PROG, CorpusOptions,
@@ -91,6 +91,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="adagrad: the rate decays linearly to this fraction of --alpha over all words (default "
                         f"{RATE_DEFAULTS[('hogwild', 'adagrad')]['final_rate']:g} for hogwild, "
                         f"{RATE_DEFAULTS[('sgns', 'adagrad')]['final_rate']:g} for keras sgns; 1 is a constant rate)")
+    g.add_argument("--decay-start", type=float, default=None, metavar="FRACTION",
+                   help="keras sgns: the share of all words trained at --alpha before the rate starts its linear "
+                        f"decay to --final-rate (default {DECAY_START_DEFAULTS[('sgns', 'adagrad')]:g} with adagrad, "
+                        f"{DECAY_START_DEFAULTS[('sgns', 'sgd')]:g} with sgd; 0 decays from the first word, as "
+                        "hogwild always does)")
     g.add_argument("--threads", type=int, default=None, help="worker threads (default: all cores)")
     g.add_argument("--seed", type=int, default=_DEFAULTS.seed, help="random seed")
     g.add_argument("--exact-sigmoid", action="store_true",
@@ -167,7 +172,8 @@ def options_from_args(args: argparse.Namespace) -> Tuple[str, CorpusOptions, Wor
             sample=args.sample, min_count=args.min_count, max_vocab=args.max_vocab,
             alpha=args.alpha if sgd else None, epochs=args.epochs, threads=args.threads, seed=args.seed,
             exact_sigmoid=args.exact_sigmoid, shared_negatives=args.shared_negatives, optimizer=args.optimizer,
-            learning_rate=None if sgd else args.alpha, final_rate=args.final_rate).for_trainer(trainer)
+            learning_rate=None if sgd else args.alpha, final_rate=args.final_rate,
+            decay_start=args.decay_start).for_trainer(trainer)
         keras = KerasOptions(model=args.model, strategy=args.strategy, batch_size=args.batch_size,
                              negative_group=args.negative_group,
                              steps_per_execution=args.steps_per_execution,

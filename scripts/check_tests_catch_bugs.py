@@ -322,6 +322,16 @@ MUTATIONS = [
      "        grad_neg = grad_neg + err_neg[:, :, j:j + 1] * v_neg[:, None, j]\n",
      "        grad_neg = grad_neg + err_neg[:, :1, j:j + 1] * v_neg[:, None, j]\n",
      ["tests/test_keras.py::test_sgns_shared_negative_step_matches_reference"]),
+    ("Keras schedule: the rate decays from the first word whatever decay_start says", "fastw2v/keras_models.py",
+     "        if self.decay_start > 0:\n", "        if False:\n",
+     ["tests/test_keras.py::test_word_decay_holds_the_rate_until_decay_start"]),
+    ("Keras schedule: the trainer leaves decay_start out of the model it builds", "fastw2v/keras_trainer.py",
+     "steps_per_execution=opts.steps_per_execution, decay_start=cfg.decay_start)",
+     "steps_per_execution=opts.steps_per_execution)",
+     ["tests/test_keras.py::test_decay_start_reaches_the_step_and_is_refused_where_it_does_not_apply"]),
+    ("Keras schedule: a checkpoint from before decay_start taken as trained with today's default",
+     "fastw2v/checkpoint.py", '"workers": 1, "decay_start": 0.0}', '"workers": 1}',
+     ["tests/test_keras.py::test_adagrad_rate_decays_to_its_final_rate_and_old_checkpoints_say_what_differs"]),
 ]
 results = []
 for name, path, old, new, tests, *env in MUTATIONS[int(sys.argv[1]) if len(sys.argv) > 1 else 0:]:

@@ -352,6 +352,46 @@ def test_word_decay_schedule():
     assert float(s(1000)) == pytest.approx(0.0001)
 
 
+@pytest.mark.parametrize("start", [0.0, 0.5, 0.75])
+def test_word_decay_holds_the_rate_until_decay_start(start):
+    """The rate is alpha for the first ``decay_start`` of the words, then falls linearly to
+    min_alpha at the last word and stays there; the start survives a save (get_config)."""
+    s = WordDecay(0.25, 0.01, words_per_step=10.0, total_words=1000.0, decay_start=start)
+    for step in (0, 10, 49, 50, 51, 75, 76, 80, 99, 100, 130):
+        done = min(1.0, step * 10.0 / 1000.0)
+        expected = 0.25 - 0.24 * max(0.0, done - start) / (1.0 - start)
+        assert float(s(step)) == pytest.approx(expected, abs=1e-6), step
+    assert WordDecay.from_config(s.get_config()).decay_start == start
+
+
+def test_decay_start_reaches_the_step_and_is_refused_where_it_does_not_apply():
+    """The trainer compiles the config's decay_start into its schedule (Keras sgns's default
+    from DECAY_START_DEFAULTS); hogwild takes only 0, RMSprop none, and a share of 1 or more
+    is no share of the run."""
+    from fastw2v.config import DECAY_START_DEFAULTS
+    from fastw2v.errors import ArgumentError
+    from fastw2v.word2vec import Word2Vec
+
+    corpus, _ = planted_corpus(0, sentences=40)
+    vocab = Vocab.build(corpus, min_count=1)
+    enc = encode(corpus, vocab)
+    cfg = Word2VecConfig(dim=8, window=2, negative=2, sample=0, min_count=1, epochs=1)
+    for given, expected in ((None, DECAY_START_DEFAULTS[("sgns", "adagrad")]), (0.3, 0.3)):
+        trainer = KerasTrainer(cfg.replace(decay_start=given), vocab, KerasOptions(batch_size=64)).build(enc)
+        schedule = trainer.model.optimizer.get_config()["learning_rate"]
+        assert schedule["config"]["decay_start"] == expected
+        assert trainer.report_fields()["decay_start"] == expected
+    assert KerasTrainer(cfg.replace(optimizer="sgd"), vocab).config.decay_start == DECAY_START_DEFAULTS[("sgns", "sgd")]
+    assert Word2Vec(cfg).config.decay_start == 0.0
+    for bad in (1.0, 1.5, -0.1):
+        with pytest.raises(ArgumentError, match="decay_start"):
+            cfg.replace(decay_start=bad)
+    with pytest.raises(ArgumentError, match="decay_start is for the Keras sgns model"):
+        Word2Vec(cfg.replace(decay_start=0.5))
+    with pytest.raises(ArgumentError, match="decay_start is not for rmsprop"):
+        KerasTrainer(cfg.replace(decay_start=0.5), vocab, KerasOptions("tutorial"))
+
+
 def test_feed_streams_epochs_with_resubsampling_and_skips():
     """An epoch's feed yields every row of that epoch (each epoch resubsamples), resumes
     after skipped batches, cuts batches to a multiple of the devices, and counts rows."""
@@ -595,6 +635,14 @@ def test_negative_group_and_final_rate_flags_are_checked_and_reported(tmp_path):
     rep = json.loads(report.read_text())
     assert (rep["keras"]["negative_group"], rep["keras"]["batch_size"], rep["config"]["final_rate"]) == (8, 256, 0.5)
     assert_one_line_error(run_cli(base + ["--final-rate", "2"], tmp_path), "at most 1")
+    r = run_cli(base + ["--batch-size", "256", "--decay-start", "0.5", "--report", report], tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert json.loads(report.read_text())["config"]["decay_start"] == 0.5
+    assert_one_line_error(run_cli(base + ["--decay-start", "1"], tmp_path), "below 1")
+    assert_one_line_error(run_cli(base + ["--backend", "hogwild", "--decay-start", "0.5"], tmp_path),
+                          "decay_start is for the Keras sgns model")
+    assert_one_line_error(run_cli(base + ["--model", "tutorial", "--decay-start", "0.5"], tmp_path),
+                          "decay_start is not for rmsprop")
 
 
 def test_adagrad_rate_decays_to_its_final_rate_and_old_checkpoints_say_what_differs():
@@ -618,17 +666,23 @@ def test_adagrad_rate_decays_to_its_final_rate_and_old_checkpoints_say_what_diff
             KerasTrainer(cfg.replace(**bad), vocab, KerasOptions(model))
     with pytest.raises(ArgumentError, match="optimizer 'sgd' is not one the tutorial model trains with"):
         KerasTrainer(cfg.replace(optimizer="sgd"), vocab, KerasOptions("tutorial"))
-    # a Keras checkpoint written before these fields trained with per-row negatives and a 1e-4 floor
+    # a Keras checkpoint written before these fields trained with per-row negatives, a 1e-4
+    # floor, and a rate that decayed from the first word
     now = KerasTrainer(cfg.replace(final_rate=0.5), vocab, KerasOptions(negative_group=32)).settings()
-    saved = {k: v for k, v in now.items() if k not in ("negative_group", "final_rate")}
-    with pytest.raises(ckpt.CheckpointError, match=r"final_rate: checkpoint 0.0001, now 0.5; negative_group: "
-                                                   r"checkpoint 1, now 32"):
+    saved = {k: v for k, v in now.items() if k not in ("negative_group", "final_rate", "decay_start")}
+    with pytest.raises(ckpt.CheckpointError, match=r"decay_start: checkpoint 0.0, now 0.75; final_rate: checkpoint "
+                                                   r"0.0001, now 0.5; negative_group: checkpoint 1, now 32"):
         ckpt.check_compatible({"backend": "keras-sgns", "config": saved}, now, {}, "keras-sgns")
-    old_way = KerasTrainer(cfg.replace(final_rate=1e-4), vocab, KerasOptions(negative_group=1)).settings()
+    old_way = KerasTrainer(cfg.replace(final_rate=1e-4, decay_start=0.0), vocab,
+                           KerasOptions(negative_group=1)).settings()
     ckpt.check_compatible({"backend": "keras-sgns", "config": saved}, old_way, {}, "keras-sgns")
     sgd_now = KerasTrainer(cfg.replace(optimizer="sgd"), vocab).settings()
-    sgd_saved = {k: v for k, v in sgd_now.items() if k not in ("negative_group", "final_rate")}
+    sgd_saved = {k: v for k, v in sgd_now.items() if k not in ("negative_group", "final_rate", "decay_start")}
     ckpt.check_compatible({"backend": "keras-sgns", "config": sgd_saved}, sgd_now, {}, "keras-sgns")
+    # nor had the tutorial's constant RMSprop rate a decay_start
+    tut_now = KerasTrainer(cfg, vocab, KerasOptions("tutorial")).settings()
+    tut_saved = {k: v for k, v in tut_now.items() if k != "decay_start"}
+    ckpt.check_compatible({"backend": "keras-tutorial", "config": tut_saved}, tut_now, {}, "keras-tutorial")
 
 
 def test_batch_memory_estimate():
