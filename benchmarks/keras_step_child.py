@@ -165,7 +165,8 @@ def tf_dataset(xs):
     """Held batches as a ``tf.data`` generator dataset, the way the trainer feeds ``fit``."""
     import tensorflow as tf
 
-    spec = tuple(tf.TensorSpec([None] * a.ndim, tf.as_dtype(a.dtype)) for a in xs[0])
+    # the batch length varies, the contexts' width does not (fastw2v.keras_tf.fit_data's spec)
+    spec = tuple(tf.TensorSpec([None] + list(a.shape[1:]), tf.as_dtype(a.dtype)) for a in xs[0])
     return tf.data.Dataset.from_generator(lambda: ((x,) for x in xs), output_signature=(spec,))
 
 

@@ -595,10 +595,16 @@ def shared_negative_gradients(W_in, W_out, targets, contexts, group: int, unique
     err_pos = ops.sigmoid(logit_pos) - 1.0
     err_neg = ops.sigmoid(logit_neg) * mask
     # the noise words' part of each row's gradient as k broadcast products, not a batched matrix
-    # product: XLA then makes the whole of grad_u in one pass, without a (B, dim) product in between
-    grad_neg = err_neg[:, :, 0:1] * v_neg[:, None, 0]
-    for j in range(1, noise.shape[1]):
-        grad_neg = grad_neg + err_neg[:, :, j:j + 1] * v_neg[:, None, j]
+    # product: XLA then makes the whole of grad_u in one pass, without a (B, dim) product in
+    # between. A batch whose width is unknown when traced (a tf.data spec of [None, None])
+    # takes the product.
+    k = noise.shape[1]
+    if k is None:
+        grad_neg = ops.einsum("gik,gkd->gid", err_neg, v_neg)
+    else:
+        grad_neg = err_neg[:, :, 0:1] * v_neg[:, None, 0]
+        for j in range(1, k):
+            grad_neg = grad_neg + err_neg[:, :, j:j + 1] * v_neg[:, None, j]
     grad_u = err_pos[:, None] * v_pos + ops.reshape(grad_neg, (-1, dim))[:n]
     grad_v = (err_pos[:, None] * u, ops.reshape(ops.einsum("gik,gid->gkd", err_neg, u_groups), (-1, dim)))
     if unique is None:

@@ -132,6 +132,36 @@ def test_sgns_shared_negative_step_matches_reference(V, group, unique):
     np.testing.assert_allclose(model.get_layer("w_out").embeddings.numpy(), W64, atol=1e-5)
 
 
+@pytest.mark.parametrize("unique", [False, True], ids=["occurrences", "unique-rows"])
+def test_shared_negative_step_of_unknown_width_matches_reference(unique):
+    """``fit`` on a tf.data dataset that declares no width for the contexts ([None, None]):
+    the step traced without k takes the batched product for the noise words' part and
+    still equals the reference."""
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("a width unknown when traced is TensorFlow's (JAX traces static shapes)")
+    import tensorflow as tf
+
+    V, group, dim, k = 30, 2, 6, 3
+    model = build_sgns(V, dim, negative=k, alpha=0.2, min_alpha=0.2, words_per_step=1, total_words=1e9,
+                       negative_group=group)
+    rng = np.random.default_rng(11)
+    U = rng.normal(0, 0.3, (V, dim)).astype(np.float32)
+    W = rng.normal(0, 0.3, (V, dim)).astype(np.float32)
+    model.get_layer("w_in").embeddings.assign(U)
+    model.get_layer("w_out").embeddings.assign(W)
+    t = np.array([4, 5, 4, 1, 2], np.int32)
+    c = np.array([[7, 9, 11, 9], [9, 2, 3, 8], [1, 9, 5, 6], [3, 3, 0, 2], [6, 1, 6, 7]], np.int32)
+    x = tuple(step_input(t, c, V, group, k, unique))
+    spec = tuple(tf.TensorSpec([None] * a.ndim, tf.as_dtype(a.dtype)) for a in x)
+    data = tf.data.Dataset.from_generator(lambda: iter([(x,)]), output_signature=(spec,))
+    model.fit(data, epochs=1, verbose=0)
+    gin, gout, _ = naive.sgns_shared_batch_gradients(U.astype(np.float64), W.astype(np.float64), t, c, group)
+    U64, _ = naive.row_adagrad_apply(U.astype(np.float64), np.zeros(V), gin, 0.2)
+    W64, _ = naive.row_adagrad_apply(W.astype(np.float64), np.zeros(V), gout, 0.2)
+    np.testing.assert_allclose(input_embeddings(model), U64, atol=1e-5)
+    np.testing.assert_allclose(model.get_layer("w_out").embeddings.numpy(), W64, atol=1e-5)
+
+
 @pytest.mark.parametrize("group", [1, 4])
 def test_unique_rows_follow_the_steps_output_order(group):
     """fastw2v.segments lists a batch's output-row occurrences in the order the step's
