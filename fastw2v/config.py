@@ -28,12 +28,13 @@ TRAINERS = ("hogwild",) + KERAS_MODELS
 #: Update rules per trainer; the first is the default. ``adagrad`` is row-wise Adagrad
 #: (one accumulator per embedding row), ``sgd`` word2vec's step with its linear decay.
 OPTIMIZERS = {"hogwild": ("adagrad", "sgd"), "sgns": ("adagrad", "sgd"), "tutorial": ("rmsprop",)}
-#: The adaptive optimizers' rate and the fraction of it the rate decays to, linearly over
-#: all words (1.0: constant), per trainer and optimizer; None where the optimizer does not
-#: take it (``sgd`` steps by ``Word2VecConfig.alpha`` down to ``final_alpha``; RMSprop's
-#: rate is constant). Hogwild's come from benchmarks/results/hogwild_rates.*, Keras sgns's
-#: from benchmarks/results/keras_schedule.* (with DECAY_START_DEFAULTS: the rate is held,
-#: then decays to nothing); the tutorial's is the Keras tutorial's.
+#: The adaptive optimizers' rate and the fraction of it the rate decays to, linearly by the
+#: last word from DECAY_START_DEFAULTS on (1.0: constant), per trainer and optimizer; None
+#: where the optimizer does not take it (``sgd`` steps by ``Word2VecConfig.alpha`` down to
+#: ``final_alpha``; RMSprop's rate is constant). Hogwild's come from
+#: benchmarks/results/hogwild_rates.*, Keras sgns's from benchmarks/results/keras_schedule.*
+#: (with DECAY_START_DEFAULTS: the rate is held, then decays to nothing); the tutorial's is
+#: the Keras tutorial's.
 RATE_DEFAULTS = {
     ("hogwild", "adagrad"): {"learning_rate": 0.2, "final_rate": 0.25},
     ("sgns", "adagrad"): {"learning_rate": 0.25, "final_rate": 0.0},

@@ -88,7 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
                         f"{KERAS_MODEL_DEFAULTS['sgns']['negative_group']}; 1 gives every row its own, as word2vec.c). "
                         "Sharing gathers far fewer output rows per step")
     g.add_argument("--final-rate", type=float, default=None, metavar="FRACTION",
-                   help="adagrad: the rate decays linearly to this fraction of --alpha over all words (default "
+                   help="adagrad: the rate decays linearly to this fraction of --alpha by the last word, from "
+                        "--decay-start on (default "
                         f"{RATE_DEFAULTS[('hogwild', 'adagrad')]['final_rate']:g} for hogwild, "
                         f"{RATE_DEFAULTS[('sgns', 'adagrad')]['final_rate']:g} for keras sgns; 1 is a constant rate)")
     g.add_argument("--decay-start", type=float, default=None, metavar="FRACTION",
