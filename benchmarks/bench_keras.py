@@ -40,6 +40,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import time
+from typing import Optional
 from pathlib import Path
 
 import numpy as np
@@ -379,55 +380,76 @@ def run_batch_sweep(path, corpus, vocab, epochs: int) -> None:
 
 
 def parse_schedules(spec: str) -> list:
-    """``"RATE:FINAL:START,..."`` as ``[(learning_rate, final_rate, decay_start), ...]``."""
+    """``"RATE:FINAL:START[:BATCH],..."`` as ``[(learning_rate, final_rate, decay_start, batch), ...]``;
+    ``batch`` (rows a step) is None where the item leaves it out: the default batch."""
     schedules = []
     for item in spec.split(","):
         parts = item.strip().split(":")
-        if len(parts) != 3:
-            raise SystemExit(f"--schedules: {item!r} is not RATE:FINAL:START (e.g. 0.25:0:0.75)")
-        schedules.append(tuple(float(x) for x in parts))
+        try:
+            if len(parts) not in (3, 4):
+                raise ValueError
+            schedule = tuple(float(x) for x in parts[:3]) + (int(parts[3]) if len(parts) == 4 else None,)
+        except ValueError:
+            raise SystemExit(f"--schedules: {item!r} is not RATE:FINAL:START or RATE:FINAL:START:BATCH "
+                             "(e.g. 0.25:0:0.75 or 0.3:0:0.75:131072)") from None
+        if schedule[3] is not None and schedule[3] < 1:
+            raise SystemExit(f"--schedules: {item!r} has a batch of {schedule[3]} rows; it needs at least 1")
+        schedules.append(schedule)
     return schedules
 
 
 def run_schedule_sweep(path, corpus, vocab, schedules, epochs_list, name: str) -> None:
-    """Keras sgns at the default batch, trained by ``KerasTrainer`` once per (schedule, epoch
-    count): rate, the fraction it decays to, and the share of the words before the decay
-    starts. The runs are deterministic, so one run a point measures quality; their wall times
-    are the process's, taken one after another."""
+    """Keras sgns, trained by ``KerasTrainer`` once per (schedule, epoch count): rate, the
+    fraction it decays to, the share of the words before the decay starts, and the batch (the
+    default where None). The runs are deterministic, so one run a point measures quality;
+    their training times are taken one after another in this process, the schedules in turn
+    at each epoch count, so a ratio of two of them drifts with the machine's state."""
     from fastw2v import KerasOptions
     from fastw2v.keras_trainer import KerasTrainer
 
+    default_batch = KerasOptions().resolved("adagrad").batch_size
     runs = []
     for epochs in epochs_list:
-        for rate, final, start in schedules:
+        for rate, final, start, batch in schedules:
+            batch = default_batch if batch is None else batch
             cfg = Word2VecConfig(epochs=epochs, seed=1, learning_rate=rate, final_rate=final, decay_start=start)
-            trainer = KerasTrainer(cfg, vocab, KerasOptions("sgns"))
+            trainer = KerasTrainer(cfg, vocab, KerasOptions("sgns", batch_size=batch))
             t0 = time.perf_counter()
             trainer.fit(corpus)
             seconds = time.perf_counter() - t0
-            run = {"learning_rate": rate, "final_rate": final, "decay_start": start, "epochs": epochs,
-                   "train_seconds": seconds, **quality(trainer.vectors)}
+            run = {"learning_rate": rate, "final_rate": final, "decay_start": start, "batch_rows": batch,
+                   "epochs": epochs, "train_seconds": seconds, **quality(trainer.vectors)}
             runs.append(run)
-            print(f"schedule {rate:g} -> {final:g} of it from {start:g}, {epochs} epoch(s): analogy "
-                  f"{run.get('analogy_accuracy')}, WS {run.get('wordsim353_spearman')}", flush=True)
+            print(f"schedule {rate:g} -> {final:g} of it from {start:g}, {batch} rows a step, {epochs} epoch(s): "
+                  f"{seconds:.0f} s, analogy {run.get('analogy_accuracy')}, WS {run.get('wordsim353_spearman')}",
+                  flush=True)
     from fastw2v.config import DECAY_START_DEFAULTS, RATE_DEFAULTS
 
     default = RATE_DEFAULTS[("sgns", "adagrad")]
-    default = (default["learning_rate"], default["final_rate"], DECAY_START_DEFAULTS[("sgns", "adagrad")])
-    results = {"corpus": str(path), "corpus_words": corpus.raw_words, "batch_rows": KerasOptions().resolved(
-        "adagrad").batch_size, "default": default, "runs": runs}
-    md = [f"Keras sgns, row-wise Adagrad, {results['batch_rows']:,} rows a step, {corpus.raw_words:,} words; "
-          "one deterministic run a point (bold: the default):", "",
-          "| rate | decays to | from (share of the words) | epochs | analogy | WordSim-353 |", "|---:|---:|---:|---:|---:|---:|"]
+    default = (default["learning_rate"], default["final_rate"], DECAY_START_DEFAULTS[("sgns", "adagrad")],
+               default_batch)
+    results = {"corpus": str(path), "corpus_words": corpus.raw_words, "batch_rows": default_batch,
+               "default": default, "runs": runs}
+    md = [f"Keras sgns, row-wise Adagrad, {corpus.raw_words:,} words; one deterministic run a point (bold: "
+          f"the default, {default_batch:,} rows a step); training seconds taken in turn in one process:", "",
+          "| rate | decays to | from (share of the words) | rows a step | epochs | analogy | WordSim-353 | train s |",
+          "|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in runs:
-        bold = "**" if (r["learning_rate"], r["final_rate"], r["decay_start"]) == default else ""
+        bold = "**" if schedule_key(r) == default else ""
         decays = "constant" if r["final_rate"] == 1 else f"{r['final_rate']:g} x rate"
         start = "n/a" if r["final_rate"] == 1 else f"{r['decay_start']:g}"
-        md.append(f"| {bold}{r['learning_rate']:g}{bold} | {decays} | {start} | {r['epochs']} | "
+        md.append(f"| {bold}{r['learning_rate']:g}{bold} | {decays} | {start} | {r['batch_rows']:,} | {r['epochs']} | "
                   f"{bold}{100 * r.get('analogy_accuracy', float('nan')):.1f}%{bold} | "
-                  f"{bold}{r.get('wordsim353_spearman', float('nan')):.3f}{bold} |")
+                  f"{bold}{r.get('wordsim353_spearman', float('nan')):.3f}{bold} | {r['train_seconds']:.0f} |")
     write_results(name, results, "\n".join(md))
     plot_schedules(results, name)
+
+
+def schedule_key(run: dict, results: Optional[dict] = None) -> tuple:
+    """A schedule sweep run's ``(rate, final rate, decay start, rows a step)``; runs written
+    before the batch was recorded took ``results``' default batch."""
+    batch = run.get("batch_rows", results["batch_rows"] if results else None)
+    return run["learning_rate"], run["final_rate"], run["decay_start"], batch
 
 
 def plot_schedules(results: dict, name: str) -> None:
@@ -437,12 +459,13 @@ def plot_schedules(results: dict, name: str) -> None:
     import matplotlib.pyplot as plt
 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
-    keys = sorted({(r["learning_rate"], r["final_rate"], r["decay_start"]) for r in results["runs"]})
+    keys = sorted({schedule_key(r, results) for r in results["runs"]})
+    default = tuple(results["default"]) + (results["batch_rows"],) * (len(results["default"]) == 3)
     for key in keys:
-        pts = sorted((r["epochs"], r) for r in results["runs"]
-                     if (r["learning_rate"], r["final_rate"], r["decay_start"]) == key)
+        pts = sorted(((r["epochs"], r) for r in results["runs"] if schedule_key(r, results) == key),
+                     key=lambda p: p[0])
         label = (f"{key[0]:g} constant" if key[1] == 1 else f"{key[0]:g} -> {key[1]:g} from {key[2]:g}") + \
-            (" (default)" if list(key) == list(results["default"]) else "")
+            (f", {key[3]:,} rows" if key[3] != results["batch_rows"] else "") + (" (default)" if key == default else "")
         style = "o-" if len(pts) > 1 else "o"
         ax1.plot([e for e, _ in pts], [100 * r.get("analogy_accuracy", float("nan")) for _, r in pts], style,
                  label=label)
@@ -453,7 +476,8 @@ def plot_schedules(results: dict, name: str) -> None:
     ax2.set_xlabel("epochs")
     ax2.set_ylabel("WordSim-353 Spearman")
     ax1.legend(fontsize=7)
-    fig.suptitle("Keras sgns: rate schedules at the default batch (one run each)", fontsize=10)
+    fig.suptitle(f"Keras sgns: rate schedules, {results['batch_rows']:,} rows a step unless named (one run each)",
+                 fontsize=10)
     fig.tight_layout()
     fig.savefig(RESULTS / f"{name}.png", dpi=120)
     plt.close(fig)
@@ -707,9 +731,10 @@ def main(argv=None):
                          "TensorFlow, this tree on TensorFlow and on JAX, in alternating order")
     ap.add_argument("--end-to-end-repeats", type=int, default=None, metavar="N",
                     help="with --end-to-end: runs per contender (default --repeats)")
-    ap.add_argument("--schedules", default=None, metavar="RATE:FINAL:START,...",
-                    help="sgns at the default batch with each rate schedule (rate, the fraction of it the rate "
-                         "decays to, the share of the words before the decay starts), for each of "
+    ap.add_argument("--schedules", default=None, metavar="RATE:FINAL:START[:BATCH],...",
+                    help="sgns with each rate schedule (rate, the fraction of it the rate decays to, the share "
+                         "of the words before the decay starts, and optionally the rows a step, by default the "
+                         "default batch), for each of "
                          "--schedule-epochs (writes results/NAME.*, NAME from --name, default keras_schedule)")
     ap.add_argument("--schedule-epochs", default="2", metavar="E,...",
                     help="with --schedules: the epoch counts, each a run of its own (default 2)")
