@@ -100,6 +100,19 @@ def test_sgns_row_adagrad_step_matches_reference(V, unique):
     assert np.array_equal(input_embeddings(model)[untouched], U[untouched])
 
 
+def shared_negative_model(V: int, group: int, k: int, seed: int, dim: int = 6):
+    """An sgns model with negatives shared by ``group`` rows at a constant rate of 0.2, and
+    its random tables ``(model, U, W)``, for comparing its step with the reference."""
+    model = build_sgns(V, dim, negative=k, alpha=0.2, min_alpha=0.2, words_per_step=1, total_words=1e9,
+                       negative_group=group)
+    rng = np.random.default_rng(seed)
+    U = rng.normal(0, 0.3, (V, dim)).astype(np.float32)
+    W = rng.normal(0, 0.3, (V, dim)).astype(np.float32)
+    model.get_layer("w_in").embeddings.assign(U)
+    model.get_layer("w_out").embeddings.assign(W)
+    return model, U, W
+
+
 @pytest.mark.parametrize("unique", [False, True], ids=["occurrences", "unique-rows"])
 @pytest.mark.parametrize("V, group", [(30, 2), (30, 3), (8, 4), (30, 16)])
 def test_sgns_shared_negative_step_matches_reference(V, group, unique):
@@ -107,14 +120,8 @@ def test_sgns_shared_negative_step_matches_reference(V, group, unique):
     reference, twice in a row. The batch has a short last group (5 rows, groups of 2 and
     3), a noise word equal to a row's own positive (masked for that row only), repeated
     targets and outputs, and with V 8 the dense Adagrad pass; group 16 is one padded group."""
-    dim, k = 6, 3
-    model = build_sgns(V, dim, negative=k, alpha=0.2, min_alpha=0.2, words_per_step=1, total_words=1e9,
-                       negative_group=group)
-    rng = np.random.default_rng(7)
-    U = rng.normal(0, 0.3, (V, dim)).astype(np.float32)
-    W = rng.normal(0, 0.3, (V, dim)).astype(np.float32)
-    model.get_layer("w_in").embeddings.assign(U)
-    model.get_layer("w_out").embeddings.assign(W)
+    k = 3
+    model, U, W = shared_negative_model(V, group, k, seed=7)
     t = np.array([4, 5, 4, 1, 2], np.int32)
     # row 1's positive (9) is a noise word of row 0, which heads row 1's group when group >= 2
     c = np.array([[7, 9, 11, 9], [9, 2, 3, 8], [1, 9, 5, 6], [3, 3, 0, 2], [6, 1, 6, 7]], np.int32) % V
@@ -141,14 +148,8 @@ def test_shared_negative_step_of_unknown_width_matches_reference(unique):
         pytest.skip("a width unknown when traced is TensorFlow's (JAX traces static shapes)")
     import tensorflow as tf
 
-    V, group, dim, k = 30, 2, 6, 3
-    model = build_sgns(V, dim, negative=k, alpha=0.2, min_alpha=0.2, words_per_step=1, total_words=1e9,
-                       negative_group=group)
-    rng = np.random.default_rng(11)
-    U = rng.normal(0, 0.3, (V, dim)).astype(np.float32)
-    W = rng.normal(0, 0.3, (V, dim)).astype(np.float32)
-    model.get_layer("w_in").embeddings.assign(U)
-    model.get_layer("w_out").embeddings.assign(W)
+    V, group, k = 30, 2, 3
+    model, U, W = shared_negative_model(V, group, k, seed=11)
     t = np.array([4, 5, 4, 1, 2], np.int32)
     c = np.array([[7, 9, 11, 9], [9, 2, 3, 8], [1, 9, 5, 6], [3, 3, 0, 2], [6, 1, 6, 7]], np.int32)
     x = tuple(step_input(t, c, V, group, k, unique))
