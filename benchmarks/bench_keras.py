@@ -40,7 +40,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import time
-from typing import Optional
 from pathlib import Path
 
 import numpy as np
@@ -445,11 +444,10 @@ def run_schedule_sweep(path, corpus, vocab, schedules, epochs_list, name: str) -
     plot_schedules(results, name)
 
 
-def schedule_key(run: dict, results: Optional[dict] = None) -> tuple:
-    """A schedule sweep run's ``(rate, final rate, decay start, rows a step)``; runs written
-    before the batch was recorded took ``results``' default batch."""
-    batch = run.get("batch_rows", results["batch_rows"] if results else None)
-    return run["learning_rate"], run["final_rate"], run["decay_start"], batch
+def schedule_key(run: dict) -> tuple:
+    """A schedule sweep run's ``(rate, final rate, decay start, rows a step)``, the form of the
+    results' ``default``."""
+    return run["learning_rate"], run["final_rate"], run["decay_start"], run["batch_rows"]
 
 
 def plot_schedules(results: dict, name: str) -> None:
@@ -459,10 +457,10 @@ def plot_schedules(results: dict, name: str) -> None:
     import matplotlib.pyplot as plt
 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
-    keys = sorted({schedule_key(r, results) for r in results["runs"]})
-    default = tuple(results["default"]) + (results["batch_rows"],) * (len(results["default"]) == 3)
+    keys = sorted({schedule_key(r) for r in results["runs"]})
+    default = tuple(results["default"])
     for key in keys:
-        pts = sorted(((r["epochs"], r) for r in results["runs"] if schedule_key(r, results) == key),
+        pts = sorted(((r["epochs"], r) for r in results["runs"] if schedule_key(r) == key),
                      key=lambda p: p[0])
         label = (f"{key[0]:g} constant" if key[1] == 1 else f"{key[0]:g} -> {key[1]:g} from {key[2]:g}") + \
             (f", {key[3]:,} rows" if key[3] != results["batch_rows"] else "") + (" (default)" if key == default else "")
