@@ -69,6 +69,20 @@ def step_input(t, c, V, group, k, unique):
     return list(sgns_segments(RowSets(V), t, c, group, k)) if unique else [t, c]
 
 
+def sgns_model_with_tables(V: int, group: int, k: int, seed: int, dim: int = 6):
+    """An sgns model with negatives shared by ``group`` rows (1: every row its own) at a
+    constant rate of 0.2, and its random tables ``(model, U, W)``, for comparing its step
+    with the reference."""
+    model = build_sgns(V, dim, negative=k, alpha=0.2, min_alpha=0.2, words_per_step=1, total_words=1e9,
+                       negative_group=group)
+    rng = np.random.default_rng(seed)
+    U = rng.normal(0, 0.3, (V, dim)).astype(np.float32)
+    W = rng.normal(0, 0.3, (V, dim)).astype(np.float32)
+    model.get_layer("w_in").embeddings.assign(U)
+    model.get_layer("w_out").embeddings.assign(W)
+    return model, U, W
+
+
 @pytest.mark.parametrize("unique", [False, True], ids=["occurrences", "unique-rows"])
 @pytest.mark.parametrize("V", [30, 8])  # 8: the output occurrences outnumber the rows (one dense pass)
 def test_sgns_row_adagrad_step_matches_reference(V, unique):
@@ -76,13 +90,8 @@ def test_sgns_row_adagrad_step_matches_reference(V, unique):
     the reference (gradients at the old weights, summed per row, one step per row), twice in
     a row so the accumulators carry over; the reported loss is the mean per pair. Alike
     whether the batch carries its unique rows (summed into those) or not (into V rows)."""
-    dim, k = 6, 3
-    model = build_sgns(V, dim, negative=k, alpha=0.2, min_alpha=0.2, words_per_step=1, total_words=1e9)
-    rng = np.random.default_rng(4)
-    U = rng.normal(0, 0.3, (V, dim)).astype(np.float32)
-    W = rng.normal(0, 0.3, (V, dim)).astype(np.float32)
-    model.get_layer("w_in").embeddings.assign(U)
-    model.get_layer("w_out").embeddings.assign(W)
+    k = 3
+    model, U, W = sgns_model_with_tables(V, 1, k, seed=4)
     t = np.array([4, 5, 4], np.int32)
     c = np.array([[7, 9, 11, 9], [7, 2, 3, 8], [1, 9, 5, 6]], np.int32) % V
     acc_in, acc_out = np.zeros(V), np.zeros(V)
@@ -100,19 +109,6 @@ def test_sgns_row_adagrad_step_matches_reference(V, unique):
     assert np.array_equal(input_embeddings(model)[untouched], U[untouched])
 
 
-def shared_negative_model(V: int, group: int, k: int, seed: int, dim: int = 6):
-    """An sgns model with negatives shared by ``group`` rows at a constant rate of 0.2, and
-    its random tables ``(model, U, W)``, for comparing its step with the reference."""
-    model = build_sgns(V, dim, negative=k, alpha=0.2, min_alpha=0.2, words_per_step=1, total_words=1e9,
-                       negative_group=group)
-    rng = np.random.default_rng(seed)
-    U = rng.normal(0, 0.3, (V, dim)).astype(np.float32)
-    W = rng.normal(0, 0.3, (V, dim)).astype(np.float32)
-    model.get_layer("w_in").embeddings.assign(U)
-    model.get_layer("w_out").embeddings.assign(W)
-    return model, U, W
-
-
 @pytest.mark.parametrize("unique", [False, True], ids=["occurrences", "unique-rows"])
 @pytest.mark.parametrize("V, group", [(30, 2), (30, 3), (8, 4), (30, 16)])
 def test_sgns_shared_negative_step_matches_reference(V, group, unique):
@@ -121,7 +117,7 @@ def test_sgns_shared_negative_step_matches_reference(V, group, unique):
     3), a noise word equal to a row's own positive (masked for that row only), repeated
     targets and outputs, and with V 8 the dense Adagrad pass; group 16 is one padded group."""
     k = 3
-    model, U, W = shared_negative_model(V, group, k, seed=7)
+    model, U, W = sgns_model_with_tables(V, group, k, seed=7)
     t = np.array([4, 5, 4, 1, 2], np.int32)
     # row 1's positive (9) is a noise word of row 0, which heads row 1's group when group >= 2
     c = np.array([[7, 9, 11, 9], [9, 2, 3, 8], [1, 9, 5, 6], [3, 3, 0, 2], [6, 1, 6, 7]], np.int32) % V
@@ -149,7 +145,7 @@ def test_shared_negative_step_of_unknown_width_matches_reference(unique):
     import tensorflow as tf
 
     V, group, k = 30, 2, 3
-    model, U, W = shared_negative_model(V, group, k, seed=11)
+    model, U, W = sgns_model_with_tables(V, group, k, seed=11)
     t = np.array([4, 5, 4, 1, 2], np.int32)
     c = np.array([[7, 9, 11, 9], [9, 2, 3, 8], [1, 9, 5, 6], [3, 3, 0, 2], [6, 1, 6, 7]], np.int32)
     x = tuple(step_input(t, c, V, group, k, unique))
