@@ -5,6 +5,7 @@
     python benchmarks/bench_keras.py --workers [--kills 10] [--quick]
     python benchmarks/bench_keras.py --profile [--before REV] [--repeats 3] [--end-to-end EPOCHS]
                                      [--end-to-end-repeats N] [--quick]
+    python benchmarks/bench_keras.py --end-to-end EPOCHS [--before REV] [--repeats 3] [--name NAME]
 
 1. The tutorial as written: tf_keras ``skipgrams`` + one ``train_on_batch`` per
    pair, timed over ``--tutorial-steps`` steps (pair generation included).
@@ -32,13 +33,16 @@ timed without ``fit``, this tree's step beside the one before d87225c (each occu
 row gathered from the whole table rather than from the batch's unique rows) in the same
 processes, and TensorFlow's unique-row step stopped after each of its parts,
 against the bytes each part must move (results/keras_profile.*). ``--end-to-end`` adds
-whole command-line runs of the same contenders.
+whole command-line runs of the same contenders; without ``--profile`` it runs them alone
+(results/keras_end_to_end.*), each contender first warmed on a 200k-word slice so that
+its Numba cache is filled, and reports each run's training and whole-process seconds.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import tempfile
 import time
 from pathlib import Path
 
@@ -151,10 +155,13 @@ def run_profile(path, before: str, batch: int, group: int, steps: int, rounds: i
             "before": before, "profiles": summary}
 
 
-def cli_backends(path, epochs: int, repeats: int, before=None) -> dict:
+def cli_backends(path, epochs: int, repeats: int, before=None, warm_up=None) -> dict:
     """``python -m fastw2v.train`` with the Keras defaults: ``before``'s tree on TensorFlow (if
     given), this tree on TensorFlow and on JAX, ``repeats`` times in alternating order: the
-    whole run as a user meets it (feed, step, callbacks)."""
+    whole run as a user meets it (feed, step, callbacks). Each run's process wall time is
+    kept beside its training time. ``warm_up`` (a small text file) is trained on for one
+    epoch by each contender first, untimed, so that every tree's Numba cache is filled
+    before its timed runs (an unpacked tree starts with none)."""
     import importlib.util
     import json as _json
     import os
@@ -171,23 +178,35 @@ def cli_backends(path, epochs: int, repeats: int, before=None) -> dict:
     runs = {name: [] for name, _, _ in contenders}
     tmp = Path(tempfile.mkdtemp(prefix="fastw2v-cli-"))
     evaluation = eval_flags()
+
+    def train(tree, backend, corpus, n_epochs, report, *flags):
+        # the tree's own fastw2v: it runs from that directory, which comes first on sys.path
+        env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(tree))
+        subprocess.run([sys.executable, "-m", "fastw2v.train", "--corpus", str(Path(corpus).resolve()), "--epochs",
+                        str(n_epochs), "--quiet", "--report", str(report), *flags], env=env, cwd=tree,
+                       check=True, timeout=7200)
+
+    if warm_up is not None:
+        for i, (name, tree, b) in enumerate(contenders):
+            train(tree, b, warm_up, 1, tmp / f"warm-{i}.json", "--no-cache")
     for r in range(repeats):
         for i, (name, tree, b) in enumerate(contenders if r % 2 == 0 else contenders[::-1]):
             report = tmp / f"{i}-{r}.json"
-            # the tree's own fastw2v: it runs from that directory, which comes first on sys.path
-            env = dict(os.environ, KERAS_BACKEND=b, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(tree))
-            subprocess.run([sys.executable, "-m", "fastw2v.train", "--corpus", str(Path(path).resolve()), "--epochs",
-                            str(epochs), "--quiet", "--report", str(report), *evaluation], env=env, cwd=tree,
-                           check=True, timeout=7200)
+            t0 = time.perf_counter()
+            train(tree, b, path, epochs, report, *evaluation)
+            wall = time.perf_counter() - t0
             rep = _json.loads(report.read_text())
             analogy, wordsim = report_scores(rep)
             runs[name].append({**{k: rep.get(k) for k in ("words_per_sec", "pairs_per_sec", "train_seconds",
                                                             "keras_backend")},
-                               "analogy_accuracy": analogy, "wordsim353_spearman": wordsim})
-            print(f"command line, {name}: {rep['words_per_sec'] / 1e3:.0f}k words/s", flush=True)
+                               "process_seconds": wall, "analogy_accuracy": analogy, "wordsim353_spearman": wordsim})
+            print(f"command line, {name}: {rep['words_per_sec'] / 1e3:.0f}k words/s, {rep['train_seconds']:.1f} s "
+                  f"training, {wall:.1f} s in all", flush=True)
     return {"epochs": epochs, "repeats": repeats, "runs": runs,
             "median_words_per_sec": {n: float(np.median([x["words_per_sec"] for x in v])) for n, v in runs.items()},
-            "median_train_seconds": {n: float(np.median([x["train_seconds"] for x in v])) for n, v in runs.items()}}
+            "median_train_seconds": {n: float(np.median([x["train_seconds"] for x in v])) for n, v in runs.items()},
+            "median_process_seconds": {n: float(np.median([x["process_seconds"] for x in v]))
+                                       for n, v in runs.items()}}
 
 
 def profile_markdown(p: dict) -> str:
@@ -242,6 +261,14 @@ def profile_markdown(p: dict) -> str:
         md += ["", breakdown_markdown(p, now)]
     e2e = p.get("end_to_end")
     if e2e:
+        md += ["", end_to_end_markdown(e2e)]
+    return "\n".join(md)
+
+
+def end_to_end_markdown(e2e: dict) -> str:
+    """The command-line runs of :func:`cli_backends`: per contender its runs, and the ratios."""
+    md = []
+    if e2e:
         words = e2e["median_words_per_sec"]
         md += ["", f"The command line with the Keras defaults, {e2e['epochs']} epoch(s), whole run "
                    f"(`python -m fastw2v.train --corpus CORPUS --epochs {e2e['epochs']}`), median of {e2e['repeats']} "
@@ -259,6 +286,18 @@ def profile_markdown(p: dict) -> str:
                       f"training time ({words['now, tensorflow'] / words[before_e2e]:.2f}x the words/s).")
         if "now, jax" in words and "now, tensorflow" in words:
             md.append(f"JAX / TensorFlow, end to end: {words['now, jax'] / words['now, tensorflow']:.2f}x the words/s.")
+        wall = e2e.get("median_process_seconds")
+        if wall:
+            md += ["", "| contender | training s, each run | whole process s, each run | median training s | "
+                       "median process s |", "|---|---|---|---:|---:|"]
+            for name, runs in e2e["runs"].items():
+                train_s = ", ".join(f"{r['train_seconds']:.1f}" for r in runs)
+                process_s = ", ".join(f"{r['process_seconds']:.1f}" for r in runs)
+                md.append(f"| {name} | {train_s} | {process_s} | "
+                          f"{e2e['median_train_seconds'][name]:.1f} | {wall[name]:.1f} |")
+            if before_e2e and "now, tensorflow" in wall:
+                ratio = wall["now, tensorflow"] / wall[before_e2e]
+                md.append(f"\nTensorFlow, now / before, whole process: {ratio:.2f}x the seconds.")
     return "\n".join(md)
 
 
@@ -309,6 +348,17 @@ def plot_profile(p: dict, results_name: str = "keras_profile") -> None:
     bar_chart(results_name, names, values, "ms per step (lower is better)",
               f"Keras sgns step, {p['batch_rows']:,} rows, same run", log=False,
               annotate=[f"{v:.0f} ms" for v in values])
+
+
+def plot_end_to_end(e2e: dict, results_name: str) -> None:
+    names, values = [], []
+    for name in e2e["runs"]:
+        for key, label in (("median_train_seconds", "training"), ("median_process_seconds", "whole process")):
+            names.append(f"{name}\n{label}")
+            values.append(e2e[key][name])
+    bar_chart(results_name, names, values, "seconds (lower is better)",
+              f"python -m fastw2v.train, Keras defaults, {e2e['epochs']} epoch(s): medians of {e2e['repeats']}",
+              log=False, annotate=[f"{v:.0f} s" for v in values])
 
 
 SWEEP_SIZES = (4096, 16384, 65536, 262144)
@@ -725,8 +775,9 @@ def main(argv=None):
                     help="with --profile or --schedules: write results/NAME.* (default keras_profile, "
                          "keras_schedule)")
     ap.add_argument("--end-to-end", type=int, default=0, metavar="EPOCHS",
-                    help="with --profile: also run the command line for EPOCHS epochs: --before's tree on "
-                         "TensorFlow, this tree on TensorFlow and on JAX, in alternating order")
+                    help="run the command line for EPOCHS epochs: --before's tree on TensorFlow, this tree on "
+                         "TensorFlow and on JAX, in alternating order; with --profile, after the step profile, "
+                         "otherwise alone (writes results/NAME.*, default keras_end_to_end)")
     ap.add_argument("--end-to-end-repeats", type=int, default=None, metavar="N",
                     help="with --end-to-end: runs per contender (default --repeats)")
     ap.add_argument("--schedules", default=None, metavar="RATE:FINAL:START[:BATCH],...",
@@ -759,6 +810,15 @@ def main(argv=None):
     if args.workers:
         run_workers(path, corpus, vocab, 300_000 if args.quick else 3_000_000, args.epochs,
                     2 if args.quick else args.kills, 300_000 if args.quick else 1_000_000)
+        return
+    if args.end_to_end and not args.profile:
+        warm = Path(tempfile.mkdtemp(prefix="fastw2v-warm-")) / "warm.txt"
+        slice_text(corpus, vocab, 200_000, warm)
+        e2e = cli_backends(path, args.end_to_end, 1 if args.quick else (args.end_to_end_repeats or args.repeats),
+                           args.before, warm_up=warm)
+        name = args.name or "keras_end_to_end"
+        write_results(name, {"corpus": str(path), "end_to_end": e2e}, end_to_end_markdown(e2e).strip() + "\n")
+        plot_end_to_end(e2e, name)
         return
     if args.profile:
         from fastw2v import KerasOptions

@@ -8,6 +8,10 @@ that define a random stream (key salts) stay beside it in :mod:`fastw2v.sampling
 #: pseudo-sentences of at most this many words, as word2vec.c and gensim do.
 MAX_SENTENCE_LEN = 10_000
 
+#: The id of a padding occurrence: every id of a row that pads a Keras ``sgns`` batch to
+#: its full size (:func:`fastw2v.segments.pad_rows`); the step trains nothing on it.
+PAD_ID = -1
+
 #: Sigmoid lookup table: ``SIGMOID_TABLE_SIZE`` bins over ``[-MAX_EXP, MAX_EXP]``.
 MAX_EXP = 6.0
 SIGMOID_TABLE_SIZE = 1000

@@ -15,6 +15,7 @@ from typing import Callable, Iterator, Optional
 
 from .config import check_int
 from .pairs import PairGenerator, background
+from .segments import pad_rows
 
 
 class EpochFeed:
@@ -40,28 +41,34 @@ class EpochFeed:
         With the ``rows`` layout, what each batch's ``x`` becomes, computed in the
         feed's thread (the batch's unique rows, :func:`fastw2v.segments.sgns_segments`);
         by default ``(targets, contexts)``.
+    pad : bool
+        With the ``rows`` layout, pad a short batch (an epoch's last) to ``batch_size``
+        rows with padding rows (:func:`fastw2v.segments.pad_rows`) before ``prepare``,
+        so that a compiled step meets one batch shape; ``prepare`` must then mark
+        them for the step (``sgns_segments(..., padding=True)``).
 
     Attributes
     ----------
     rows : int
         Rows handed to the consumer so far in the latest iteration (after the skipped
-        batches): exact once the epoch has been read to its end.
+        batches), padding rows not counted: exact once the epoch has been read to its end.
     dropped_rows : int
         Rows cut by ``multiple_of``.
     """
 
     def __init__(self, gen: PairGenerator, corpus, layout: str, batch_size: int, epoch: int, skip: int = 0,
                  multiple_of: int = 1, prefetch: int = 4,
-                 prepare: Optional[Callable[..., tuple]] = None) -> None:
+                 prepare: Optional[Callable[..., tuple]] = None, pad: bool = False) -> None:
         self.gen, self.corpus, self.layout = gen, corpus, layout
         self.batch_size = check_int("batch_size", batch_size, 1)
         self.epoch = check_int("epoch", epoch, 0)
         self.skip = check_int("skip", skip, 0)
         self.multiple_of = check_int("multiple_of", multiple_of, 1)
         self.prefetch = check_int("prefetch", prefetch, 1)
-        if prepare is not None and layout != "rows":
-            raise ValueError("prepare applies to the rows layout only")
+        if (prepare is not None or pad) and layout != "rows":
+            raise ValueError("prepare and pad apply to the rows layout only")
         self.prepare = prepare
+        self.pad = bool(pad)
         self.rows = 0
         self.dropped_rows = 0
 
@@ -74,6 +81,7 @@ class EpochFeed:
         return max(0, n - self.skip)
 
     def _batches(self) -> Iterator[tuple]:
+        """``(item, rows)``: each batch as the consumer takes it, and its rows less any padding."""
         batches = self.gen.batches(self.corpus, self.batch_size, layout=self.layout, epochs=1,
                                    start_epoch=self.epoch)
         for i, batch in enumerate(batches):
@@ -86,10 +94,14 @@ class EpochFeed:
                 if keep == 0:
                     continue
                 batch = tuple(a[:keep] for a in batch)
+                n = keep
             if self.layout == "rows":
-                yield ((batch[0], batch[1]) if self.prepare is None else self.prepare(batch[0], batch[1]),)
+                targets, contexts = batch[0], batch[1]
+                if self.pad:
+                    targets, contexts = pad_rows(targets, contexts, self.batch_size)
+                yield ((targets, contexts) if self.prepare is None else self.prepare(targets, contexts),), n
             else:
-                yield (batch[0], batch[1]), batch[2]
+                yield ((batch[0], batch[1]), batch[2]), n
 
     def __iter__(self) -> Iterator[tuple]:
         # a tf.distribute strategy's fit starts the iteration once, reads a few batches and
@@ -98,8 +110,8 @@ class EpochFeed:
         self.dropped_rows = 0
         queued = background(self._batches(), self.prefetch)
         try:
-            for item in queued:
-                self.rows += item[0][0].shape[0]
+            for item, n in queued:
+                self.rows += n
                 yield item
         finally:
             queued.close()

@@ -82,6 +82,7 @@ import numpy as np
 import keras
 from keras import ops
 
+from .constants import PAD_ID
 from .keras_backend import glue
 
 _glue = glue()
@@ -425,8 +426,13 @@ class _ClosedFormStep:
     def closed_form_step(self, x, y):
         updates, row_loss = self.row_gradients(x, y)
         _glue.apply_gradient(self.optimizer, updates)
-        self.loss_tracker.update_state(row_loss)  # per row: an empty batch adds nothing
+        # per row: an empty batch adds nothing, nor does a padding row (weight 0)
+        self.loss_tracker.update_state(row_loss, sample_weight=self.row_weights(x))
         return {"loss": self.loss_tracker.result()}
+
+    def row_weights(self, x):
+        """Each row's weight in the reported loss, or None (all 1)."""
+        return None
 
     @property
     def metrics(self):
@@ -455,6 +461,10 @@ class SGNS(_ClosedFormStep, keras.Model):
     With ``negative_group`` G > 1, each run of G consecutive rows trains against the
     negatives of its first row (:func:`shared_negative_gradients`); the batch's rows
     are shuffled pairs, so a group is G unrelated pairs that share k noise draws.
+    That step, given the unique rows, also takes padding rows (every id
+    :data:`~fastw2v.constants.PAD_ID`, :func:`fastw2v.segments.pad_rows`), which fill an
+    epoch's short last batch to the full shape: they train nothing and do not count
+    in the loss.
     """
 
     def __init__(self, vocab_size: int, dim: int, negative: int, seed: int = 1, negative_group: int = 1,
@@ -489,6 +499,11 @@ class SGNS(_ClosedFormStep, keras.Model):
         else:
             grad_u, grad_v, out_rows, row_loss = sgns_gradients(W_in.value, W_out.value, targets, contexts)
         return [(W_in, targets, grad_u, in_sets), (W_out, out_rows, grad_v, out_sets)], row_loss
+
+    def row_weights(self, x):
+        if len(x) == 8 and self.negative_group > 1 and self.negative > 0:  # the step that takes padding rows
+            return ops.cast(ops.not_equal(x[1][:, 0], PAD_ID), "float32")
+        return None
 
     def get_config(self):
         return {"vocab_size": self.vocab_size, "dim": self.dim, "negative": self.negative, "seed": self.seed,
@@ -538,7 +553,9 @@ def shared_negative_gradients(W_in, W_out, targets, contexts, group: int, unique
     products. The step is bound by memory traffic, and the per-row layout's
     ``(B, 1 + k, dim)`` gathered rows and their gradient dominate it. A noise word equal
     to a row's positive context is masked out for that row, as the generator redraws it
-    for the row that drew it.
+    for the row that drew it. With ``unique``, the batch may end in padding rows (every
+    id :data:`~fastw2v.constants.PAD_ID`, :func:`fastw2v.segments.pad_rows`): their
+    pairs are masked, so their gradients and loss are 0.
 
     Parameters
     ----------
@@ -589,11 +606,13 @@ def shared_negative_gradients(W_in, W_out, targets, contexts, group: int, unique
     # a dot per row: written as a product and a sum, XLA on a CPU writes the (B, dim) product out
     logit_pos = ops.einsum("bd,bd->b", u, v_pos)  # (B,)
     logit_neg = ops.einsum("gid,gkd->gik", u_groups, v_neg)  # (n_groups, G, k)
-    # a padding row, or a noise word equal to the row's own positive, is no pair
-    pos_groups = ops.reshape(ops.pad(positives, [[0, pad]], constant_values=-1), (n_groups, G, 1))
-    mask = ops.cast(ops.logical_and(ops.not_equal(pos_groups, noise[:, None, :]), ops.not_equal(pos_groups, -1)),
+    # a padding row (past the batch's end in its last group, or the batch's own), or a noise word
+    # equal to the row's own positive, is no pair
+    pos_groups = ops.reshape(ops.pad(positives, [[0, pad]], constant_values=PAD_ID), (n_groups, G, 1))
+    mask = ops.cast(ops.logical_and(ops.not_equal(pos_groups, noise[:, None, :]), ops.not_equal(pos_groups, PAD_ID)),
                     u.dtype)
-    err_pos = ops.sigmoid(logit_pos) - 1.0
+    real = ops.cast(ops.not_equal(positives, PAD_ID), u.dtype)  # (B,)
+    err_pos = (ops.sigmoid(logit_pos) - 1.0) * real
     err_neg = ops.sigmoid(logit_neg) * mask
     # the noise words' part of each row's gradient as k broadcast products, not a batched matrix
     # product: XLA then makes the whole of grad_u in one pass, without a (B, dim) product in
@@ -613,7 +632,7 @@ def shared_negative_gradients(W_in, W_out, targets, contexts, group: int, unique
     out_rows = ops.concatenate([positives, ops.reshape(noise, (-1,))], axis=0)
     neg_loss = ops.reshape(ops.sum(ops.softplus(logit_neg) * mask, axis=2), (-1,))[:n]
     pairs = 1.0 + ops.reshape(ops.sum(mask, axis=2), (-1,))[:n]
-    return grad_u, grad_v, out_rows, (ops.softplus(-logit_pos) + neg_loss) / pairs
+    return grad_u, grad_v, out_rows, (ops.softplus(-logit_pos) * real + neg_loss) / pairs
 
 
 def sgns_optimizer(name: str, learning_rate) -> keras.optimizers.Optimizer:

@@ -5,7 +5,8 @@
   ``tf.distribute`` strategy all-reduces it across replicas as for any Keras model.
 * :func:`scatter_add` and :func:`scatter_set`: row writes into a variable.
 * :func:`python_step`: the step as an XLA function that the trainer's own loop calls on
-  the feed's NumPy batches, on one device; :func:`fit_data`: the
+  the feed's batches, on one device, made tensors in the feed's thread
+  (:func:`step_input`); :func:`fit_data`: the
   :class:`~fastw2v.feed.EpochFeed` as a prefetching ``tf.data`` pipeline, for ``fit``
   under a strategy.
 * :class:`Strategy`: ``default``, ``mirrored`` (``MirroredStrategy``) and
@@ -104,6 +105,13 @@ def python_step(model, strategy):
     if strategy.name != "default" or model.steps_per_execution != 1:
         return None
     return tf.function(model.train_step, jit_compile=model.jit_compile, reduce_retracing=True)
+
+
+def step_input(arrays) -> tuple:
+    """NumPy arrays as the eager tensors :func:`python_step`'s function takes, made in the
+    caller's thread: the feed's, so that the copy is not made in the loop's thread between
+    two steps."""
+    return tuple(tf.convert_to_tensor(a) for a in arrays)
 
 
 def fit_data(feed, layout: str, width: int):

@@ -35,7 +35,7 @@ from .keras_models import build_sgns, build_tutorial, input_embeddings
 from .memory import check_batch_memory, check_device_memory, check_memory, device_memory_refusal
 from .pairs import PairGenerator
 from .progress import Progress
-from .segments import RowSets, sgns_segments
+from .segments import RowSets, StepShapes, sgns_segments
 from .vectors import Vectors
 
 _glue = glue()
@@ -193,6 +193,8 @@ class KerasTrainer:
         #: replicas all-reduce per-occurrence rows instead)
         self.unique_rows = (options.model == "sgns" and options.layout == "rows" and self.n_workers == 1
                             and self.strategy.num_replicas == 1)
+        #: the unique-row sizes of the steps compiled so far, which later batches reuse where they fit
+        self._step_shapes = StepShapes()
         self.history: List[dict] = []
         self.epoch = 0
         self.skip_batches = 0
@@ -389,7 +391,7 @@ class KerasTrainer:
         TensorFlow device (:meth:`_python_epoch`), one ``fit`` call otherwise."""
         opts = self.options
         feed = EpochFeed(self.gen, corpus, opts.layout, opts.batch_size, self.epoch, skip=self.skip_batches,
-                         multiple_of=self.strategy.batch_multiple, prepare=self._segments())
+                         multiple_of=self.strategy.batch_multiple, prepare=self._prepare(), pad=self.pads_batches)
         epoch, skipped, self.skip_batches = self.epoch, self.skip_batches, 0
         if skipped and self.n_workers == 1 and feed.batches_left() == 0:
             # stopped after the epoch's last batch: nothing is left to fit, only the epoch's end
@@ -434,13 +436,30 @@ class KerasTrainer:
         cbs.on_epoch_end(epoch, logs)
         cbs.on_train_end(logs)
 
-    def _segments(self) -> Optional[Callable[..., tuple]]:
-        """The feed's ``prepare``: a batch with its unique rows per table, when :attr:`unique_rows`."""
+    @property
+    def pads_batches(self) -> bool:
+        """Whether the feed pads an epoch's short last batch to the full batch with padding rows
+        (:func:`fastw2v.segments.pad_rows`), so that the compiled step meets one batch shape
+        instead of compiling once more for each epoch's last batch: where the batch carries its
+        unique rows (:attr:`unique_rows`) and rows share negatives, the step that masks them."""
+        return self.unique_rows and self.options.negative_group > 1 and self.config.negative > 0
+
+    def _prepare(self) -> Optional[Callable[..., tuple]]:
+        """The feed's ``prepare``, run in its thread: each batch with its unique rows per table,
+        where :attr:`unique_rows`; and, where the trainer's own loop runs the step, as the backend's
+        tensors (:func:`fastw2v.keras_tf.step_input`), so that the loop's thread hands the step
+        tensors made while the previous step ran."""
+        to_tensors = _glue.step_input if self._python_step is not None and self.options.layout == "rows" else None
         if not self.unique_rows:
-            return None
+            return None if to_tensors is None else (lambda targets, contexts: to_tensors((targets, contexts)))
         sets = RowSets(len(self.vocab))  # scratch for this feed's thread alone
-        group, negative = self.options.negative_group, self.config.negative
-        return lambda targets, contexts: sgns_segments(sets, targets, contexts, group, negative)
+        group, negative, padding = self.options.negative_group, self.config.negative, self.pads_batches
+        shapes = self._step_shapes
+
+        def segments(targets, contexts):
+            x = sgns_segments(sets, targets, contexts, group, negative, padding=padding, shapes=shapes)
+            return x if to_tensors is None else to_tensors(x)
+        return segments
 
     @property
     def vectors(self) -> Vectors:

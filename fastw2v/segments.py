@@ -15,13 +15,43 @@ point at row 0. :func:`sgns_segments` does it for both tables of an ``sgns`` bat
 in the order the model's step lists its output-row occurrences
 (:func:`out_occurrences`).
 
+A batch may also be padded with whole rows, so that an epoch's short last batch has
+the shape of the others and the step is not compiled again for it (:func:`pad_rows`);
+those rows' occurrences point at a padding row, and the step masks their pairs. Such a
+batch has fewer unique rows than a full one, so :class:`StepShapes` gives it the
+smallest unique-row sizes of a step already made that hold them, rather than sizes of
+its own, which would be compiled anew.
+
 Kernels here import NumPy and Numba only.
 """
 
 from __future__ import annotations
 
+from typing import Optional
+
 import numpy as np
 from numba import njit
+
+from .constants import PAD_ID
+
+
+def pad_rows(targets: np.ndarray, contexts: np.ndarray, n_rows: int) -> tuple:
+    """``(targets, contexts)`` with padding rows appended up to ``n_rows`` rows: rows whose every
+    id is :data:`~fastw2v.constants.PAD_ID`.
+
+    A padding row trains nothing: :func:`fastw2v.keras_models.shared_negative_gradients`
+    masks a row whose positive context is :data:`~fastw2v.constants.PAD_ID`, and
+    :meth:`RowSets.unique_rows` (with ``padding=True``) counts none of its occurrences.
+    """
+    n = targets.shape[0]
+    if n > n_rows:
+        raise ValueError(f"a batch of {n} rows cannot be padded to {n_rows}")
+    if n == n_rows:
+        return targets, contexts
+    pad = n_rows - n
+    targets = np.concatenate([targets, np.full(pad, PAD_ID, targets.dtype)])
+    contexts = np.concatenate([contexts, np.full((pad,) + contexts.shape[1:], PAD_ID, contexts.dtype)])
+    return targets, contexts
 
 
 def padded_size(n: int) -> int:
@@ -32,20 +62,24 @@ def padded_size(n: int) -> int:
 
 
 @njit(nogil=True, cache=True)
-def _unique_rows(ids, n_rows, mark, rows, counts, inverse):
+def _unique_rows(ids, n_rows, mark, rows, counts, inverse, padding):
     """Fill ``rows`` (sorted unique ids), ``counts`` and ``inverse``; return the unique count, or -1
-    if an id lies outside ``[0, n_rows)``.
+    if an id lies outside ``[0, n_rows)`` (and is not :data:`~fastw2v.constants.PAD_ID` where ``padding``).
 
     ``ids`` int32[n]; ``mark`` int32[n_rows], all zero on entry and on return;
-    ``rows`` int32[P] and ``counts`` float32[P] (P at least the unique count), zero on
-    entry; ``inverse`` int32[n].
+    ``rows`` int32[P] and ``counts`` float32[P] (P more than the unique count where a
+    padding id occurs, else at least it), zero on entry; ``inverse`` int32[n]. A padding
+    id is not counted, and its inverse is the unique count: the first padding row.
     """
     n = ids.shape[0]
     for i in range(n):
         r = ids[i]
+        if padding and r == PAD_ID:
+            continue
         if r < 0 or r >= n_rows:
             for j in range(i):  # leave the scratch clean
-                mark[ids[j]] = 0
+                if ids[j] >= 0:
+                    mark[ids[j]] = 0
             return -1
         mark[r] += 1
     u = 0
@@ -57,7 +91,8 @@ def _unique_rows(ids, n_rows, mark, rows, counts, inverse):
             mark[r] = u + 1  # now the row's place, plus one
             u += 1
     for i in range(n):
-        inverse[i] = mark[ids[i]] - 1
+        r = ids[i]
+        inverse[i] = u if r == PAD_ID else mark[r] - 1
     for j in range(u):
         mark[rows[j]] = 0
     return u
@@ -72,34 +107,40 @@ class RowSets:
         self.n_rows = int(n_rows)
         self._mark = np.zeros(self.n_rows, np.int32)
 
-    def unique_rows(self, ids, multiple_of: int = 1):
+    def unique_rows(self, ids, multiple_of: int = 1, padding: bool = False):
         """``(rows int32[P], counts float32[P], inverse int32[n])`` of the occurrences ``ids``.
 
         ``rows[:u]`` are the distinct ids in ascending order and ``counts[:u]`` how often
         each occurs; ``rows[inverse] == ids``. ``P = padded_size(u)`` rounded up to a
-        multiple of ``multiple_of``; the padding has row 0 and count 0.
+        multiple of ``multiple_of``; the padding has row 0 and count 0. With ``padding``,
+        an id :data:`~fastw2v.constants.PAD_ID` is a padding occurrence: it is not counted, and
+        its inverse is ``u``, a padding row (``P`` is sized for ``u + 1`` rows where one occurs).
 
         Raises
         ------
         ValueError
-            ``ids`` is not one-dimensional integer, or holds an id outside ``[0, n_rows)``.
+            ``ids`` is not one-dimensional integer, or holds an id outside ``[0, n_rows)``
+            (other than a padding id, with ``padding``).
         """
         ids = np.asarray(ids)
         if ids.ndim != 1 or not np.issubdtype(ids.dtype, np.integer):
             raise ValueError(f"ids must be a 1-D integer array, got {ids.dtype} of shape {ids.shape}")
-        if ids.dtype != np.int32 and ids.size and (ids.min() < 0 or ids.max() >= self.n_rows):
-            self._refuse(ids)  # before the cast to int32, which would wrap a large id into range
+        low = PAD_ID if padding else 0
+        if ids.dtype != np.int32 and ids.size and (ids.min() < low or ids.max() >= self.n_rows):
+            self._refuse(ids, padding)  # before the cast to int32, which would wrap a large id into range
         ids = np.ascontiguousarray(ids, dtype=np.int32)
         # sized for the most rows the batch can have; the result is its first P entries
         multiple_of = int(multiple_of)
-        capacity = self._padded(min(ids.shape[0], self.n_rows), multiple_of)
+        capacity = self._padded(min(ids.shape[0], self.n_rows + 1), multiple_of)
         rows = np.zeros(capacity, np.int32)
         counts = np.zeros(capacity, np.float32)
         inverse = np.empty(ids.shape[0], np.int32)
-        u = _unique_rows(ids, self.n_rows, self._mark, rows, counts, inverse)
+        u = _unique_rows(ids, self.n_rows, self._mark, rows, counts, inverse, bool(padding))
         if u < 0:
-            self._refuse(ids)
-        size = self._padded(u, multiple_of)
+            self._refuse(ids, padding)
+        # a padding occurrence needs a padding row to point at
+        padded = bool(padding) and ids.size > 0 and bool(np.any(ids == PAD_ID))
+        size = self._padded(u + 1 if padded else u, multiple_of)
         return rows[:size], counts[:size], inverse
 
     @staticmethod
@@ -107,8 +148,8 @@ class RowSets:
         size = padded_size(n)
         return size + -size % multiple_of
 
-    def _refuse(self, ids):
-        bad = ids[(ids < 0) | (ids >= self.n_rows)][0]
+    def _refuse(self, ids, padding: bool = False):
+        bad = ids[((ids < 0) & ~((ids == PAD_ID) & padding)) | (ids >= self.n_rows)][0]
         raise ValueError(f"row id {int(bad)} is outside the table's {self.n_rows} rows")
 
 
@@ -125,10 +166,47 @@ def out_occurrences(contexts: np.ndarray, group: int, negative: int) -> np.ndarr
     return contexts.ravel()
 
 
+class StepShapes:
+    """The unique-row sizes ``(input table's, output table's)`` of the steps made so far.
+
+    XLA compiles a step for each pair of sizes it meets. :meth:`fit` gives a batch whose
+    own pair is new the smallest pair already made that holds both its tables' unique
+    rows (more padding rows, which cost little), and makes a new pair only where none
+    does. Keep one for a run's batches (one feed thread at a time).
+    """
+
+    def __init__(self) -> None:
+        self.made = set()
+
+    def fit(self, in_sets: tuple, out_sets: tuple) -> tuple:
+        """``(in_sets, out_sets)`` (each :meth:`RowSets.unique_rows`' triple), with more
+        padding rows (row 0, count 0) where a pair already made holds them."""
+        need = (in_sets[0].shape[0], out_sets[0].shape[0])
+        if need in self.made:
+            return in_sets, out_sets
+        holding = [p for p in self.made if p[0] >= need[0] and p[1] >= need[1]]
+        if not holding:
+            self.made.add(need)
+            return in_sets, out_sets
+        size_in, size_out = min(holding, key=sum)
+        return _grown(in_sets, size_in), _grown(out_sets, size_out)
+
+
+def _grown(sets: tuple, size: int) -> tuple:
+    rows, counts, inverse = sets
+    pad = size - rows.shape[0]
+    return (np.concatenate([rows, np.zeros(pad, rows.dtype)]), np.concatenate([counts, np.zeros(pad, counts.dtype)]),
+            inverse)
+
+
 def sgns_segments(sets: RowSets, targets: np.ndarray, contexts: np.ndarray, group: int, negative: int,
-                  multiple_of: int = 1) -> tuple:
+                  multiple_of: int = 1, padding: bool = False, shapes: Optional[StepShapes] = None) -> tuple:
     """The ``sgns`` step's input with unique rows: ``(targets, contexts, in_rows, in_counts,
-    in_inverse, out_rows, out_counts, out_inverse)``."""
-    in_sets = sets.unique_rows(targets, multiple_of)
-    out_sets = sets.unique_rows(out_occurrences(contexts, group, negative), multiple_of)
+    in_inverse, out_rows, out_counts, out_inverse)``; with ``padding``, the batch may end in
+    padding rows (:func:`pad_rows`); with ``shapes``, the unique rows are sized by
+    :meth:`StepShapes.fit`."""
+    in_sets = sets.unique_rows(targets, multiple_of, padding)
+    out_sets = sets.unique_rows(out_occurrences(contexts, group, negative), multiple_of, padding)
+    if shapes is not None:
+        in_sets, out_sets = shapes.fit(in_sets, out_sets)
     return (targets, contexts) + in_sets + out_sets

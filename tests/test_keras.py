@@ -27,7 +27,8 @@ from fastw2v import KerasOptions, Vocab, Word2VecConfig, encode  # noqa: E402
 from fastw2v.keras_models import SparseRMSprop, WordDecay, build_sgns, input_embeddings  # noqa: E402
 from fastw2v.keras_trainer import KerasTrainer, SimilarityMonitor  # noqa: E402
 from fastw2v.pairs import PairGenerator  # noqa: E402
-from fastw2v.segments import RowSets, out_occurrences, sgns_segments  # noqa: E402
+from fastw2v.constants import PAD_ID  # noqa: E402
+from fastw2v.segments import RowSets, out_occurrences, pad_rows, sgns_segments  # noqa: E402
 
 
 def test_sgns_logits_are_dot_products():
@@ -64,9 +65,12 @@ def test_sgns_step_is_word2vec_update_and_sparse():
     assert np.array_equal(w_in1[others], w_in0[others])
 
 
-def step_input(t, c, V, group, k, unique):
-    """The step's ``x``: plain rows, or with each table's unique rows as the trainer feeds them."""
-    return list(sgns_segments(RowSets(V), t, c, group, k)) if unique else [t, c]
+def step_input(t, c, V, group, k, unique, pad_to=None):
+    """The step's ``x``: plain rows, or with each table's unique rows as the trainer feeds them,
+    padded with padding rows to ``pad_to`` rows if given."""
+    if pad_to is not None:
+        t, c = pad_rows(t, c, pad_to)
+    return list(sgns_segments(RowSets(V), t, c, group, k, padding=pad_to is not None)) if unique else [t, c]
 
 
 def sgns_model_with_tables(V: int, group: int, k: int, seed: int, dim: int = 6):
@@ -109,13 +113,17 @@ def test_sgns_row_adagrad_step_matches_reference(V, unique):
     assert np.array_equal(input_embeddings(model)[untouched], U[untouched])
 
 
-@pytest.mark.parametrize("unique", [False, True], ids=["occurrences", "unique-rows"])
+@pytest.mark.parametrize("unique, pad_to", [(False, None), (True, None), (True, 12)],
+                         ids=["occurrences", "unique-rows", "padded"])
 @pytest.mark.parametrize("V, group", [(30, 2), (30, 3), (8, 4), (30, 16)])
-def test_sgns_shared_negative_step_matches_reference(V, group, unique):
+def test_sgns_shared_negative_step_matches_reference(V, group, unique, pad_to):
     """Rows sharing their group's negatives: the step plus row-wise Adagrad equals the
     reference, twice in a row. The batch has a short last group (5 rows, groups of 2 and
     3), a noise word equal to a row's own positive (masked for that row only), repeated
-    targets and outputs, and with V 8 the dense Adagrad pass; group 16 is one padded group."""
+    targets and outputs, and with V 8 the dense Adagrad pass; group 16 is one padded group.
+    Padded to 12 rows with padding rows (an epoch's last batch at the full shape), it trains
+    as the 5 rows do, and its loss is theirs: the padding shares groups with real rows, and
+    fills groups of its own."""
     k = 3
     model, U, W = sgns_model_with_tables(V, group, k, seed=7)
     t = np.array([4, 5, 4, 1, 2], np.int32)
@@ -125,8 +133,8 @@ def test_sgns_shared_negative_step_matches_reference(V, group, unique):
     U64, W64 = U.astype(np.float64), W.astype(np.float64)
     for _ in range(2):
         model.reset_metrics()
-        logs = model.train_on_batch(step_input(t, c, V, group, k, unique), np.zeros(len(t), np.float32),
-                                    return_dict=True)
+        x = step_input(t, c, V, group, k, unique, pad_to)
+        logs = model.train_on_batch(x, np.zeros(len(x[0]), np.float32), return_dict=True)
         gin, gout, loss = naive.sgns_shared_batch_gradients(U64, W64, t, c, group)
         U64, acc_in = naive.row_adagrad_apply(U64, acc_in, gin, 0.2)
         W64, acc_out = naive.row_adagrad_apply(W64, acc_out, gout, 0.2)
@@ -192,6 +200,40 @@ def test_trainer_feeds_unique_rows_and_matches_plain_rows():
         results.append([np.asarray(w) for w in trainer.model.get_weights()])
     for a, b in zip(*results):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_trainer_pads_each_epochs_last_batch_to_the_full_shape():
+    """Where the step takes padding rows (unique rows, shared negatives), every step of every
+    epoch meets the full batch, one compiled shape; on TensorFlow as tensors made in the
+    feed's thread, with unique-row sizes from the trainer's StepShapes. The rows counted are
+    the real ones."""
+    corpus, _ = planted_corpus(4, sentences=300)
+    vocab = Vocab.build(corpus, min_count=1)
+    enc = encode(corpus, vocab)
+    cfg = Word2VecConfig(dim=8, window=3, negative=3, sample=0, min_count=1, epochs=2, seed=3)
+    assert not KerasTrainer(cfg, vocab, KerasOptions(batch_size=100, negative_group=1)).pads_batches
+    trainer = KerasTrainer(cfg, vocab, KerasOptions(batch_size=100, negative_group=4))
+    assert trainer.pads_batches
+    trainer.build(enc)
+    seen = []
+    if trainer._python_step is not None:  # TensorFlow: the trainer's own loop
+        step = trainer._python_step
+
+        def spy(batch):
+            seen.append(batch[0])
+            return step(batch)
+        trainer._python_step = spy
+    trainer.fit(enc)
+    rows = [trainer.gen.rows_in_epoch(enc, epoch) for epoch in range(2)]
+    assert all(n % 100 for n in rows)  # each epoch ends in a short batch
+    assert trainer.rows_done == sum(rows)
+    if keras.backend.backend() == "tensorflow":
+        assert len(seen) == sum(-(-n // 100) for n in rows)
+        assert {tuple(x[0].shape) for x in seen} == {(100,)} and {tuple(x[1].shape) for x in seen} == {(100, 4)}
+        assert not any(isinstance(a, np.ndarray) for x in seen for a in x)
+        assert sum(int(np.sum(np.asarray(x[1])[:, 0] != PAD_ID)) for x in seen) == sum(rows)
+        # the unique-row sizes the step met are the ones the trainer made (StepShapes)
+        assert {(x[2].shape[0], x[5].shape[0]) for x in seen} == trainer._step_shapes.made
 
 
 class _Calls(keras.callbacks.Callback):
@@ -454,6 +496,17 @@ def test_feed_streams_epochs_with_resubsampling_and_skips():
     np.testing.assert_array_equal(batches[0][0][1], first[0][0][1])
     with pytest.raises(ValueError, match="rows layout"):
         EpochFeed(gen, enc, "flat", 64, 0, prepare=lambda t, c: (t, c))
+    # pad: every batch is 256 rows, the short last one filled with padding rows, which are not counted
+    padded = EpochFeed(gen, enc, "rows", 256, 0, pad=True)
+    batches = list(padded)
+    assert padded.rows == feeds[0].rows and len(batches) == len(first)
+    assert all(b[0][0].shape == (256,) and b[0][1].shape == (256, 3) for b in batches)
+    last = feeds[0].rows - 256 * (len(first) - 1)
+    assert 0 < last < 256  # the planted corpus's epoch ends in a short batch
+    np.testing.assert_array_equal(batches[-1][0][1][:last], first[-1][0][1])
+    assert np.all(batches[-1][0][0][last:] == PAD_ID) and np.all(batches[-1][0][1][last:] == PAD_ID)
+    with pytest.raises(ValueError, match="rows layout"):
+        EpochFeed(gen, enc, "flat", 64, 0, pad=True)
 
 
 def test_feed_stops_its_thread_when_abandoned():
