@@ -268,36 +268,35 @@ def profile_markdown(p: dict) -> str:
 def end_to_end_markdown(e2e: dict) -> str:
     """The command-line runs of :func:`cli_backends`: per contender its runs, and the ratios."""
     md = []
-    if e2e:
-        words = e2e["median_words_per_sec"]
-        md += ["", f"The command line with the Keras defaults, {e2e['epochs']} epoch(s), whole run "
-                   f"(`python -m fastw2v.train --corpus CORPUS --epochs {e2e['epochs']}`), median of {e2e['repeats']} "
-                   "runs per backend in alternating order:", "",
-               "| backend | raw words/s | runs | analogy | WordSim-353 |", "|---|---:|---|---:|---:|"]
-        for b, runs in e2e["runs"].items():
-            acc = [f"{100 * r['analogy_accuracy']:.1f}%" for r in runs if r.get("analogy_accuracy") is not None]
-            ws = [f"{r['wordsim353_spearman']:.3f}" for r in runs if r.get("wordsim353_spearman") is not None]
-            md.append(f"| {b} | {fmt_rate(words[b])} | {', '.join(fmt_rate(r['words_per_sec']) for r in runs)} | "
-                      f"{', '.join(acc)} | {', '.join(ws)} |")
-        before_e2e = next((k for k in words if k.startswith("before")), None)
-        if before_e2e and "now, tensorflow" in words:
-            secs = e2e.get("median_train_seconds", {})
-            md.append(f"\nTensorFlow, now / before, end to end: {secs['now, tensorflow'] / secs[before_e2e]:.2f}x the "
-                      f"training time ({words['now, tensorflow'] / words[before_e2e]:.2f}x the words/s).")
-        if "now, jax" in words and "now, tensorflow" in words:
-            md.append(f"JAX / TensorFlow, end to end: {words['now, jax'] / words['now, tensorflow']:.2f}x the words/s.")
-        wall = e2e.get("median_process_seconds")
-        if wall:
-            md += ["", "| contender | training s, each run | whole process s, each run | median training s | "
-                       "median process s |", "|---|---|---|---:|---:|"]
-            for name, runs in e2e["runs"].items():
-                train_s = ", ".join(f"{r['train_seconds']:.1f}" for r in runs)
-                process_s = ", ".join(f"{r['process_seconds']:.1f}" for r in runs)
-                md.append(f"| {name} | {train_s} | {process_s} | "
-                          f"{e2e['median_train_seconds'][name]:.1f} | {wall[name]:.1f} |")
-            if before_e2e and "now, tensorflow" in wall:
-                ratio = wall["now, tensorflow"] / wall[before_e2e]
-                md.append(f"\nTensorFlow, now / before, whole process: {ratio:.2f}x the seconds.")
+    words = e2e["median_words_per_sec"]
+    md += ["", f"The command line with the Keras defaults, {e2e['epochs']} epoch(s), whole run "
+               f"(`python -m fastw2v.train --corpus CORPUS --epochs {e2e['epochs']}`), median of {e2e['repeats']} "
+               "runs per backend in alternating order:", "",
+           "| backend | raw words/s | runs | analogy | WordSim-353 |", "|---|---:|---|---:|---:|"]
+    for b, runs in e2e["runs"].items():
+        acc = [f"{100 * r['analogy_accuracy']:.1f}%" for r in runs if r.get("analogy_accuracy") is not None]
+        ws = [f"{r['wordsim353_spearman']:.3f}" for r in runs if r.get("wordsim353_spearman") is not None]
+        md.append(f"| {b} | {fmt_rate(words[b])} | {', '.join(fmt_rate(r['words_per_sec']) for r in runs)} | "
+                  f"{', '.join(acc)} | {', '.join(ws)} |")
+    before_e2e = next((k for k in words if k.startswith("before")), None)
+    if before_e2e and "now, tensorflow" in words:
+        secs = e2e.get("median_train_seconds", {})
+        md.append(f"\nTensorFlow, now / before, end to end: {secs['now, tensorflow'] / secs[before_e2e]:.2f}x the "
+                  f"training time ({words['now, tensorflow'] / words[before_e2e]:.2f}x the words/s).")
+    if "now, jax" in words and "now, tensorflow" in words:
+        md.append(f"JAX / TensorFlow, end to end: {words['now, jax'] / words['now, tensorflow']:.2f}x the words/s.")
+    wall = e2e.get("median_process_seconds")
+    if wall:
+        md += ["", "| contender | training s, each run | whole process s, each run | median training s | "
+                   "median process s |", "|---|---|---|---:|---:|"]
+        for name, runs in e2e["runs"].items():
+            train_s = ", ".join(f"{r['train_seconds']:.1f}" for r in runs)
+            process_s = ", ".join(f"{r['process_seconds']:.1f}" for r in runs)
+            md.append(f"| {name} | {train_s} | {process_s} | "
+                      f"{e2e['median_train_seconds'][name]:.1f} | {wall[name]:.1f} |")
+        if before_e2e and "now, tensorflow" in wall:
+            ratio = wall["now, tensorflow"] / wall[before_e2e]
+            md.append(f"\nTensorFlow, now / before, whole process: {ratio:.2f}x the seconds.")
     return "\n".join(md)
 
 

@@ -8,8 +8,7 @@
 * :func:`scatter_add` and :func:`scatter_set`: row writes as ``.at[rows]`` updates.
 * :func:`fit_data`: the :class:`~fastw2v.feed.EpochFeed` as the Python generator
   ``fit`` iterates (the feed prefetches in its own background thread), so
-  :func:`python_step` gives the trainer no loop of its own (and :func:`step_input`
-  leaves the batches as they are).
+  :func:`python_step` gives the trainer no loop of its own.
 * :class:`Strategy`: ``default`` (one device) and ``mirrored``
   (``keras.distribution.DataParallel`` over the local devices). ``multiworker`` is
   TensorFlow's and is refused here.
@@ -72,12 +71,6 @@ def python_step(model, strategy):
     """None: ``model.fit`` on JAX iterates the feed's batches directly, with no pipeline
     threads beside the step's, so the trainer needs no loop of its own here."""
     return None
-
-
-def step_input(arrays) -> tuple:
-    """The arrays as they are: on JAX the trainer has no loop of its own (:func:`python_step`
-    is None), and ``fit`` moves each batch to the device."""
-    return tuple(arrays)
 
 
 def fit_data(feed, layout: str, width: int):

@@ -492,7 +492,7 @@ class SGNS(_ClosedFormStep, keras.Model):
         # with the batch's unique rows (fastw2v.segments.sgns_segments): (rows, counts, inverse) per table
         in_sets, out_sets = (tuple(x[2:5]), tuple(x[5:8])) if len(x) == 8 else (None, None)
         W_in, W_out = self.w_in.embeddings, self.w_out.embeddings
-        if self.negative_group > 1 and self.negative > 0:
+        if self.shares_negatives:
             unique = None if in_sets is None else (in_sets[0], in_sets[2], out_sets[0], out_sets[2])
             grad_u, grad_v, out_rows, row_loss = shared_negative_gradients(W_in.value, W_out.value, targets, contexts,
                                                                            self.negative_group, unique)
@@ -500,8 +500,13 @@ class SGNS(_ClosedFormStep, keras.Model):
             grad_u, grad_v, out_rows, row_loss = sgns_gradients(W_in.value, W_out.value, targets, contexts)
         return [(W_in, targets, grad_u, in_sets), (W_out, out_rows, grad_v, out_sets)], row_loss
 
+    @property
+    def shares_negatives(self) -> bool:
+        """Whether the step is :func:`shared_negative_gradients` (else :func:`sgns_gradients`)."""
+        return self.negative_group > 1 and self.negative > 0
+
     def row_weights(self, x):
-        if len(x) == 8 and self.negative_group > 1 and self.negative > 0:  # the step that takes padding rows
+        if len(x) == 8 and self.shares_negatives:  # the step that takes padding rows
             return ops.cast(ops.not_equal(x[1][:, 0], PAD_ID), "float32")
         return None
 

@@ -447,8 +447,8 @@ class KerasTrainer:
     def _prepare(self) -> Optional[Callable[..., tuple]]:
         """The feed's ``prepare``, run in its thread: each batch with its unique rows per table,
         where :attr:`unique_rows`; and, where the trainer's own loop runs the step, as the backend's
-        tensors (:func:`fastw2v.keras_tf.step_input`), so that the loop's thread hands the step
-        tensors made while the previous step ran."""
+        tensors (:func:`fastw2v.keras_tf.step_input`; only TensorFlow has that loop), so that the
+        loop's thread hands the step tensors made while the previous step ran."""
         to_tensors = _glue.step_input if self._python_step is not None and self.options.layout == "rows" else None
         if not self.unique_rows:
             return None if to_tensors is None else (lambda targets, contexts: to_tensors((targets, contexts)))
