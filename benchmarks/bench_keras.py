@@ -647,7 +647,7 @@ def run_workers(path, corpus, vocab, words: int, epochs: int, kills: int, kill_w
     import random
     import tempfile
 
-    from fastw2v.peers import EXIT_PEER_LOST
+    from fastw2v.cli import EXIT_PEER_LOST
 
     tmp = Path(tempfile.mkdtemp(prefix="fastw2v-workers-"))
     text = tmp / "slice.txt"

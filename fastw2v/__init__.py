@@ -2,8 +2,9 @@
 
 ``import fastw2v`` never imports Keras, TensorFlow or JAX; the Keras trainer lives in
 :mod:`fastw2v.keras_trainer` and is imported only when used, on the Keras backend
-``KERAS_BACKEND`` names (:mod:`fastw2v.keras_backend`). The README's "How it
-works" maps the modules and their layers.
+``KERAS_BACKEND`` names (:mod:`fastw2v.keras_backend`). This package is the top of
+the import graph: it gathers the public names of every layer, and no module of
+fastw2v imports it. The README's "Modules" section maps the modules and their layers.
 """
 
 from .config import KerasOptions, Word2VecConfig
@@ -27,6 +28,17 @@ from .word2vec import Word2Vec
 
 __version__ = "0.1.0"
 
+
+def to_keras(vectors, trainable: bool = False, mask_zero: bool = False, name: str = "fastw2v_embedding"):
+    """``(lookup, embedding)``: ``vectors`` as the first layers of a Keras text model.
+
+    Imports Keras (:func:`fastw2v.keras_embedding.to_keras` says what the two layers are).
+    """
+    from .keras_embedding import to_keras as layers
+
+    return layers(vectors, trainable=trainable, mask_zero=mask_zero, name=name)
+
+
 __all__ = [
     "ArgumentError",
     "ArgumentTypeError",
@@ -48,5 +60,6 @@ __all__ = [
     "load_corpus",
     "make_sampling_table",
     "skipgrams",
+    "to_keras",
     "__version__",
 ]

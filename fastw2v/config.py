@@ -31,10 +31,10 @@ OPTIMIZERS = {"hogwild": ("adagrad", "sgd"), "sgns": ("adagrad", "sgd"), "tutori
 #: The adaptive optimizers' rate and the fraction of it the rate decays to, linearly by the
 #: last word from DECAY_START_DEFAULTS on (1.0: constant), per trainer and optimizer; None
 #: where the optimizer does not take it (``sgd`` steps by ``Word2VecConfig.alpha`` down to
-#: ``final_alpha``; RMSprop's rate is constant). Hogwild's come from
-#: benchmarks/results/hogwild_rates.*, Keras sgns's from benchmarks/results/keras_schedule.*
-#: (with DECAY_START_DEFAULTS: the rate is held, then decays to nothing); the tutorial's is
-#: the Keras tutorial's.
+#: ``final_alpha``; RMSprop's rate is constant). Hogwild's decays over all the words to a
+#: quarter of itself; Keras sgns's, with DECAY_START_DEFAULTS, is held and then decays to
+#: nothing; the tutorial's is the Keras tutorial's. benchmarks/README.md says how each was
+#: chosen.
 RATE_DEFAULTS = {
     ("hogwild", "adagrad"): {"learning_rate": 0.2, "final_rate": 0.25},
     ("sgns", "adagrad"): {"learning_rate": 0.25, "final_rate": 0.0},
@@ -43,7 +43,7 @@ RATE_DEFAULTS = {
 #: Where the rate's linear decay to its final rate starts, as a share of all the run's words
 #: (0: from the first word, word2vec's schedule), per trainer and optimizer; None where the
 #: rate is constant (RMSprop). Keras sgns's row-wise Adagrad holds its rate for most of the
-#: run and then decays it (benchmarks/results/keras_schedule.*); Hogwild's kernel decays
+#: run, while its accumulators grow, and then decays it to settle the rows; Hogwild's kernel decays
 #: over all words, so 0 is the only value it takes.
 DECAY_START_DEFAULTS = {
     ("hogwild", "adagrad"): 0.0, ("hogwild", "sgd"): 0.0,
@@ -54,8 +54,7 @@ DECAY_START_DEFAULTS = {
 KERAS_OPTIMIZERS = {m: OPTIMIZERS[m] for m in KERAS_MODELS}
 
 #: Keras defaults that depend on the model and its optimizer. ``batch_size`` is rows per
-#: step (sgns: one positive and its negatives; tutorial: one labelled pair); see
-#: benchmarks/results/keras_sweep.* for how sgns's were chosen. The tutorial trains 1
+#: step (sgns: one positive and its negatives; tutorial: one labelled pair). The tutorial trains 1
 #: negative per positive, as the Keras tutorial does. sgns with summed SGD steps by
 #: ``alpha``, word2vec's per-pair rate, which bounds its batch; row-wise Adagrad takes
 #: large batches. ``negative_group`` is how many consecutive rows share one draw of negatives.
@@ -64,7 +63,8 @@ KERAS_MODEL_DEFAULTS = {
     "tutorial": {"batch_size": 65536, "negative": 1, "negative_group": 1},
 }
 KERAS_OPTIMIZER_DEFAULTS = {("sgns", "sgd"): {"batch_size": 4096, "negative_group": 1}}
-#: The largest batch sgns takes with summed SGD: larger ones diverge (benchmarks/results/keras_sweep.*).
+#: The largest batch sgns takes with summed SGD: each occurrence steps by the full per-pair rate,
+#: so a frequent row's summed step grows with the batch, and larger batches diverge.
 SGD_MAX_BATCH = 4096
 
 

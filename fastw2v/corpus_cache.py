@@ -28,6 +28,8 @@ import numpy as np
 
 from .atomic import atomic_open, atomic_path
 from .constants import CACHE_FORMAT_VERSION, MAX_SENTENCE_LEN
+from . import download
+from .download import default_cache_dir
 from .corpus import EncodedCorpus, ReadStats, check_path, is_path, iter_sentences
 from .errors import CorpusError, OutputError
 from .memory import release_pages
@@ -39,13 +41,6 @@ _FLUSH_WORDS = 1 << 24
 _SPILL_WORDS = 1 << 22
 #: the corpus name that :func:`load_corpus` downloads when no such file exists
 TEXT8 = "text8"
-
-
-def default_cache_dir() -> Path:
-    base = os.environ.get("FASTW2V_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "fastw2v"
-    )
-    return Path(base)
 
 
 def file_digest(path, chunk: int = 1 << 22) -> str:
@@ -305,9 +300,7 @@ def load_corpus(source, min_count: int = 5, max_vocab: Optional[int] = None, cac
         return vocab, encode(source, vocab)
 
     if isinstance(source, str) and source == TEXT8 and not Path(source).exists():
-        from .download import fetch_text8
-
-        source = fetch_text8(cache_dir, quiet=progress_factory is None)
+        source = download.fetch_text8(cache_dir, quiet=progress_factory is None)
     path = check_path(source)
     key = dict(_cache_key(path, min_count, max_vocab), prune_at=prune_at) if use_cache else None
     if use_cache:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import urllib.error
 import urllib.request
@@ -11,7 +12,6 @@ from pathlib import Path
 from typing import Optional
 
 from .atomic import atomic_open, atomic_path
-from .corpus_cache import default_cache_dir
 from .errors import DownloadError
 from .progress import Progress
 
@@ -19,6 +19,13 @@ TEXT8_URL = "http://mattmahoney.net/dc/text8.zip"
 TEXT8_ZIP_SHA1 = "6c70299b93b7e1f927b42cd8f6ac1a31547c7a2e"
 TEXT8_ZIP_BYTES = 31_344_016
 TEXT8_SHA1 = "0dc3edebc970dcc96137e7deda4d9995af9d93de"
+
+
+def default_cache_dir() -> Path:
+    base = os.environ.get("FASTW2V_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "fastw2v"
+    )
+    return Path(base)
 
 
 def _sha1(path) -> str:

@@ -30,13 +30,12 @@ The Hogwild contract
   accumulator by ``mean(g ** 2)`` and the row moves by ``lr * g / (sqrt(acc) + eps)``.
   In a shared-negative window an output row's gradient is summed over the window's
   contexts and steps once, so its accumulator grows by that sum's mean square;
-  ``ADAGRAD_PER_PAIR`` grows it by each pair's instead (measured worse at wiki8's best
-  rate, benchmarks/results/hogwild_rates.*). Rare rows take large normalised steps and
+  ``ADAGRAD_PER_PAIR`` grows it by each pair's instead (an alternative kept for
+  comparison; ``ADAGRAD`` is the default). Rare rows take large normalised steps and
   frequent rows small ones, which is why Adagrad learns more per epoch than the one
   decaying rate SGD gives every row.
 * With one thread and a seed, training is bit-for-bit repeatable. With more, the
-  result depends on the interleaving of updates, so it differs from run to run by
-  about as much as two seeds do.
+  result depends on the interleaving of updates, so it differs from run to run.
 
 Roles, as in word2vec.c and gensim: for each (centre, context) pair in the centre's
 reduced window, the *context* word's input vector ``W_in[ctx]`` is trained against
@@ -409,10 +408,9 @@ def sgns_window_update(W_in, W_out, ctx, m, outputs, n_out, lr, grads, dout, neu
         n += 2
     # 4. each input's step G[i] @ W_out[outputs], from the outputs before the step, three
     #    outputs per sweep into neu1e, then added to the input row. Adagrad keeps every
-    #    input's gradient (in gin) until all are summed and then steps the rows in order.
-    #    That was meant to overlap the rows' square roots and divisions; measured alone it
-    #    was no faster than stepping each row at once (an ad-hoc 1-epoch comparison: 0.843x
-    #    against 0.848x of SGD's words/s). Folding it away changes float rounding.
+    #    input's gradient (in gin) until all are summed and then steps the rows in order;
+    #    stepping each row as soon as its own is summed would change float rounding, and
+    #    so the reference and the golden outputs.
     dst = gin if adagrad else neu1e
     for i in range(m):
         c = ctx[i]

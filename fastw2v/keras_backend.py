@@ -66,31 +66,3 @@ def install_hint(name: Optional[str] = None) -> str:
     """The pip command that installs ``name``'s extra (default: the requested backend's)."""
     extra = EXTRAS.get(name or requested_backend(), "tf")
     return f"pip install 'fastw2v[{extra}]'"
-
-
-def glue():
-    """The backend glue module for the backend Keras has loaded (imports Keras).
-
-    First it makes ``malloc`` keep freed memory for reuse
-    (:func:`fastw2v.memory.keep_freed_heap`), before any step runs: on a CPU that more
-    than halves the compiled step's time.
-
-    Raises
-    ------
-    UsageError
-        Keras loaded a backend fastw2v does not support (set before Keras was imported).
-    """
-    from .memory import keep_freed_heap
-
-    keep_freed_heap()
-    import keras
-
-    name = keras.backend.backend()
-    if name == "tensorflow":
-        from . import keras_tf as module
-    elif name == "jax":
-        from . import keras_jax as module
-    else:
-        raise UsageError(f"Keras runs on the {name!r} backend, which fastw2v's Keras path does not support; set "
-                         f"KERAS_BACKEND to one of {', '.join(SUPPORTED)} before Keras is imported")
-    return module

@@ -305,8 +305,8 @@ def _sg_shuffle_unpack(bucket_starts, key, shuffled, buf, labels, categorical):
         hi = bucket_starts[b + 1]
         if shuffled and hi > lo:
             # buckets hold < 2**32 items, so each 64-bit draw serves two swaps; the halves
-            # alternate by parity here rather than through _sg_draw's spare, which
-            # measured slower in this loop
+            # alternate by the loop index's parity here rather than through _sg_draw's
+            # spare, so the loop carries no spare to test and refill
             state = stream_seed(key, b)
             for p in range(lo, hi, 8):  # one prefetch per 64-byte line
                 prefetch(buf, p)
@@ -426,8 +426,8 @@ def skipgrams(sequence, vocabulary_size: int, window_size: int = 4, negative_sam
         slots = np.zeros((1, 1), dtype=np.int64)
         bucket_starts = np.append(np.arange(0, total, PERM_BUCKET, dtype=np.int64), np.int64(total))
     # reused buffers where the caller has dropped an earlier call's outputs (see BufferPool);
-    # not huge-page advice (MADV_HUGEPAGE), which made a call after a tf_keras one 2-3x
-    # slower, the kernel compacting memory on the first touch of each 2 MiB page
+    # no huge-page advice (MADV_HUGEPAGE): after another library has freed a large heap,
+    # the kernel would compact memory on the first touch of each 2 MiB page
     buf = OUTPUT_POOL.empty(total, np.uint64)
     labels = OUTPUT_POOL.empty((total, 2 if categorical else 1), np.int8)
     pos_targets = np.empty(n_pos if rem else 0, dtype=np.int32)

@@ -1,4 +1,4 @@
-"""Trained vectors as the first layers of a user's Keras model (:meth:`fastw2v.Vectors.to_keras`).
+"""Trained vectors as the first layers of a user's Keras model (:func:`fastw2v.to_keras`).
 
 The tutorial's end product is an embedding layer in a network. :func:`embedding_layers`
 gives the two pieces a text model needs, consistent with each other:
@@ -21,7 +21,7 @@ import keras
 import numpy as np
 
 from .errors import ArgumentError
-from .keras_backend import glue
+from .keras_glue import glue
 from .vocab import word_index
 
 _glue = glue()
@@ -52,3 +52,17 @@ def embedding_layers(words: Sequence[str], vectors: np.ndarray, trainable: bool 
     embedding.build((None,))
     embedding.set_weights([matrix])
     return _glue.string_lookup(list(words), mask_zero), embedding
+
+
+def to_keras(vectors, trainable: bool = False, mask_zero: bool = False, name: str = "fastw2v_embedding"):
+    """``(lookup, embedding)``: these vectors as the first layers of a Keras text model.
+
+    ``vectors`` is a :class:`~fastw2v.vectors.Vectors`. ``embedding`` is a
+    ``keras.layers.Embedding`` whose rows are the vectors after a zero row for unknown
+    words (and, with ``mask_zero``, a zero padding row 0 before it); frozen unless
+    ``trainable``. ``lookup`` maps words to its rows: Keras' ``StringLookup`` on
+    TensorFlow (inside the model, on string inputs); on JAX a
+    :class:`~fastw2v.vocab.WordIds`, applied to arrays of str in the input pipeline.
+    Vectors holding NaN or Inf, or no words, are refused.
+    """
+    return embedding_layers(vectors.words, vectors.vectors, trainable=trainable, mask_zero=mask_zero, name=name)

@@ -12,7 +12,7 @@ The maths is written once, in ``keras.ops``: each model's gradients in closed fo
 :func:`tutorial_gradients`) and each optimizer's per-row step
 (:meth:`RowOptimizer.row_update`). What Keras 3 needs per backend sits in
 :mod:`fastw2v.keras_tf` or :mod:`fastw2v.keras_jax` (picked by
-:func:`fastw2v.keras_backend.glue`): the training step's shell (TensorFlow's
+:func:`fastw2v.keras_glue.glue`): the training step's shell (TensorFlow's
 stateful ``train_step(data)``, JAX's stateless ``train_step(state, data)``), and the
 two row writes, ``scatter_add`` and ``scatter_set``.
 
@@ -55,9 +55,7 @@ shrinks a row's steps as it is trained, so word2vec's decay from the first word 
 of it stops large batches short. The default instead holds the rate for the first
 ``decay_start`` (three quarters) of the run's words and then decays it linearly to
 nothing (:class:`WordDecay`): once the accumulators have grown, the decay settles the
-rows. Against the constant rate the default was before, it gained WordSim-353 at every
-epoch count measured on wiki8, and analogy at 2 and 5 epochs, for a few tenths of a point
-of analogy at 1 and 3 (the benchmarks README's schedule sweep). The tutorial's RMSprop
+rows. The tutorial's RMSprop
 would decay its whole ``V x dim`` velocity every step, so :class:`SparseRMSprop` updates
 only the looked-up rows, as TF1's sparse RMSProp did.
 
@@ -83,7 +81,7 @@ import keras
 from keras import ops
 
 from .constants import PAD_ID
-from .keras_backend import glue
+from .keras_glue import glue
 
 _glue = glue()
 
@@ -319,11 +317,10 @@ class RowAdagrad(RowOptimizer):
     epsilon)`` (the row-wise form of DGL's DeepWalk and PyTorch-BigGraph). The
     accumulator is a ``V``-float vector per table, ``1 / dim`` of full Adagrad's state.
 
-    Summing first matters for large batches: a frequent word occurs thousands of times
-    in a batch of 65,536 rows, and stepping each occurrence by its own normalised
-    gradient moves its row by about ``sqrt(n)`` normalised steps at once (measured on
-    wiki8 at 65,536 rows, 2 epochs: the loss spiked tenfold early, and the analogy
-    score fell from 26.1% to 23.4%). Only the batch's rows change. When a batch's
+    Summing first matters for large batches: a frequent word occurs many times in one
+    batch, and stepping each occurrence by its own normalised gradient would move its
+    row by about ``sqrt(n)`` normalised steps at once, far more than one step of
+    Adagrad should. Only the batch's rows change. When a batch's
     occurrences outnumber the table's rows, the step is one dense pass over the table
     (rows not in the batch have a zero sum); otherwise each occurrence applies ``1 / n``
     of its row's step through a scatter. Given the batch's unique rows, the sums go into
@@ -577,7 +574,7 @@ def shared_negative_gradients(W_in, W_out, targets, contexts, group: int, unique
         rows once, a few megabytes, and each occurrence from those rather than from the
         ``V``-row table, and ``grad_v`` comes in its two parts, which the optimizer sums
         per row part by part (:func:`unique_row_sums`) instead of joining them. The sums
-        are the same; the step moves fewer bytes (the benchmarks README gives the time).
+        are the same; the step moves fewer bytes.
 
     Returns
     -------
@@ -691,8 +688,8 @@ class Tutorial(_ClosedFormStep, keras.Model):
         self.dot = keras.layers.Dot(axes=1, name="dot")
         # The tutorial leaves the output weight at Keras' random default. With one shared
         # embedding, a negative weight makes co-occurring words point *away* from each
-        # other, which cosine similarity (the validation model) cannot show; about half
-        # of random starts fell into it in our tests. Starting the weight at +1 avoids it.
+        # other, which cosine similarity (the validation model) cannot show, and a random
+        # start can land there. Starting the weight at +1 avoids it.
         self.dense = keras.layers.Dense(1, activation="sigmoid", name="output",
                                         kernel_initializer=keras.initializers.Constant(1.0))
         self.embedding.build((None,))

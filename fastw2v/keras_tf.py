@@ -97,10 +97,9 @@ def python_step(model, strategy):
     included), or with several steps per execution.
 
     ``fit`` on TensorFlow reads every batch through ``tf.data``, whose threads share the
-    cores with XLA's; on a small CPU that slows the step for whole rounds of steps, which
-    the same step called from Python on the feed's batches avoids (the benchmarks
-    README's Keras step profile has the figures). JAX's ``fit`` already iterates the feed
-    directly.
+    cores with XLA's; on a small CPU that can stall the step for whole rounds of steps,
+    which the same step called from Python on the feed's batches avoids. JAX's ``fit``
+    already iterates the feed directly.
     """
     if strategy.name != "default" or model.steps_per_execution != 1:
         return None
@@ -154,9 +153,8 @@ class Strategy:
     def jit_compile(self) -> bool:
         """XLA for the step: on one replica (XLA and ``tf.distribute``'s cross-replica ops do not mix).
 
-        XLA stays on for a CPU too: TensorFlow's own multi-threaded kernels run the bare
-        step faster there, but not inside ``fit`` beside the pair generator's threads
-        (the README's Keras step profile).
+        XLA stays on for a CPU too: TensorFlow's own multi-threaded kernels would compete
+        for the cores with the pair generator's threads during training.
         """
         return self.num_replicas == 1
 

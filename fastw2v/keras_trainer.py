@@ -3,7 +3,7 @@
 Each epoch's batches come from an :class:`~fastw2v.feed.EpochFeed`, which cuts them
 from the generator's blocks in a background thread, so pair generation overlaps
 training and there is no Python work per pair (only per batch of thousands of
-rows). The backend's glue (:func:`fastw2v.keras_backend.glue`) hands the feed to
+rows). The backend's glue (:func:`fastw2v.keras_glue.glue`) hands the feed to
 ``fit``: a prefetching ``tf.data`` pipeline on TensorFlow, the generator itself on
 JAX. On one device, each ``sgns`` batch carries its unique rows per table
 (:mod:`fastw2v.segments`), so the step sums into those instead of ``V`` rows. Every
@@ -30,7 +30,8 @@ from .config import KerasOptions, Word2VecConfig
 from .constants import LOSS_EXPLOSION_FACTOR
 from .errors import ArgumentTypeError, CheckpointError, CorpusError, TrainingDiverged, TrainingInterrupted
 from .feed import EpochFeed
-from .keras_backend import glue
+from .keras_embedding import to_keras
+from .keras_glue import glue
 from .keras_models import build_sgns, build_tutorial, input_embeddings
 from .memory import check_batch_memory, check_device_memory, check_memory, device_memory_refusal
 from .pairs import PairGenerator
@@ -468,8 +469,8 @@ class KerasTrainer:
         return Vectors(self.vocab.words, input_embeddings(self.model), self.vocab.counts)
 
     def to_keras(self, trainable: bool = False, mask_zero: bool = False, name: str = "fastw2v_embedding"):
-        """``(lookup, embedding)`` of the input embeddings ``w_in``: :meth:`fastw2v.Vectors.to_keras`."""
-        return self.vectors.to_keras(trainable=trainable, mask_zero=mask_zero, name=name)
+        """``(lookup, embedding)`` of the input embeddings ``w_in``: :func:`fastw2v.to_keras`."""
+        return to_keras(self.vectors, trainable=trainable, mask_zero=mask_zero, name=name)
 
     def settings(self) -> dict:
         """What a checkpoint must have been trained with to be resumed here (the strategy may differ)."""

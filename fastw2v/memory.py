@@ -29,10 +29,9 @@ _PAGE = mmap.PAGESIZE
 class BufferPool:
     """Output arrays whose memory is reused once the caller has let go of them.
 
-    Touching freshly allocated memory costs a page fault per 4 KiB page, and far more
-    on a virtual machine whose host takes freed pages back: on the 2-core benchmark
-    machine, 400 MB of fresh memory took about 1 s to touch after a tf_keras call had
-    freed a large heap, and 46 ms the next time. :meth:`empty` returns a view of a byte
+    Touching freshly allocated memory costs a page fault per 4 KiB page, and more on a
+    virtual machine whose host takes freed pages back; memory the process has already
+    touched costs neither. :meth:`empty` returns a view of a byte
     buffer that the pool keeps; a later call reuses that buffer if no array made from
     it is alive any more. NumPy points every view, however derived, at the array that
     owns the memory, so the buffer's reference count is exactly the pool's own
@@ -187,20 +186,20 @@ def heap_kept_by_setting(environ=None) -> bool:
 def keep_freed_heap(environ=None) -> bool:
     """Make glibc's ``malloc`` reuse freed memory instead of returning it to the OS; True if it now does.
 
-    XLA on a CPU allocates each execution's temporaries as one block, 125 MB for the
-    default Keras step (65,536 rows), and frees it when the step ends. glibc serves a
-    block above its 32 MB ``mmap`` ceiling with a fresh ``mmap`` and unmaps it on
-    ``free``, so every step faulted in and zeroed 30,000 new pages, which was more than
-    half of the step's time on a CPU (the Keras step profile in
-    ``benchmarks/README.md``). Here ``malloc`` serves every thread from the main heap
-    (one arena), never ``mmap``s a block, and keeps up to :data:`KEEP_HEAP_BYTES` of
-    freed memory for reuse, so each step reuses the pages of the one before. The cost is
-    memory the process holds after freeing it: up to that bound at the top of the heap,
-    and whatever lies below a block still in use.
+    XLA on a CPU allocates each execution's temporaries as one block, for the default
+    Keras step larger than glibc's 32 MB ``mmap`` ceiling, and frees it when the step
+    ends. glibc serves such a block with a fresh ``mmap`` and unmaps it on ``free``, so
+    without this every step would fault in and zero all of its pages again. Here
+    ``malloc`` serves every thread from the main heap (one arena), never ``mmap``s a
+    block, and keeps up to :data:`KEEP_HEAP_BYTES` of freed memory for reuse, so each
+    step reuses the pages of the one before. The cost is memory the process holds after
+    freeing it: up to that bound at the top of the heap, and whatever lies below a block
+    still in use.
 
     One arena applies to threads that have not allocated yet, so this must run before
-    the backend's thread pools run a step: :func:`fastw2v.keras_backend.glue` calls it,
-    and every Keras module of fastw2v calls that when imported. It does nothing (False)
+    the backend's thread pools run a step. Importing fastw2v changes no process-wide
+    setting: a Keras run of the command line (:func:`fastw2v.runner.run`) calls this
+    before it imports Keras, and a program of your own may call it likewise. It does nothing (False)
     where the C library is not glibc, or when ``FASTW2V_KEEP_HEAP=0``. Calling it again
     changes nothing. Any other value of the variable raises
     :class:`~fastw2v.errors.UsageError` (:func:`heap_kept_by_setting`), rather than being

@@ -15,7 +15,7 @@ to it before any training starts. Each end sends a heartbeat every
 * a peer that leaves with an error says so first, and the group stops with it.
 
 On a loss the watch prints one line naming the lost worker and the last checkpoint
-that holds, and ends the process with :data:`EXIT_PEER_LOST`: the main thread may be
+that holds, and ends the process with :data:`~fastw2v.cli.EXIT_PEER_LOST`: the main thread may be
 blocked inside the engine's all-reduce, and that is the one way out of it. Nothing
 is lost that the checkpoint does not hold: checkpoints are written atomically. The
 chief tells the other workers of every checkpoint it writes, so that they can name it
@@ -52,11 +52,11 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
+from .cli import EXIT_INTERRUPTED, EXIT_PEER_LOST
 from .constants import DEFAULT_PEER_TIMEOUT
 from .errors import PeerLost
 
 #: the exit status of a worker whose group lost a peer (0, 1, 2, 3 and 130 mean other things)
-EXIT_PEER_LOST = 4
 #: magic of the channel's first message, so that a stray connection is turned away
 _HELLO = "fastw2v-peers-1"
 _HEADER = struct.Struct(">I")  # the length of each message's JSON header
@@ -297,7 +297,7 @@ class PeerGroup:
                 link.left = True
                 if not msg.get("expected"):
                     self._lost(link.index, f"it stopped: {msg.get('message')}",
-                               code=130 if msg.get("code") == 130 else EXIT_PEER_LOST)
+                               code=EXIT_INTERRUPTED if msg.get("code") == EXIT_INTERRUPTED else EXIT_PEER_LOST)
                     return
             elif kind == "lost":
                 self._fail(msg["message"], int(msg.get("code", EXIT_PEER_LOST)))
@@ -462,4 +462,4 @@ def start_peers(index: int, n_workers: int, addresses: List[str], timeout: float
     return PeerGroup(index, n_workers, chief, timeout, addresses=addresses, **kwargs).start()
 
 
-__all__ = ["EXIT_PEER_LOST", "PeerGroup", "heartbeat_interval", "start_peers"]
+__all__ = ["PeerGroup", "heartbeat_interval", "start_peers"]

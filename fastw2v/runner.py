@@ -15,7 +15,7 @@ A trainer is :class:`fastw2v.Word2Vec` or :class:`fastw2v.keras_trainer.KerasTra
 both offer ``fit(corpus, quiet=, on_epoch_end=, ...)``, ``request_stop()``,
 ``checkpoint_state()``, ``restore(arrays, state, vocab)``, ``settings()``,
 ``vectors``, ``history``, ``words_done``, ``pairs_done`` and ``report_fields()``.
-:func:`exit_code` maps the outcome to the command line's exit status.
+:func:`fastw2v.cli.exit_code` maps the outcome to the command line's exit status.
 """
 
 from __future__ import annotations
@@ -37,45 +37,13 @@ from . import checkpoint as ckpt
 from .atomic import atomic_open
 from .cluster import worker_addresses
 from .config import KerasOptions, Word2VecConfig, check_choice, check_float, check_int
+from .cli import KERAS_ONLY_OPTIONS, PROG, exit_code
 from .constants import CHECKPOINT_EVERY_SECONDS, DEFAULT_CHECKPOINT_DIR
-from .errors import Fastw2vError, PeerLost, TrainingDiverged, TrainingInterrupted, UsageError
+from .errors import PeerLost, TrainingDiverged, TrainingInterrupted, UsageError
 from .memory import check_batch_memory, heap_kept_by_setting
-from .peers import EXIT_PEER_LOST, heartbeat_interval, start_peers
+from .peers import heartbeat_interval, start_peers
 
 BACKENDS = ("keras", "hogwild")
-#: the command line's name, at the start of its messages
-PROG = "python -m fastw2v.train"
-#: the refusal of Keras-only options with the Hogwild backend
-KERAS_ONLY_OPTIONS = ("--model tutorial, --strategy, --batch-size, --negative-group, --steps-per-execution and "
-                      "--tensorboard are for --backend keras")
-HOGWILD_ONLY_OPTIONS = "--exact-sigmoid and --[no-]shared-negatives are for --backend hogwild"
-
-#: exit statuses of the command line
-EXIT_OK = 0
-EXIT_BUG = 1
-EXIT_BAD_INPUT = 2
-EXIT_DIVERGED = 3
-EXIT_INTERRUPTED = 130
-
-
-def exit_code(exc: Optional[BaseException]) -> int:
-    """The exit status for a run that ended with ``exc`` (None: success).
-
-    fastw2v's own errors are bad input (2), divergence (3), a multi-worker group that
-    lost a peer or could not meet one (4, :data:`~fastw2v.peers.EXIT_PEER_LOST`) or an
-    interruption (130); anything else is a bug (1).
-    """
-    if exc is None:
-        return EXIT_OK
-    if isinstance(exc, TrainingDiverged):
-        return EXIT_DIVERGED
-    if isinstance(exc, PeerLost):
-        return EXIT_PEER_LOST
-    if isinstance(exc, (TrainingInterrupted, KeyboardInterrupt)):
-        return EXIT_INTERRUPTED
-    if isinstance(exc, Fastw2vError):
-        return EXIT_BAD_INPUT
-    return EXIT_BUG
 
 
 @dataclass(frozen=True)
@@ -168,7 +136,10 @@ def _start_keras(verbose: bool) -> None:
     """Import Keras and start its backend's device platforms, their native start-up lines filtered
     unless ``verbose`` or the user's own ``TF_CPP_MIN_LOG_LEVEL`` (:mod:`fastw2v.quiet`); an import that
     fails is left to :func:`make_trainer`."""
+    from .memory import keep_freed_heap
     from .quiet import native_start_up_filtered
+
+    keep_freed_heap()  # before Keras and its thread pools start
 
     asked = verbose or "TF_CPP_MIN_LOG_LEVEL" in os.environ  # the user chose what TensorFlow logs
     with contextlib.nullcontext() if asked else native_start_up_filtered():
@@ -407,7 +378,7 @@ def run(corpus: CorpusOptions, backend: str, config: Word2VecConfig, run_options
 
     Under ``--strategy multiworker`` the workers first meet and then watch each other
     (:mod:`fastw2v.peers`): a lost peer ends this process with
-    :data:`~fastw2v.peers.EXIT_PEER_LOST`, and every way this run ends is told to the
+    :data:`~fastw2v.cli.EXIT_PEER_LOST`, and every way this run ends is told to the
     others.
 
     Raises

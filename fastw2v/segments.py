@@ -1,7 +1,7 @@
 """A batch's unique rows per embedding table, computed by the feed for the Keras step.
 
 A large ``sgns`` batch looks up far fewer distinct rows of each table than it has
-occurrences (the README gives the counts on wiki8). Row-wise Adagrad sums each row's
+occurrences, because frequent words repeat across its rows. Row-wise Adagrad sums each row's
 gradients over the batch before it steps, so the step only needs those sums: summing
 into the batch's own unique rows, and stepping only them, moves a fraction of the
 memory that summing into a ``V x dim`` buffer and passing over the table does.

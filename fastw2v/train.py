@@ -23,8 +23,8 @@ from .config import (DECAY_START_DEFAULTS, KERAS_MODEL_DEFAULTS, KERAS_MODELS, K
                      KERAS_STRATEGIES, OPTIMIZERS, RATE_DEFAULTS, SGD_MAX_BATCH, KerasOptions, Word2VecConfig)
 from .constants import CHECKPOINT_EVERY_SECONDS, DEFAULT_PEER_TIMEOUT
 from .errors import ArgumentError, ArgumentTypeError, Fastw2vError, UsageError
-from .runner import (BACKENDS, EXIT_BAD_INPUT, EXIT_BUG, HOGWILD_ONLY_OPTIONS, KERAS_ONLY_OPTIONS, PROG, CorpusOptions,
-                     RunOptions, exit_code, run)
+from .cli import EXIT_BAD_INPUT, EXIT_BUG, HOGWILD_ONLY_OPTIONS, KERAS_ONLY_OPTIONS, PROG, exit_code
+from .runner import BACKENDS, CorpusOptions, RunOptions, run
 
 _DEFAULTS = Word2VecConfig()
 
@@ -195,7 +195,7 @@ def options_from_args(args: argparse.Namespace) -> Tuple[str, CorpusOptions, Wor
 
 
 def main(argv=None) -> int:
-    """Run the command line; returns the exit status (see :func:`fastw2v.runner.exit_code`)."""
+    """Run the command line; returns the exit status (see :func:`fastw2v.cli.exit_code`)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

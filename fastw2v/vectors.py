@@ -190,22 +190,6 @@ class Vectors:
             raise ArgumentError(f"method must be '3cosadd' or '3cosmul', got {method!r}")
         return self._top(scores, rows, topn)
 
-    # -- Keras -------------------------------------------------------------------------
-
-    def to_keras(self, trainable: bool = False, mask_zero: bool = False, name: str = "fastw2v_embedding"):
-        """``(lookup, embedding)``: these vectors as the first layers of a Keras text model.
-
-        ``embedding`` is a ``keras.layers.Embedding`` whose rows are the vectors after a
-        zero row for unknown words (and, with ``mask_zero``, a zero padding row 0 before
-        it); frozen unless ``trainable``. ``lookup`` maps words to its rows: Keras'
-        ``StringLookup`` on TensorFlow (inside the model, on string inputs); on JAX a
-        :class:`~fastw2v.vocab.WordIds`, applied to arrays of str in the input pipeline.
-        Imports Keras. Vectors holding NaN or Inf, or no words, are refused.
-        """
-        from .keras_embedding import embedding_layers
-
-        return embedding_layers(self.words, self.vectors, trainable=trainable, mask_zero=mask_zero, name=name)
-
     # -- gensim, in memory ------------------------------------------------------------
 
     def to_gensim(self):

@@ -7,7 +7,7 @@ whenever more than that many distinct words are held, words with count below 1, 
 3, ... are dropped. A word pruned on the way may be left out even if it would reach
 ``min_count``; when anything was pruned, a second pass recounts the survivors, so their
 counts are exact (:func:`fastw2v.corpus_cache.load_corpus`). :class:`WordIds` maps words
-to the rows of :meth:`fastw2v.Vectors.to_keras`'s embedding in NumPy.
+to the rows of :func:`fastw2v.to_keras`'s embedding in NumPy.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def word_index(words: Sequence[str], what: str = "word") -> Dict[str, int]:
 
 
 class WordIds:
-    """Words to the rows of :meth:`fastw2v.Vectors.to_keras`'s ``Embedding``, in NumPy.
+    """Words to the rows of :func:`fastw2v.to_keras`'s ``Embedding``, in NumPy.
 
     What Keras' ``StringLookup`` does, for a backend that cannot run it inside a model
     (JAX): apply it in the input pipeline, to an array of str of any shape. Row 0 is

@@ -12,6 +12,9 @@ import pytest
 
 from helpers import TRAIN, assert_one_line_error, cli_env, has_tensorflow, planted_corpus, require_keras, run_cli
 
+# every test here starts processes, sockets or the command line: the integration tier
+pytestmark = pytest.mark.integration
+
 GROUPS = 6
 
 

@@ -35,6 +35,7 @@ _assert_one_line_error = assert_one_line_error
 # ------------------------------------------------------------------ corpus files
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(
     "content, match",
     [
@@ -49,12 +50,14 @@ def test_empty_whitespace_and_rare_corpora_cli(tmp_path, content, match):
     _assert_one_line_error(_cli(["--corpus", str(f), "--backend", "hogwild"], tmp_path), match)
 
 
+@pytest.mark.integration
 def test_missing_and_directory_cli(tmp_path):
     _assert_one_line_error(_cli(["--corpus", str(tmp_path / "nope.txt"), "--backend", "hogwild"], tmp_path),
                            "not found")
     _assert_one_line_error(_cli(["--corpus", str(tmp_path), "--backend", "hogwild"], tmp_path), "directory")
 
 
+@pytest.mark.integration
 def test_unusable_cache_directory_cli(tmp_path):
     f = tmp_path / "c.txt"
     f.write_text("a b c d e f\n" * 20)
@@ -63,6 +66,7 @@ def test_unusable_cache_directory_cli(tmp_path):
                                  str(tmp_path / "file" / "c")], tmp_path), "could not create the corpus cache directory")
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(
     "flags, match",
     [
@@ -101,6 +105,7 @@ def _binary_files(tmp_path):
     return files
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("kind", ["random bytes", "PNG image", "NumPy array", "gzip without .gz", "tar of text",
                                   "word2vec binary model"])
 def test_binary_files_are_refused_saying_what_they_look_like(tmp_path, kind):
@@ -128,6 +133,7 @@ def test_text_with_a_few_bad_bytes_still_trains_the_threshold_is_the_share(tmp_p
     check_text((b"text " * SNIFF_BYTES)[:SNIFF_BYTES] + b"\xff" * SNIFF_BYTES, "late.txt")
 
 
+@pytest.mark.integration
 def test_zip_with_one_file_is_streamed_and_others_are_refused(tmp_path):
     text = "the quick brown fox jumps over the lazy dog " * 300
     (tmp_path / "plain.txt").write_text(text)
@@ -166,6 +172,7 @@ def test_huge_word_is_cut_with_a_warning(tmp_path):
     assert stats.forced_breaks >= 1 and max(len(t) for t in tokens) <= 2 * (4 << 20)
 
 
+@pytest.mark.integration
 def test_200mb_single_line_streams_in_bounded_memory(tmp_path):
     """A 200 MB line is read in 4 MiB chunks: the reader's peak memory stays far below the file size."""
     f = tmp_path / "line.txt"
@@ -232,6 +239,7 @@ def test_vocab_file_with_duplicates_is_refused(tmp_path):
         Vocab.load(tmp_path / "v.tsv")
 
 
+@pytest.mark.integration
 def test_two_runs_sharing_a_cache_do_not_corrupt_it(tmp_path):
     f = tmp_path / "c.txt"
     rng = np.random.default_rng(1)
@@ -291,6 +299,7 @@ def test_fuzz_word2vec_loader(tmp_path, data, header, binary):
 _write_corpus = write_group_corpus
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("sig,optimizer", [(signal.SIGINT, "adagrad"), (signal.SIGTERM, "adagrad"),
                                            (signal.SIGINT, "sgd")])
 def test_signal_then_resume_equals_uninterrupted_run(tmp_path, sig, optimizer):
@@ -324,6 +333,7 @@ def test_signal_then_resume_equals_uninterrupted_run(tmp_path, sig, optimizer):
     assert np.array_equal(a.vectors, b.vectors)
 
 
+@pytest.mark.integration
 def test_resume_refuses_a_different_configuration(tmp_path):
     corpus = tmp_path / "c.txt"
     _write_corpus(corpus, n_sent=300)
@@ -337,6 +347,7 @@ def test_resume_refuses_a_different_configuration(tmp_path):
     _assert_one_line_error(r, "no checkpoint")
 
 
+@pytest.mark.integration
 def test_divergence_stops_with_advice_and_keeps_checkpoint(tmp_path):
     corpus = tmp_path / "c.txt"
     _write_corpus(corpus, n_sent=300)

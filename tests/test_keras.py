@@ -578,6 +578,7 @@ def test_end_to_end_planted_groups(kind):
     assert group_purity(trainer.vectors, words) >= 0.85
 
 
+@pytest.mark.integration
 def test_cli_keras_backend(tmp_path):
     corpus, _ = planted_corpus(3, sentences=400)
     path = tmp_path / "c.txt"
@@ -611,6 +612,7 @@ def test_cli_keras_backend(tmp_path):
     assert (tb / "vectors.tsv").exists() and (tb / "metadata.tsv").read_text().count("\n") == 48
 
 
+@pytest.mark.integration
 def test_mirrored_strategy_matches_single_device(tmp_path):
     """Two CPU devices under --strategy mirrored follow the one-device loss: TensorFlow's
     MirroredStrategy over two logical devices, JAX's DataParallel over two host devices
@@ -677,6 +679,7 @@ def _planted_cli_args(tmp_path):
     return ["--corpus", path, "--min-count", "1", "--epochs", "1", "--quiet"]
 
 
+@pytest.mark.integration
 def test_batch_size_and_optimizer_refusals(tmp_path):
     from helpers import assert_one_line_error, run_cli
 
@@ -693,6 +696,7 @@ def test_batch_size_and_optimizer_refusals(tmp_path):
     assert (rep["config"]["optimizer"], rep["config"]["alpha"], rep["keras"]["batch_size"]) == ("sgd", 0.05, 512)
 
 
+@pytest.mark.integration
 def test_negative_group_and_final_rate_flags_are_checked_and_reported(tmp_path):
     from helpers import assert_one_line_error, run_cli
 
@@ -775,6 +779,7 @@ def test_batch_memory_estimate():
         check_batch_memory(65536, 6, 100, available=2**30)
 
 
+@pytest.mark.integration
 def test_import_fastw2v_does_not_import_keras_or_a_backend():
     r = subprocess.run([sys.executable, "-c", "import sys, fastw2v, fastw2v.word2vec, fastw2v.runner, fastw2v.evaluate, fastw2v.train;"
                         "import fastw2v.feed, fastw2v.keras_backend;"

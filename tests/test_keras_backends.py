@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from helpers import assert_one_line_error, planted_corpus, require_keras, run_cli
+import fastw2v
 from fastw2v import KerasOptions, Vocab, Word2VecConfig, encode
 from fastw2v.errors import InsufficientMemoryError, UsageError
 from fastw2v.keras_backend import check_backend, check_strategy, requested_backend
@@ -31,6 +32,7 @@ def _corpus_args(tmp_path):
     return ["--corpus", path, "--min-count", "1", "--epochs", "1", "--quiet"]
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("name", ["torch", "nonsense"])
 def test_an_unsupported_keras_backend_is_one_line_naming_the_supported_ones(tmp_path, monkeypatch, name):
     monkeypatch.setenv("KERAS_BACKEND", name)
@@ -50,6 +52,7 @@ def test_the_backend_comes_from_the_environment_then_keras_json(tmp_path):
     assert requested_backend({"KERAS_HOME": str(tmp_path)}) == "tensorflow"
 
 
+@pytest.mark.integration
 def test_multiworker_on_jax_is_one_line(tmp_path, monkeypatch):
     monkeypatch.setenv("KERAS_BACKEND", "jax")
     monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"worker": ["localhost:1", "localhost:2"]},
@@ -169,6 +172,7 @@ def _child(backend, mode, directory, out):
         return {k: data[k] for k in data.files}
 
 
+@pytest.mark.integration
 @pytest.mark.skipif(not all(importlib.util.find_spec(m) for m in ("tensorflow", "jax", "keras")),
                     reason="needs both TensorFlow and JAX (the 'test' extra)")
 def test_a_checkpoint_written_on_one_backend_resumes_on_the_other(tmp_path):
@@ -218,7 +222,7 @@ def test_to_keras_embedding_trains_a_text_classifier_frozen_or_trainable(trainab
 
     keras.utils.set_random_seed(0)
     vectors = _grouped_vectors()
-    lookup, embedding = vectors.to_keras(trainable=trainable, mask_zero=mask_zero)
+    lookup, embedding = fastw2v.to_keras(vectors, trainable=trainable, mask_zero=mask_zero)
     reserved = 2 if mask_zero else 1
     start = np.array(embedding.get_weights()[0])
     assert start.shape == (len(vectors) + reserved, vectors.dim) and not start[:reserved].any()
@@ -260,9 +264,9 @@ def test_to_keras_refuses_nan_an_empty_vocabulary_and_duplicates():
     bad = _grouped_vectors()
     bad.vectors[5, 2] = np.nan
     with pytest.raises(ArgumentError, match=r"the vector of 'g0w5' \(row 5\) holds NaN or Inf"):
-        bad.to_keras()
+        fastw2v.to_keras(bad)
     with pytest.raises(ArgumentError, match="the vocabulary is empty"):
-        Vectors([], np.zeros((0, 4), np.float32)).to_keras()
+        fastw2v.to_keras(Vectors([], np.zeros((0, 4), np.float32)))
     with pytest.raises(ArgumentError, match="duplicate word 'a'"):
         embedding_layers(["a", "b", "a"], np.zeros((3, 4), np.float32))
 

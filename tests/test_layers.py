@@ -1,53 +1,314 @@
-"""The import graph keeps the layers the README's module map names.
+"""The import graph keeps the layers of the README's module map.
 
-Kernels import NumPy and Numba only (besides the standard library and fastw2v's
-lower layers); only the Keras modules import Keras; only the backend glue imports
-TensorFlow or JAX. Read from the source with ``ast``, so nothing is imported.
+Every module of fastw2v has a layer (:data:`LAYER`). No import of fastw2v's own
+modules points to a higher layer: not at module level, not inside a function or a
+method (a lazy import is still an import), not through ``importlib.import_module``.
+The graph has no cycle, within a layer either. Outside the package: kernels import
+NumPy and Numba only; only the Keras modules import Keras; only the backend glue
+imports TensorFlow or JAX; and ``import fastw2v`` imports none of the three.
+
+Everything is read from the source with ``ast``, so nothing is imported.
 """
 
 from __future__ import annotations
 
 import ast
+import re
 import sys
 from pathlib import Path
+from typing import Dict, List, NamedTuple, Set
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parents[1] / "fastw2v"
-KERNELS = {"sampling", "permutation", "pairs", "segments", "keras_compat", "hogwild", "prefetch"}
-KERAS = {"keras_models", "keras_trainer", "keras_embedding", "keras_tf", "keras_jax"}
-# keras_backend checks the backend before Keras loads; its glue() imports Keras only when a Keras module asks
-IMPORTS_KERAS = KERAS | {"keras_backend"}
-NUMBA = {"numpy", "numba", "llvmlite"}  # llvmlite is Numba's own (prefetch's intrinsic)
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "fastw2v"
+MODULES = sorted(p.stem for p in PACKAGE.glob("*.py"))
+
+FOUNDATIONS, DATA, KERNELS, MODELS, KERAS, RUN, COMMANDS, API = range(8)
+#: the first cell of each row of the README's module table
+LAYER_NAMES = {FOUNDATIONS: "foundations", DATA: "data", KERNELS: "kernels", MODELS: "models", KERAS: "Keras",
+               RUN: "the run", COMMANDS: "command lines", API: "the package"}
+
+#: every module's layer; a new module fails test_every_module_has_a_layer until it is placed here
+LAYER: Dict[str, int] = {
+    # foundations: the standard library, NumPy, and tqdm for the progress bars
+    "errors": FOUNDATIONS,
+    "constants": FOUNDATIONS,
+    "config": FOUNDATIONS,
+    "atomic": FOUNDATIONS,
+    "memory": FOUNDATIONS,
+    "cluster": FOUNDATIONS,
+    "peers": FOUNDATIONS,
+    "quiet": FOUNDATIONS,
+    "keras_backend": FOUNDATIONS,  # which backend, read before Keras is imported; imports no Keras
+    "progress": FOUNDATIONS,  # the progress bars, for the download as for training
+    "cli": FOUNDATIONS,  # what the command lines share: --help's formatter, the program's name, exit statuses
+    # data
+    "corpus": DATA,
+    "vocab": DATA,
+    "download": DATA,
+    "corpus_cache": DATA,
+    # kernels: NumPy and Numba only
+    "prefetch": KERNELS,
+    "sampling": KERNELS,
+    "permutation": KERNELS,
+    "pairs": KERNELS,
+    "segments": KERNELS,
+    "keras_compat": KERNELS,
+    "hogwild": KERNELS,
+    # models
+    "checkpoint": MODELS,
+    "vectors": MODELS,
+    "evaluate": MODELS,  # its main() is a thin command line over the models layer alone
+    "feed": MODELS,
+    "word2vec": MODELS,
+    # Keras: the only modules that import Keras; the glue the only ones that import a backend
+    "keras_glue": KERAS,
+    "keras_tf": KERAS,
+    "keras_jax": KERAS,
+    "keras_models": KERAS,
+    "keras_embedding": KERAS,
+    "keras_trainer": KERAS,
+    # the run
+    "runner": RUN,
+    # command lines
+    "train": COMMANDS,
+    "query": COMMANDS,
+    "plot": COMMANDS,
+    # the package: gathers the public names of every layer (Keras' lazily); no module imports it
+    "__init__": API,
+}
+
+#: outside packages each layer may import (the standard library always)
+THIRD_PARTY = {
+    FOUNDATIONS: {"numpy", "tqdm"},
+    DATA: {"numpy"},
+    KERNELS: {"numpy", "numba", "llvmlite"},  # llvmlite is Numba's own (prefetch's intrinsic)
+    MODELS: {"numpy", "gensim"},  # gensim: Vectors.to_gensim / from_gensim, imported when called
+    KERAS: {"numpy", "keras", "tensorflow", "jax"},
+    RUN: set(),
+    COMMANDS: {"numpy", "sklearn", "matplotlib"},  # plot's, imported when called
+    API: set(),
+}
+#: the optional extras: imported inside a function, so that importing the module needs none of them
+OPTIONAL = {"gensim", "sklearn", "matplotlib"}
 BACKEND = {"tensorflow": {"keras_tf"}, "jax": {"keras_jax"}}
+HEAVY = {"keras", "tensorflow", "jax"}
 STDLIB = set(sys.stdlib_module_names)
 
 
-def third_party_imports(path: Path) -> set:
-    """Top-level names of the non-stdlib, non-relative modules ``path`` imports (anywhere in it)."""
-    names = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+class Import(NamedTuple):
+    line: int
+    target: str  # a module of fastw2v ("__init__" for the package's own names), or an outside package
+    in_function: bool
+    internal: bool
+
+
+def _tree(name: str) -> ast.Module:
+    return ast.parse((PACKAGE / f"{name}.py").read_text(), filename=f"fastw2v/{name}.py")
+
+
+def _in_function(node: ast.AST, parents: Dict[ast.AST, ast.AST]) -> bool:
+    while node in parents:
+        node = parents[node]
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            return True
+    return False
+
+
+def _package_names(names) -> List[str]:
+    """``from fastw2v import a, b`` / ``from . import a, b``: each a module, or the package's own name."""
+    return [a.name if a.name in MODULES else "__init__" for a in names]
+
+
+def _dotted(text: str, line: int, name: str) -> List[str]:
+    """A module named in a string, absolute (``fastw2v.x``) or relative to the package (``.x``)."""
+    if text == "fastw2v" or text == ".":
+        return ["__init__"]
+    if text.startswith("fastw2v."):
+        return [text.split(".")[1]]
+    if text.startswith(".") and not text.startswith(".."):
+        return [text[1:].split(".")[0]]
+    if text.startswith(".."):
+        raise AssertionError(f"fastw2v/{name}.py:{line}: {text!r} reaches above the package")
+    return []
+
+
+def imports(name: str) -> List[Import]:
+    """Every import in ``fastw2v/{name}.py``, at module level and inside functions alike."""
+    tree = _tree(name)
+    parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
+    found: List[Import] = []
+
+    def add(node, targets, internal):
+        inside = _in_function(node, parents)
+        found.extend(Import(node.lineno, t, inside, internal) for t in targets)
+
+    for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            names |= {a.name.split(".")[0] for a in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            names.add(node.module.split(".")[0])
-    return {n for n in names if n not in STDLIB and n not in ("fastw2v", "__future__")}
+            for alias in node.names:
+                top = alias.name.split(".")[0]
+                if top == "fastw2v":
+                    add(node, _dotted(alias.name, node.lineno, name), True)
+                else:
+                    add(node, [top], False)
+        elif isinstance(node, ast.ImportFrom):
+            module = node.module or ""
+            if node.level > 1:
+                raise AssertionError(f"fastw2v/{name}.py:{node.lineno}: a relative import reaches above the package")
+            if node.level == 1:
+                add(node, [module.split(".")[0]] if module else _package_names(node.names), True)
+            elif module == "fastw2v":
+                add(node, _package_names(node.names), True)
+            elif module.startswith("fastw2v."):
+                add(node, [module.split(".")[1]], True)
+            elif module != "__future__":
+                add(node, [module.split(".")[0]], False)
+        elif isinstance(node, ast.Call):
+            func = node.func
+            called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+            if called not in ("import_module", "__import__"):
+                continue
+            arg = node.args[0] if node.args else None
+            if not (isinstance(arg, ast.Constant) and isinstance(arg.value, str)):
+                raise AssertionError(f"fastw2v/{name}.py:{node.lineno}: {called} of a computed name hides an import "
+                                     "from this check; name the module in a string")
+            targets = _dotted(arg.value, node.lineno, name)
+            if targets:
+                add(node, targets, True)
+            else:
+                add(node, [arg.value.split(".")[0]], False)
+    return found
 
 
-MODULES = sorted(p.stem for p in PACKAGE.glob("*.py"))
+def internal(name: str) -> List[Import]:
+    return [i for i in imports(name) if i.internal]
+
+
+def outside(name: str) -> List[Import]:
+    return [i for i in imports(name) if not i.internal and i.target not in STDLIB]
+
+
+def _where(name: str, imp: Import) -> str:
+    return f"fastw2v/{name}.py:{imp.line} ({'in a function' if imp.in_function else 'module level'})"
+
+
+def test_every_module_has_a_layer():
+    assert set(LAYER) == set(MODULES), (f"no layer: {sorted(set(MODULES) - set(LAYER))}; "
+                                        f"no such module: {sorted(set(LAYER) - set(MODULES))}")
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_no_import_points_up_a_layer(name):
+    up = [f"{_where(name, i)} imports {i.target} ({LAYER_NAMES[LAYER[i.target]]})"
+          for i in internal(name) if i.target in LAYER and LAYER[i.target] > LAYER[name]]
+    assert not up, f"{name} ({LAYER_NAMES[LAYER[name]]}) imports a higher layer:\n" + "\n".join(up)
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_imports_name_real_modules(name):
+    unknown = [f"{_where(name, i)}: {i.target}" for i in internal(name) if i.target not in MODULES + ["__init__"]]
+    assert not unknown, unknown
+
+
+def _cycles(graph: Dict[str, Set[str]]) -> List[List[str]]:
+    """The strongly connected components of more than one module, and modules importing themselves."""
+    index: Dict[str, int] = {}
+    low: Dict[str, int] = {}
+    stack: List[str] = []
+    on_stack: Set[str] = set()
+    found: List[List[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(graph.get(v, ())):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1 or v in graph.get(v, ()):
+                found.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_no_import_cycles():
+    graph = {name: {i.target for i in internal(name)} for name in MODULES}
+    cycles = _cycles(graph)
+    detail = []
+    for component in cycles:
+        for name in component:
+            detail += [f"{_where(name, i)}: {name} -> {i.target}" for i in internal(name) if i.target in component]
+    assert not cycles, "import cycles " + str(cycles) + ":\n" + "\n".join(detail)
 
 
 @pytest.mark.parametrize("name", MODULES)
 def test_module_imports_only_what_its_layer_allows(name):
-    found = third_party_imports(PACKAGE / f"{name}.py")
-    if name in KERNELS:
-        assert found <= NUMBA, f"kernel {name} imports {sorted(found - NUMBA)}"
-    if name not in IMPORTS_KERAS:
-        assert "keras" not in found, f"{name} imports keras"
-    for backend, allowed in BACKEND.items():
-        if name not in allowed:
-            assert backend not in found, f"{name} imports {backend}"
+    layer = LAYER[name]
+    found = outside(name)
+    names = {i.target for i in found}
+    allowed = THIRD_PARTY[layer]
+    assert names <= allowed, f"{name} ({LAYER_NAMES[layer]}) imports {sorted(names - allowed)}"
+    if layer == KERNELS:
+        assert names <= {"numpy", "numba", "llvmlite"}, f"kernel {name} imports {sorted(names)}"
+    if layer != KERAS:
+        assert "keras" not in names, f"{name} imports keras"
+    for backend, glue in BACKEND.items():
+        if name not in glue:
+            assert backend not in names, f"{name} imports {backend}"
+    eager = [f"{_where(name, i)}: {i.target}" for i in found if i.target in OPTIONAL and not i.in_function]
+    assert not eager, f"{name} imports an optional extra when it is imported: {eager}"
 
 
-def test_the_kernel_list_names_real_modules():
-    assert KERNELS <= set(MODULES) and KERAS <= set(MODULES)
+def test_importing_fastw2v_imports_no_keras_and_no_backend():
+    """What ``import fastw2v`` runs: the package, then every module it imports at module level, and so on."""
+    seen, todo = set(), ["__init__"]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        todo += [i.target for i in internal(name) if not i.in_function]
+    heavy = [f"{_where(name, i)}: {i.target}" for name in sorted(seen) for i in outside(name)
+             if i.target in HEAVY and not i.in_function]
+    assert not heavy, heavy
+    eager = sorted(n for n in seen - {"__init__"} if LAYER[n] >= KERAS)
+    assert not eager, eager
+
+
+def _readme_layers() -> Dict[str, List[str]]:
+    """``{module: [layer name, ...]}`` from the README's module table (each backticked module name in a row)."""
+    text = (ROOT / "README.md").read_text()
+    section = text.split("\n## Modules", 1)[1].split("\n## ", 1)[0]
+    rows: Dict[str, List[str]] = {}
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) < 2 or cells[0] not in LAYER_NAMES.values():
+            continue
+        for token in re.findall(r"`([A-Za-z_][A-Za-z0-9_]*)`", cells[1]):
+            if token in MODULES:
+                rows.setdefault(token, []).append(cells[0])
+    return rows
+
+
+def test_the_readme_module_map_agrees():
+    readme = _readme_layers()
+    listed = set(MODULES) - {"__init__"}
+    assert set(readme) == listed, (f"the README's module map lacks {sorted(listed - set(readme))}, "
+                                   f"names no such module {sorted(set(readme) - listed)}")
+    wrong = {m: rows for m, rows in readme.items() if rows != [LAYER_NAMES[LAYER[m]]]}
+    assert not wrong, f"the README puts these elsewhere (or in two rows): {wrong}"

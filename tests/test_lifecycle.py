@@ -14,7 +14,8 @@ import pytest
 from helpers import assert_one_line_error, interrupt_cli, planted_corpus, require_keras, run_cli, write_group_corpus
 from fastw2v import TrainingInterrupted, Vocab, Word2Vec, Word2VecConfig, encode
 from fastw2v import checkpoint as ckpt
-from fastw2v.runner import Runner, RunOptions, exit_code
+from fastw2v.cli import exit_code
+from fastw2v.runner import Runner, RunOptions
 from fastw2v.vectors import Vectors
 
 # ------------------------------------------------------------------ a SIGINT during a periodic checkpoint
@@ -35,6 +36,7 @@ class _SignalDuringPeriodicSave(Runner):
             os.kill(os.getpid(), signal.SIGINT)
 
 
+@pytest.mark.integration
 def test_sigint_during_a_periodic_checkpoint_stops_at_once(tmp_path):
     """The signal must not be lost: the next fit stops before training any more words.
 
@@ -91,6 +93,7 @@ def test_periodic_checkpoints_are_written_and_training_completes(tmp_path):
 # ------------------------------------------------------------------ Keras through the command line
 
 
+@pytest.mark.integration
 def test_keras_cli_interrupt_and_resume_matches_uninterrupted_run(tmp_path):
     require_keras()
     corpus = tmp_path / "c.txt"
@@ -116,6 +119,7 @@ def test_keras_cli_interrupt_and_resume_matches_uninterrupted_run(tmp_path):
     assert np.max(np.abs(a.vectors - part.vectors)) > 1e-3
 
 
+@pytest.mark.integration
 def test_keras_divergence_exits_3_with_advice(tmp_path):
     require_keras()
     corpus = tmp_path / "c.txt"
@@ -145,6 +149,7 @@ def _resume(tmp_path, common, ck, *extra):
     return run_cli(common + ["--checkpoint-dir", ck, "--resume", *extra], tmp_path)
 
 
+@pytest.mark.integration
 def test_resume_refuses_a_changed_corpus(tmp_path, hogwild_checkpoint):
     common, ck = hogwild_checkpoint
     other = tmp_path / "other.txt"
@@ -153,6 +158,7 @@ def test_resume_refuses_a_changed_corpus(tmp_path, hogwild_checkpoint):
     assert_one_line_error(_resume(tmp_path, common, ck), "checkpoint is from a different run; corpus")
 
 
+@pytest.mark.integration
 def test_resume_refuses_another_format_version(tmp_path, hogwild_checkpoint):
     common, ck = hogwild_checkpoint
     meta = json.loads((ck / "checkpoint.json").read_text())
@@ -161,6 +167,7 @@ def test_resume_refuses_another_format_version(tmp_path, hogwild_checkpoint):
     assert_one_line_error(_resume(tmp_path, common, ck), "format version 1, this fastw2v reads version 2")
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("damage, match", [
     ("truncate", "is damaged"),
     ("not a dict", "is damaged"),
@@ -229,6 +236,7 @@ def test_a_hogwild_checkpoint_from_before_adagrad_resumes_with_sgd_only(hogwild_
 # ------------------------------------------------------------------ exit codes
 
 
+@pytest.mark.integration
 def test_an_internal_error_keeps_its_traceback(tmp_path):
     corpus = tmp_path / "c.txt"
     write_group_corpus(corpus, n_sent=50)

@@ -59,6 +59,7 @@ def probe(mode: str, **env) -> dict:
     return out
 
 
+@pytest.mark.integration
 def test_keep_freed_heap_serves_a_threads_large_block_from_the_heap_and_reuses_it():
     before = probe("default")
     assert min(before["mapped"]) >= 100 << 20  # glibc's default: the block is mmap-ed, then unmapped
@@ -68,21 +69,28 @@ def test_keep_freed_heap_serves_a_threads_large_block_from_the_heap_and_reuses_i
     assert after["addresses"][0] == after["addresses"][1]  # the second step reuses the first one's memory
 
 
+@pytest.mark.integration
 def test_keep_freed_heap_can_be_turned_off():
     out = probe("keep", FASTW2V_KEEP_HEAP="0")
     assert out["kept"] is False
     assert min(out["mapped"]) >= 100 << 20
 
 
-def test_importing_a_keras_module_keeps_the_heap():
+@pytest.mark.integration
+def test_importing_keras_modules_leaves_malloc_and_a_keras_run_keeps_the_heap():
+    """Importing a module tunes nothing process-wide; the run that wants the kept heap asks for it."""
     require_keras()
-    code = ("import fastw2v.keras_models, fastw2v.memory as m, json; "
-            "print(json.dumps(m._HEAP_KEPT))")
+    code = ("import fastw2v.keras_models, fastw2v.keras_trainer, fastw2v.memory as m, json; "
+            "imported = list(m._HEAP_KEPT); from fastw2v.runner import _start_keras; _start_keras(False); "
+            "print(json.dumps([imported, m._HEAP_KEPT]))")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
-    assert json.loads(r.stdout.strip().splitlines()[-1]) == [True]
+    imported, run = json.loads(r.stdout.strip().splitlines()[-1])
+    assert imported == []
+    assert run == [True]
 
 
+@pytest.mark.integration
 def test_the_kept_heap_changes_no_result_of_a_keras_run(tmp_path):
     """Reused heap memory is not zeroed, as fresh pages are: a step that read memory it had not
     written would train differently with the heap kept. Both runs must be bit-identical."""
@@ -101,6 +109,7 @@ def test_the_kept_heap_changes_no_result_of_a_keras_run(tmp_path):
     assert vectors["1"] == vectors["0"]
 
 
+@pytest.mark.integration
 def test_a_bad_keep_heap_setting_is_refused_in_one_line(tmp_path):
     from fastw2v.errors import UsageError
     from fastw2v.memory import keep_freed_heap

@@ -149,6 +149,7 @@ def test_batches_does_not_copy_corpus():
     assert np.shares_memory(as_encoded(ids, len(counts)).ids, ids)
 
 
+@pytest.mark.integration
 def test_same_output_whatever_the_thread_count():
     code = textwrap.dedent(
         """

@@ -18,7 +18,11 @@ import pytest
 
 from fastw2v.cluster import local_tf_configs
 from fastw2v.errors import PeerLost
-from fastw2v.peers import EXIT_PEER_LOST, PeerGroup, heartbeat_interval
+from fastw2v.cli import EXIT_PEER_LOST
+from fastw2v.peers import PeerGroup, heartbeat_interval
+
+# every test here starts processes, sockets or the command line: the integration tier
+pytestmark = pytest.mark.integration
 
 TIMEOUT = 1.5  # --peer-timeout of these groups, seconds
 

@@ -52,6 +52,7 @@ def test_layout_separates_planted_groups(planted_vectors, method):
     assert np.array_equal(nearest, group)
 
 
+@pytest.mark.integration
 def test_cli_writes_a_png_and_projector_files(planted_vectors, tmp_path):
     out, tb = tmp_path / "map.png", tmp_path / "tb"
     r = _run([planted_vectors, "--words", "g0w0,g1w1,g2w2", "--neighbours", "4", "--output", out, "--method", "pca",
@@ -64,6 +65,7 @@ def test_cli_writes_a_png_and_projector_files(planted_vectors, tmp_path):
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
 
 
+@pytest.mark.integration
 def test_bad_input_gets_one_line_and_exit_2(planted_vectors, tmp_path):
     cases = [([tmp_path / "missing.bin", "--words", "a", "--output", tmp_path / "m.png"], "not found"),
              ([planted_vectors, "--words", "g0w0,emperor", "--output", tmp_path / "m.png"], "not in the vocabulary: emperor"),
@@ -75,6 +77,7 @@ def test_bad_input_gets_one_line_and_exit_2(planted_vectors, tmp_path):
         assert_one_line_error(_run(args), match)
 
 
+@pytest.mark.integration
 def test_without_scikit_learn_auto_falls_back_to_pca(planted_vectors, tmp_path):
     code = ("import sys; sys.modules['sklearn'] = None\n"
             "from fastw2v.plot import main\n"

@@ -52,6 +52,7 @@ def test_answers_match_vectors_methods():
         answer(v, ["emperor", "king"], ["empress"], 3)
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("suffix", [".bin", ".txt"])
 def test_one_shot_queries_text_and_json(tmp_path, suffix):
     path = tmp_path / f"v{suffix}"
@@ -65,6 +66,7 @@ def test_one_shot_queries_text_and_json(tmp_path, suffix):
     assert out["positive"] == ["paris"] and {x["word"] for x in out["results"]} == {"berlin", "rome"}
 
 
+@pytest.mark.integration
 def test_reads_gensim_files(tmp_path):
     pytest.importorskip("gensim")
     from gensim.models import KeyedVectors
@@ -80,6 +82,7 @@ def test_reads_gensim_files(tmp_path):
         assert json.loads(r.stdout)["results"][0]["word"] == "queen"
 
 
+@pytest.mark.integration
 def test_interactive_prompt_survives_bad_queries(tmp_path):
     path = tmp_path / "v.bin"
     _royal_vectors().save(path)
@@ -93,6 +96,7 @@ def test_interactive_prompt_survives_bad_queries(tmp_path):
     assert r.returncode == 0 and r.stdout.startswith("Nearest to rome:")
 
 
+@pytest.mark.integration
 def test_bad_input_gets_one_line_and_exit_2(tmp_path):
     good = tmp_path / "v.bin"
     _royal_vectors().save(good)

@@ -172,6 +172,7 @@ def test_pairs_evaluation_and_spearman(tmp_path):
     assert spearman(a, b) == pytest.approx(stats.spearmanr(a, b).statistic)
 
 
+@pytest.mark.integration
 def test_evaluate_cli(tmp_path):
     v = _toy()
     v.save(tmp_path / "v.bin")

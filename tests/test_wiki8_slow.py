@@ -32,13 +32,12 @@ def test_wiki8_vocabulary_matches_published_figures(cache_dir):
 
 
 def test_keras_defaults_beat_the_large_batch_targets_on_wiki8(cache_dir):
-    """Keras sgns at its defaults (65,536 rows, negatives shared by 32 rows, constant-rate
-    row-wise Adagrad), 2 epochs, seed 1: 29.8% and 0.628 on both backends since the initial
-    weights are NumPy draws from the seed (results/keras_profile.json; the sweep's 30.2% and
-    0.639 came from the earlier, TensorFlow-only draw; Hogwild 26.3%, 0.611). The run is
-    seeded, so on one machine it repeats exactly; the WordSim margin is small against the
-    spread between seeds (0.613 to 0.639 over seeds 1-3, results/keras_seeds.json), so the
-    seed stays fixed here."""
+    """Keras sgns at its defaults (65,536 rows, negatives shared by 32 rows, row-wise
+    Adagrad at 0.25 held for the first three quarters of the run's words, then decayed
+    linearly to 0), 2 epochs, seed 1. The initial weights are NumPy draws from the seed,
+    so both backends start alike and a run repeats exactly on one machine. The seed stays
+    fixed because the WordSim margin is small against the spread between seeds
+    (benchmarks/README.md, "Seeds")."""
     require_keras()
     from pathlib import Path
 
