@@ -43,7 +43,7 @@ def train_step(model, state, data):
 
 
 def apply_gradient(optimizer, updates) -> None:
-    """Apply ``[(variable, rows or None, values, segments)]`` (a :class:`~fastw2v.keras_models.RowOptimizer`)."""
+    """Apply ``[(variable, rows or None, values, segments)]`` (a :class:`~fastw2v.keras_optimizers.RowOptimizer`)."""
     optimizer.apply_rows(updates)
 
 

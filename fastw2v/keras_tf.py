@@ -54,7 +54,7 @@ def apply_gradient(optimizer, updates) -> None:
     """Apply ``[(variable, rows or None, values, segments)]``.
 
     With the batch's unique rows (``segments``; fed only on one replica), the optimizer
-    steps them directly (:meth:`~fastw2v.keras_models.RowOptimizer.apply_rows`).
+    steps them directly (:meth:`~fastw2v.keras_optimizers.RowOptimizer.apply_rows`).
     Otherwise the rows go to ``optimizer.apply`` as ``IndexedSlices``, which a
     strategy all-reduces across replicas.
     """

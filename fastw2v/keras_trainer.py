@@ -458,7 +458,7 @@ class KerasTrainer:
         shapes = self._step_shapes
 
         def segments(targets, contexts):
-            x = sgns_segments(sets, targets, contexts, group, negative, padding=padding, shapes=shapes)
+            x = sgns_segments(sets, targets, contexts, group, negative, padding=padding, shapes=shapes).fields()
             return x if to_tensors is None else to_tensors(x)
         return segments
 

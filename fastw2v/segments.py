@@ -27,7 +27,7 @@ Kernels here import NumPy and Numba only.
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, NamedTuple, Optional
 
 import numpy as np
 from numba import njit
@@ -199,14 +199,60 @@ def _grown(sets: tuple, size: int) -> tuple:
             inverse)
 
 
+class SGNSBatch(NamedTuple):
+    """One batch of the Keras ``sgns`` step, by name.
+
+    The backends' data pipelines carry it as the plain tuple of its fields (``tuple(batch)``:
+    the first two alone for a batch without unique rows), and the step reads it back with
+    ``SGNSBatch(*x)``. Arrays of ``B`` rows, ``k`` negatives, and ``U_in`` / ``U_out``
+    unique rows of the input and output tables.
+    """
+
+    #: int32[B]: each row's centre word (``PAD_ID`` for a padding row)
+    targets: Any
+    #: int32[B, 1 + k]: its positive context, then its negatives (or its group's)
+    contexts: Any
+    #: int32[U_in]: the input table's unique rows in this batch, padded with row 0
+    in_rows: Any = None
+    #: float32[U_in]: how often each occurs (0 for the padding rows)
+    in_counts: Any = None
+    #: int32[B]: each target's index in ``in_rows``
+    in_inverse: Any = None
+    #: int32[U_out]: the output table's unique rows in this batch
+    out_rows: Any = None
+    #: float32[U_out]: how often each occurs
+    out_counts: Any = None
+    #: int32[occurrences]: each output occurrence's index in ``out_rows``
+    #: (:func:`out_occurrences` gives the occurrences' order)
+    out_inverse: Any = None
+
+    @property
+    def has_unique_rows(self) -> bool:
+        """Whether the batch carries each table's unique rows (:func:`sgns_segments`)."""
+        return self.in_rows is not None
+
+    @property
+    def in_sets(self) -> Optional[tuple]:
+        """``(rows, counts, inverse)`` of the input table, or None."""
+        return (self.in_rows, self.in_counts, self.in_inverse) if self.has_unique_rows else None
+
+    @property
+    def out_sets(self) -> Optional[tuple]:
+        """``(rows, counts, inverse)`` of the output table, or None."""
+        return (self.out_rows, self.out_counts, self.out_inverse) if self.has_unique_rows else None
+
+    def fields(self) -> tuple:
+        """The plain tuple a backend's pipeline carries: every field, or the first two."""
+        return tuple(self) if self.has_unique_rows else (self.targets, self.contexts)
+
+
 def sgns_segments(sets: RowSets, targets: np.ndarray, contexts: np.ndarray, group: int, negative: int,
-                  multiple_of: int = 1, padding: bool = False, shapes: Optional[StepShapes] = None) -> tuple:
-    """The ``sgns`` step's input with unique rows: ``(targets, contexts, in_rows, in_counts,
-    in_inverse, out_rows, out_counts, out_inverse)``; with ``padding``, the batch may end in
-    padding rows (:func:`pad_rows`); with ``shapes``, the unique rows are sized by
-    :meth:`StepShapes.fit`."""
+                  multiple_of: int = 1, padding: bool = False, shapes: Optional[StepShapes] = None) -> SGNSBatch:
+    """The ``sgns`` step's input with each table's unique rows (:class:`SGNSBatch`); with
+    ``padding``, the batch may end in padding rows (:func:`pad_rows`); with ``shapes``, the
+    unique rows are sized by :meth:`StepShapes.fit`."""
     in_sets = sets.unique_rows(targets, multiple_of, padding)
     out_sets = sets.unique_rows(out_occurrences(contexts, group, negative), multiple_of, padding)
     if shapes is not None:
         in_sets, out_sets = shapes.fit(in_sets, out_sets)
-    return (targets, contexts) + in_sets + out_sets
+    return SGNSBatch(targets, contexts, *in_sets, *out_sets)

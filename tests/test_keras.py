@@ -24,7 +24,8 @@ tf_only = pytest.mark.skipif(BACKEND != "tensorflow", reason="TensorFlow's glue"
 import naive  # noqa: E402
 from helpers import group_purity, planted_corpus, stop_after  # noqa: E402
 from fastw2v import KerasOptions, Vocab, Word2VecConfig, encode  # noqa: E402
-from fastw2v.keras_models import SparseRMSprop, WordDecay, build_sgns, input_embeddings  # noqa: E402
+from fastw2v.keras_models import build_sgns, input_embeddings  # noqa: E402
+from fastw2v.keras_optimizers import SparseRMSprop, WordDecay  # noqa: E402
 from fastw2v.keras_trainer import KerasTrainer, SimilarityMonitor  # noqa: E402
 from fastw2v.pairs import PairGenerator  # noqa: E402
 from fastw2v.constants import PAD_ID  # noqa: E402
@@ -342,7 +343,7 @@ def test_sgns_model_saves_and_loads(tmp_path):
 @pytest.mark.parametrize("mode, divisor", [("sum", 1.0), ("sqrt", np.sqrt(3.0)), ("mean", 3.0)])
 def test_duplicate_rows_combine_as_configured(mode, divisor):
     """A row looked up n=3 times moves by alpha * (sum of its gradients) / {1, sqrt(n), n}."""
-    from fastw2v.keras_models import SparseSGD
+    from fastw2v.keras_optimizers import SparseSGD
 
     var = keras.Variable(np.zeros((6, 2), np.float32))
     opt = SparseSGD(learning_rate=0.5, duplicates=mode)

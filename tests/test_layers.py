@@ -66,6 +66,7 @@ LAYER: Dict[str, int] = {
     "keras_glue": KERAS,
     "keras_tf": KERAS,
     "keras_jax": KERAS,
+    "keras_optimizers": KERAS,
     "keras_models": KERAS,
     "keras_embedding": KERAS,
     "keras_trainer": KERAS,
