@@ -19,6 +19,7 @@ from typing import Any, Callable, ContextManager, List, Optional, Protocol, Sequ
 
 import keras
 
+from .contract import missing_members
 from .errors import UsageError
 from .keras_backend import SUPPORTED
 
@@ -70,6 +71,9 @@ class BackendGlue(Protocol):
 
     def replicas_in_sync(self) -> int:
         """Replicas whose gradients are summed in this step (1 outside a strategy)."""
+
+    def sync_weights(self, model) -> None:
+        """Make the model's variables hold the weights of the last step ``fit`` ran."""
 
     def python_step(self, model, strategy) -> Optional[Callable]:
         """The compiled step for the trainer's own epoch loop, or None where ``fit`` runs it."""
@@ -132,13 +136,3 @@ def glue() -> BackendGlue:
         raise TypeError(f"fastw2v.{module.__name__.rsplit('.', 1)[-1]} lacks the glue's {', '.join(missing)}")
     return module
 
-
-def missing_members(obj, protocol) -> List[str]:
-    """The members ``protocol`` declares (methods and annotated attributes) that ``obj`` lacks."""
-    names = set()
-    for klass in protocol.__mro__:
-        if klass in (Protocol, object) or not getattr(klass, "_is_protocol", False):
-            continue
-        names |= {n for n in vars(klass) if not n.startswith("_")}
-        names |= set(getattr(klass, "__annotations__", {}))
-    return sorted(n for n in names if not hasattr(obj, n))

@@ -67,6 +67,12 @@ def replicas_in_sync() -> int:
     return 1
 
 
+def sync_weights(model) -> None:
+    """Write the state Keras' JAX ``fit`` holds during an epoch back into the model's variables."""
+    if hasattr(model, "jax_state_sync"):
+        model.jax_state_sync()
+
+
 def python_step(model, strategy):
     """None: ``model.fit`` on JAX iterates the feed's batches directly, with no pipeline
     threads beside the step's, so the trainer needs no loop of its own here."""

@@ -90,6 +90,10 @@ def replicas_in_sync() -> int:
     return tf.distribute.get_strategy().num_replicas_in_sync
 
 
+def sync_weights(model) -> None:
+    """Nothing to do: TensorFlow's step writes the model's variables in place."""
+
+
 def python_step(model, strategy):
     """The model's ``train_step`` as one XLA function of a NumPy batch, for the trainer's
     own epoch loop (:meth:`~fastw2v.keras_trainer.KerasTrainer.fit`); None where
@@ -215,11 +219,12 @@ def fit_epoch_distributed(trainer, data, callbacks, max_steps: Optional[int]) ->
     worker out of rows steps on empty batches). Callbacks get the calls ``fit`` makes.
 
     Every step also sums, over all workers, the rows each trained and each worker's
-    stop requests (:meth:`~fastw2v.keras_trainer.KerasTrainer.stop_flags`): a pause
-    for the chief's checkpoint, or a signal to any worker. The whole group therefore
-    stops after the same step, which its next all-reduce needs, and knows why
-    (:meth:`~fastw2v.keras_trainer.KerasTrainer.group_stopped`). One more scalar pair
-    rides on the loss's own reduction, so this costs no extra round trip.
+    stop request (:meth:`~fastw2v.keras_trainer.KerasTrainer.stop_flags`: a signal to
+    any worker). The whole group therefore stops after the same step, which its next
+    all-reduce needs (:meth:`~fastw2v.keras_trainer.KerasTrainer.group_stopped`). The
+    scalars ride on the loss's own reduction, so this costs no extra round trip. The
+    chief writes its periodic checkpoints between two steps, in a callback, while the
+    other workers wait for it in the next all-reduce.
 
     A collective that cannot reach a peer raises :class:`~fastw2v.errors.PeerLost`
     (exit status 4), as a peer the watch of :mod:`fastw2v.peers` loses does.
@@ -253,7 +258,7 @@ def _distributed_epoch(trainer, data, callbacks, max_steps: Optional[int]) -> No
     cbs.on_epoch_begin(trainer.epoch)
     for metric in model.metrics:
         metric.reset_state()
-    # a pause agreed at an epoch's last step leaves the next call no step: its end keeps the loss
+    # a stop agreed at an epoch's last step leaves the resumed call no step: its end keeps the loss
     epoch, logs = getattr(trainer, "_distributed_logs", (None, {}))
     logs = logs if epoch == trainer.epoch else {}
     # each worker's feed is its own share, already batched per replica: distributed from a
@@ -261,14 +266,14 @@ def _distributed_epoch(trainer, data, callbacks, max_steps: Optional[int]) -> No
     # cut every batch into one piece per replica of the whole group, and a worker would
     # train only its own piece of each, half its rows on two workers)
     for i, batch in enumerate(strategy.distribute_datasets_from_function(lambda context: data)):
-        loss, rows, pause, stop = trainer._distributed_step(batch, tf.constant(trainer.stop_flags())).numpy()
+        loss, rows, stop = trainer._distributed_step(batch, tf.constant(trainer.stop_flags())).numpy()
         trainer.group_rows_done += int(round(rows))
         logs = {"loss": float(loss)}
         trainer._distributed_logs = (trainer.epoch, logs)
-        agreed = trainer.group_stopped(pause > 0, stop > 0)
+        agreed = trainer.group_stopped(stop > 0)
         cbs.on_train_batch_end(i, logs)
         if agreed or model.stop_training or (max_steps is not None and i + 1 >= max_steps):
             break
-    if max_steps is None and not model.stop_training and trainer.group_stop is None:
+    if max_steps is None and not model.stop_training and not trainer.group_stop:
         cbs.on_epoch_end(trainer.epoch, logs)
     cbs.on_train_end()

@@ -130,6 +130,8 @@ class _Progress(keras.callbacks.Callback):
             self.model.stop_training = True
         if self.trainer.stop_requested:
             self.model.stop_training = True
+        else:
+            self.trainer._safe_point(self.batches_in_epoch)
         elapsed = max(time.perf_counter() - self.t0, 1e-9)
         pairs_per_sec = self.rows_trained * self.trainer.pairs_per_row / elapsed
         self.bar.set(self.rows * self.trainer.words_per_row, epoch=self.epoch + 1, loss=loss,
@@ -205,11 +207,13 @@ class KerasTrainer:
         self.rows_before = 0
         #: rows trained by all workers in this object's fits (multiworker: summed each step)
         self.group_rows_done = 0
-        #: multiworker: what the whole group agreed to stop for, after the step it stopped at:
-        #: "pause" (the chief's checkpoint) or "stop" (a signal to a worker); None while it trains
-        self.group_stop: Optional[str] = None
+        #: multiworker: whether the whole group agreed to stop after the step it stopped at
+        #: (a signal to any worker)
+        self.group_stop = False
         self._stop = threading.Event()
-        self._pause = False  # the request in _stop is only for a checkpoint
+        self._checkpoint = threading.Event()
+        #: the fit's checkpoint hook (:meth:`fit`'s ``on_checkpoint``), called at a safe point
+        self._on_checkpoint: Optional[Callable[["KerasTrainer"], None]] = None
         self._pending_state: Optional[Dict[str, np.ndarray]] = None
 
     @property
@@ -229,31 +233,53 @@ class KerasTrainer:
     @property
     def stop_requested(self) -> bool:
         """Whether the fit stops after this step: a request here, or under multiworker the group's."""
-        return self._stop.is_set() if self.n_workers == 1 else self.group_stop is not None
+        return self._stop.is_set() if self.n_workers == 1 else self.group_stop
 
-    def request_stop(self, pause: bool = False) -> None:
+    def request_stop(self) -> None:
         """Ask a running (or the next) :meth:`fit` to stop after the current batch; thread-safe.
 
-        ``pause``: only to write a checkpoint, after which training goes on. The request
-        holds until a fit has acted on it by raising TrainingInterrupted. Under
-        multiworker every worker stops after the same step, the first whose all-reduce
-        carries a request from any of them (:meth:`stop_flags`).
+        The request holds until a fit has acted on it by raising TrainingInterrupted.
+        Under multiworker every worker stops after the same step, the first whose
+        all-reduce carries a request from any of them (:meth:`stop_flags`).
         """
-        self._pause = pause and (self._pause or not self._stop.is_set())
         self._stop.set()
 
-    def stop_flags(self) -> np.ndarray:
-        """``[pause, stop]`` as this worker requests them, for the step's all-reduce (float32)."""
-        requested = self._stop.is_set()
-        return np.array([requested and self._pause, requested and not self._pause], dtype=np.float32)
+    def request_checkpoint(self) -> None:
+        """Ask a running fit to call its ``on_checkpoint`` hook after the current step; thread-safe.
 
-    def group_stopped(self, pause: bool, stop: bool) -> bool:
-        """Record what the step's all-reduce says the group asked for; True if it stops now.
-
-        A stop outranks a pause: the group then ends, and the chief saves what it has.
+        Training then goes on. Under multiworker only the chief writes checkpoints, and the
+        other workers wait for it in the next step's all-reduce.
         """
-        self.group_stop = "stop" if stop else "pause" if pause else None
-        return self.group_stop is not None
+        self._checkpoint.set()
+
+    def stop_flags(self) -> np.ndarray:
+        """``[stop]`` as this worker requests it, for the step's all-reduce (float32)."""
+        return np.array([self._stop.is_set()], dtype=np.float32)
+
+    def group_stopped(self, stop: bool) -> bool:
+        """Record whether the step's all-reduce says a worker asked the group to stop; True if it stops now."""
+        self.group_stop = bool(stop)
+        return self.group_stop
+
+    def _safe_point(self, batches_in_epoch: int) -> None:
+        """After a step: call the checkpoint hook if a checkpoint was asked for.
+
+        The state then says the current epoch's first ``batches_in_epoch`` batches are
+        trained, as after a stop there, and the model's variables hold the step's weights
+        (the JAX trainer keeps them apart during an epoch: :func:`~fastw2v.keras_glue.glue`'s
+        ``sync_weights``).
+        """
+        if not self._checkpoint.is_set():
+            return
+        self._checkpoint.clear()
+        if self._on_checkpoint is None:
+            return
+        _glue.sync_weights(self.model)
+        skipped, self.skip_batches = self.skip_batches, batches_in_epoch
+        try:
+            self._on_checkpoint(self)
+        finally:
+            self.skip_batches = skipped
 
     @property
     def cluster_rows_done(self) -> int:
@@ -310,7 +336,7 @@ class KerasTrainer:
         return self.config.rates()
 
     def fit(self, corpus, *, quiet: bool = True, on_epoch_end: Optional[Callable[["KerasTrainer", dict], None]] = None,
-            validate: Sequence[str] = (), validate_every: int = 2000, callbacks=(), tensorboard=None,
+            on_checkpoint: Optional[Callable[["KerasTrainer"], None]] = None, validate: Sequence[str] = (), validate_every: int = 2000, callbacks=(), tensorboard=None,
             max_steps: Optional[int] = None) -> "KerasTrainer":
         """Train for the configured epochs, from where :attr:`epoch` and :attr:`skip_batches` say.
 
@@ -321,6 +347,9 @@ class KerasTrainer:
             False shows a progress bar, and the neighbours of ``validate`` words every
             ``validate_every`` steps.
         on_epoch_end : callable(trainer, record), optional
+        on_checkpoint : callable(trainer), optional
+            Called after the step during which :meth:`request_checkpoint` was called, with
+            :meth:`checkpoint_state` saying where training stands; training then goes on.
         callbacks : Keras callbacks, run before fastw2v's own
         tensorboard : path, optional
             Log the loss there, and write embedding-projector files at the end.
@@ -339,6 +368,7 @@ class KerasTrainer:
         cfg, opts = self.config, self.options
         if self.model is None:
             self.build(corpus)
+        self._on_checkpoint = on_checkpoint
         corpus = self.worker_share(corpus)
         total_rows = self.rows_per_epoch * cfg.epochs
         start_rows = self.epoch * self.rows_per_epoch + self.skip_batches * opts.batch_size
@@ -366,23 +396,17 @@ class KerasTrainer:
             raise
         finally:
             progress.close()
+            self._on_checkpoint = None
         if progress.diverged:
             raise TrainingDiverged(f"training diverged: {progress.diverged}. The learning rate is probably too "
                                    f"high: try a lower --alpha ({cfg.optimizer}'s rate, now "
                                    f"{self.learning_rates()[0]})")
         if max_steps is None and self.stop_requested and self.epoch < cfg.epochs:
             self.skip_batches = progress.batches_in_epoch
-            interrupted = TrainingInterrupted(f"training stopped in epoch {self.epoch + 1} after "
-                                              f"{progress.batches_in_epoch} batches")
-            if self.n_workers > 1:
-                #: the group's reason, for the runner: True for the chief's checkpoint alone
-                interrupted.pause = self.group_stop == "pause"
-                self.group_stop = None
-                if not interrupted.pause or self._pause:
-                    self._stop.clear()  # acted on; a signal that came after the pause's step holds
-            else:
-                self._stop.clear()  # acted on: the next fit continues
-            raise interrupted
+            self.group_stop = False
+            self._stop.clear()  # acted on: the next fit continues
+            raise TrainingInterrupted(f"training stopped in epoch {self.epoch + 1} after "
+                                      f"{progress.batches_in_epoch} batches")
         if tensorboard and max_steps is None:
             self.vectors.save_projector(tensorboard)
         return self

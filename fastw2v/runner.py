@@ -5,16 +5,14 @@ both to :class:`Runner`, which
 
 * resumes from a checkpoint if asked (:meth:`Runner._resume`);
 * turns SIGINT and SIGTERM into a stop request (:class:`_Signals`);
-* writes a checkpoint after every epoch and every ``checkpoint_every`` seconds, by
-  asking the trainer to stop at a consistent point, saving, and fitting on;
+* writes a checkpoint after every epoch and every ``checkpoint_every`` seconds: the
+  trainer calls the runner's hook at its next safe point, and training goes on;
 * on a signal, saves a checkpoint and the vectors so far, then raises
   :class:`~fastw2v.errors.TrainingInterrupted` saying how to resume;
 * writes the vectors, the evaluation and the JSON report.
 
 A trainer is :class:`fastw2v.Word2Vec` or :class:`fastw2v.keras_trainer.KerasTrainer`;
-both offer ``fit(corpus, quiet=, on_epoch_end=, ...)``, ``request_stop()``,
-``checkpoint_state()``, ``restore(arrays, state, vocab)``, ``settings()``,
-``vectors``, ``history``, ``words_done``, ``pairs_done`` and ``report_fields()``.
+both provide :class:`Trainer`, the runner's declared contract.
 :func:`fastw2v.cli.exit_code` maps the outcome to the command line's exit status.
 """
 
@@ -31,7 +29,7 @@ import threading
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Protocol, Tuple
 
 from . import checkpoint as ckpt
 from .atomic import atomic_open
@@ -200,6 +198,65 @@ class _Signals:
             signal.signal(sig, old)
 
 
+class Trainer(Protocol):
+    """What the runner asks of a trainer: :class:`fastw2v.Word2Vec` and
+    :class:`fastw2v.keras_trainer.KerasTrainer` provide it (``tests/test_contracts.py`` checks).
+
+    ``fit`` trains to the end of the configured epochs, calling ``on_epoch_end(trainer,
+    record)`` after each one and ``on_checkpoint(trainer)`` at the first safe point after
+    :meth:`request_checkpoint`; it raises :class:`~fastw2v.errors.TrainingInterrupted`
+    after :meth:`request_stop`, with :meth:`checkpoint_state` saying where to continue.
+    """
+
+    #: the checkpoint's name for the trainer ("hogwild", "keras-sgns", ...)
+    backend: str
+    config: Word2VecConfig
+    #: whether this process writes the files (only a multi-worker group's worker 0 does)
+    is_chief: bool
+    #: the processes training together (1 but under multiworker)
+    n_workers: int
+
+    def fit(self, corpus, *, quiet: bool, on_epoch_end: Callable, on_checkpoint: Callable, **options) -> "Trainer":
+        """Train (see the class docstring)."""
+
+    def request_stop(self) -> None:
+        """Ask the running fit to stop at its next safe point (thread-safe)."""
+
+    def request_checkpoint(self) -> None:
+        """Ask the running fit to call its checkpoint hook at its next safe point (thread-safe)."""
+
+    def checkpoint_state(self) -> Tuple[Dict[str, Any], dict]:
+        """``(arrays, state)``: what a checkpoint holds."""
+
+    def restore(self, arrays: Dict[str, Any], state: dict, vocab) -> None:
+        """Continue from :meth:`checkpoint_state`'s output."""
+
+    def settings(self) -> dict:
+        """What a checkpoint must have been trained with to resume here."""
+
+    def report_fields(self) -> dict:
+        """The trainer's own fields of the run report."""
+
+    def worker_share(self, corpus):
+        """The part of ``corpus`` this process trains."""
+
+    @property
+    def vectors(self):
+        """The input embeddings as :class:`~fastw2v.vectors.Vectors`."""
+
+    @property
+    def history(self) -> List[dict]:
+        """One record per completed epoch."""
+
+    @property
+    def words_done(self) -> float:
+        """Corpus words trained by this object."""
+
+    @property
+    def pairs_done(self) -> float:
+        """(word, context) pairs trained by this object."""
+
+
 class Runner:
     """Train one trainer on one corpus with checkpoints, signal handling and a report."""
 
@@ -208,7 +265,7 @@ class Runner:
         self.trainer = trainer
         #: multiworker: the :class:`~fastw2v.peers.PeerGroup`; only the chief (worker 0) writes files
         self.peers = peers
-        self.writes = getattr(trainer, "is_chief", True)
+        self.writes = trainer.is_chief
         self.vocab = vocab
         self.corpus = corpus
         self.options = options
@@ -217,7 +274,7 @@ class Runner:
         self.signal: Optional[str] = None  # the name of the signal that stopped the run
         self.serial = 0  # of the next checkpoint
         self.fit_seconds = 0.0
-        self._checkpoint_due = False
+        self._timer: Optional[threading.Timer] = None
 
     # -- the lifecycle ---------------------------------------------------------------
 
@@ -227,8 +284,7 @@ class Runner:
             self._resume()
         words0, pairs0 = self.trainer.words_done, self.trainer.pairs_done
         with _Signals(self._on_signal):
-            while not self._fit_once():
-                pass
+            self._fit()
         seconds = self.fit_seconds
         history = self.trainer.history
         return {
@@ -240,45 +296,43 @@ class Runner:
             **self.trainer.report_fields(),
         }
 
-    def _fit_once(self) -> bool:
-        """One ``fit`` call; True when training is complete, False after a periodic checkpoint."""
-        timer = None
-        if self.options.checkpoint_dir and self.writes:
-            timer = threading.Timer(self.options.checkpoint_every, self._periodic_checkpoint)
-            timer.daemon = True
-            timer.start()
-        interrupted = None
+    def _fit(self) -> None:
+        """The one ``fit`` call: periodic checkpoints at the trainer's safe points, through its
+        ``on_checkpoint`` hook; a stop saves a checkpoint and the vectors so far, then raises."""
         t0 = time.perf_counter()
+        self._arm_timer()
         try:
             self.trainer.fit(self.corpus, quiet=self.options.quiet, on_epoch_end=self._on_epoch_end,
-                             **self.fit_options)
+                             on_checkpoint=self._on_checkpoint, **self.fit_options)
         except TrainingInterrupted as exc:
-            interrupted = exc
-        finally:
-            if timer is not None:
-                timer.cancel()
+            self._disarm_timer()
             self.fit_seconds += time.perf_counter() - t0
-        if interrupted is None:
-            return True
-        # multiworker: the group agreed why it stopped (a peer's signal, or the chief's checkpoint)
-        agreed = getattr(interrupted, "pause", None)
-        if (self._checkpoint_due and self.signal is None) if agreed is None else agreed:
-            # a signal arriving from here on sets the trainer's stop request again, and
-            # the next fit acts on it at once
-            self._checkpoint_due = False
-            if self.options.checkpoint_dir:
-                self._save_checkpoint(self.options.checkpoint_dir)
-            return False
-        self._save_on_interrupt(interrupted)
-        return True  # not reached: _save_on_interrupt raises
+            self._save_on_interrupt(exc)
+        finally:
+            self._disarm_timer()
+        self.fit_seconds += time.perf_counter() - t0
+
+    def _arm_timer(self) -> None:
+        """Ask the trainer for a checkpoint ``checkpoint_every`` seconds from now (the chief, with a directory)."""
+        self._disarm_timer()
+        if self.options.checkpoint_dir and self.writes:
+            self._timer = threading.Timer(self.options.checkpoint_every, self.trainer.request_checkpoint)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def _disarm_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     def _on_signal(self, name: str) -> None:
         self.signal = name
         self.trainer.request_stop()
 
-    def _periodic_checkpoint(self) -> None:
-        self._checkpoint_due = True
-        self.trainer.request_stop(pause=True)
+    def _on_checkpoint(self, trainer) -> None:
+        """The trainer's safe point after a periodic request: save, then count the next period."""
+        self._save_checkpoint(self.options.checkpoint_dir)
+        self._arm_timer()
 
     def _on_epoch_end(self, trainer, record: dict) -> None:
         if not self.options.quiet:
@@ -448,7 +502,7 @@ def _run(corpus: CorpusOptions, backend: str, config: Word2VecConfig, run_option
         peers.barrier("strategy")
         with peers.bounded("connecting TensorFlow's MultiWorkerMirroredStrategy"):
             trainer = make_trainer(backend, config, vocab, keras)
-    if getattr(trainer, "n_workers", 1) > 1:
+    if trainer.n_workers > 1:
         share = trainer.worker_share(encoded).extra["share"]
         print(f"worker {trainer.worker_index} of {trainer.n_workers}: sentences {share[0]}..{share[1] - 1}"
               + ("" if trainer.is_chief else "; this worker writes no files"), file=sys.stderr)

@@ -135,6 +135,15 @@ class Word2Vec:
         self.state = TrainState()
         self._raw_per_encoded = 1.0
         self._stop = threading.Event()
+        self._checkpoint = threading.Event()
+
+    #: one process trains the whole corpus and writes the files (the runner's contract)
+    is_chief = True
+    n_workers = 1
+
+    def worker_share(self, corpus):
+        """The part of ``corpus`` this trainer trains on: all of it."""
+        return corpus
 
     # -- public ---------------------------------------------------------------------
 
@@ -177,14 +186,19 @@ class Word2Vec:
             raise RuntimeError("the model is not trained yet: call fit() first")
         return Vectors(self.vocab.words, np.ascontiguousarray(self.W_in), self.vocab.counts)
 
-    def request_stop(self, pause: bool = False) -> None:
+    def request_stop(self) -> None:
         """Ask a running (or the next) :meth:`fit` to stop after the jobs in flight; thread-safe.
 
         The request holds until a fit has acted on it by raising TrainingInterrupted.
-        ``pause`` (only to write a checkpoint) changes nothing here: the runner knows why
-        it asked.
         """
         self._stop.set()
+
+    def request_checkpoint(self) -> None:
+        """Ask a running fit to call its ``on_checkpoint`` hook once the jobs in flight are done; thread-safe.
+
+        The threads then take no new job until the hook returns, and training goes on.
+        """
+        self._checkpoint.set()
 
     @property
     def words_done(self) -> float:
@@ -197,7 +211,8 @@ class Word2Vec:
         return self.state.pairs_done * (self.config.negative + 1)
 
     def fit(self, corpus, vocab: Optional[Vocab] = None, *, cache_dir=None, quiet: bool = True,
-            on_epoch_end: Optional[Callable[["Word2Vec", dict], None]] = None) -> "Word2Vec":
+            on_epoch_end: Optional[Callable[["Word2Vec", dict], None]] = None,
+            on_checkpoint: Optional[Callable[["Word2Vec"], None]] = None) -> "Word2Vec":
         """Train on ``corpus``, continuing from :attr:`state` (fresh, or :meth:`restore`-d).
 
         Parameters
@@ -211,6 +226,10 @@ class Word2Vec:
             False shows a progress bar on stderr.
         on_epoch_end : callable(model, record), optional
             Called after each completed epoch with its record (epoch, mean loss, ...).
+        on_checkpoint : callable(model), optional
+            Called once the jobs in flight when :meth:`request_checkpoint` was called are
+            done, with no job running and :meth:`checkpoint_state` saying where training
+            stands; training then goes on.
 
         Returns
         -------
@@ -231,7 +250,7 @@ class Word2Vec:
         t_start = time.perf_counter() - st.seconds
         try:
             while st.epoch < self.config.epochs:
-                self._run_epoch(plan, bar, t_start)
+                self._run_epoch(plan, bar, t_start, on_checkpoint)
                 record = self._end_epoch(t_start)
                 if on_epoch_end is not None:
                     on_epoch_end(self, record)
@@ -327,8 +346,32 @@ class Word2Vec:
                                            need_negatives=cfg.negative > 0),
                      sig=sig, log_sig=log_sig)
 
-    def _run_epoch(self, plan: _Plan, bar: Progress, t_start: float) -> None:
-        """Train the rest of the current epoch, from ``state.next_job``."""
+    def _run_epoch(self, plan: _Plan, bar: Progress, t_start: float,
+                   on_checkpoint: Optional[Callable[["Word2Vec"], None]]) -> None:
+        """Train the rest of the current epoch, from ``state.next_job``.
+
+        The threads take jobs until none is left, a stop is asked for, or a checkpoint is:
+        then, with every job they took finished, ``on_checkpoint`` runs (a safe point:
+        the state counts exactly the finished jobs) and new threads go on from there. A
+        request that meets the epoch's end waits for the next epoch's first safe point.
+        """
+        while True:
+            self._run_threads(plan, bar, t_start)
+            if not self._checkpoint.is_set() or self.state.next_job >= plan.n_jobs:
+                return
+            self._checkpoint.clear()
+            if on_checkpoint is not None:
+                on_checkpoint(self)  # a signal during it stops the next threads before their first job
+
+    def _interrupted(self, plan: _Plan) -> TrainingInterrupted:
+        """The stop request, acted on (the next fit continues)."""
+        self._stop.clear()
+        st = self.state
+        return TrainingInterrupted(f"training stopped in epoch {st.epoch + 1} after {st.next_job} of "
+                                   f"{plan.n_jobs} jobs")
+
+    def _run_threads(self, plan: _Plan, bar: Progress, t_start: float) -> None:
+        """The epoch's threads, from ``state.next_job`` until the jobs, a stop or a checkpoint request end them."""
         cfg = self.config
         st = self.state
         jobs = _JobQueue(st.next_job, plan.n_jobs)
@@ -356,9 +399,7 @@ class Word2Vec:
             raise TrainingDiverged(f"training diverged: {diverged}. The learning rate is probably too high: try a "
                                    f"lower --alpha ({cfg.optimizer}'s rate, now {cfg.rates()[0]})")
         if self._stop.is_set() and st.next_job < plan.n_jobs:
-            self._stop.clear()  # acted on: the next fit continues
-            raise TrainingInterrupted(f"training stopped in epoch {st.epoch + 1} after {st.next_job} of "
-                                      f"{plan.n_jobs} jobs")
+            raise self._interrupted(plan)
 
     def _worker(self, plan: _Plan, jobs: _JobQueue, keys) -> None:
         """One thread: take jobs and train them until none is left or a stop is requested."""
@@ -368,7 +409,7 @@ class Word2Vec:
         offset = float(self.state.epoch) * plan.ids.shape[0]
         rate, final = cfg.rates()
         try:
-            while not self._stop.is_set():
+            while not (self._stop.is_set() or self._checkpoint.is_set()):
                 j = jobs.take()
                 if j is None:
                     return

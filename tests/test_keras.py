@@ -791,6 +791,53 @@ def test_import_fastw2v_does_not_import_keras_or_a_backend():
     assert r.stdout.strip() == "False False False"
 
 
+class _CheckpointDuring(keras.callbacks.Callback):
+    """Asks ``trainer`` for a checkpoint as batch ``batch`` of epoch ``epoch`` begins (0-based; a
+    periodic timer's request). Keras' JAX ``fit`` begins one more batch than it trains per epoch,
+    so the batch is found by its index, not by counting calls."""
+
+    def __init__(self, trainer, epoch: int, batch: int):
+        super().__init__()
+        self.trainer, self.at = trainer, (epoch, batch)
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if (self.trainer.epoch, batch) == self.at:
+            self.trainer.request_checkpoint()
+
+
+def test_a_checkpoint_at_a_safe_point_resumes_as_the_uninterrupted_run(tmp_path):
+    """A checkpoint asked for during batch 3 of epoch 2 is written by the hook after that batch,
+    and training goes on in the same fit to the uninterrupted run's weights; restored into a new
+    trainer, the checkpoint continues to them too."""
+    corpus, _ = planted_corpus(4, sentences=600)
+    vocab = Vocab.build(corpus, min_count=1)
+    enc = encode(corpus, vocab)
+    cfg = Word2VecConfig(dim=8, window=3, negative=3, sample=0, min_count=1, epochs=3, seed=2)
+    opts = KerasOptions(batch_size=256)
+    full = KerasTrainer(cfg, vocab, opts).fit(enc)
+
+    saved = []
+    hooked = KerasTrainer(cfg, vocab, opts)
+    hooked.fit(enc, callbacks=[_CheckpointDuring(hooked, 1, 2)],
+               on_checkpoint=lambda t: saved.append((t.checkpoint_state(), t.model.get_weights())))
+    assert len(saved) == 1
+    (arrays, state), weights_then = saved[0]
+    assert (state["epoch"], state["skip_batches"]) == (1, 3)
+    assert hooked.skip_batches == 0 and [h["epoch"] for h in hooked.history] == [1, 2, 3]
+    for a, b in zip(full.model.get_weights(), hooked.model.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
+    # the checkpoint holds the weights of that step (not of the epoch's start, nor the run's end)
+    np.testing.assert_array_equal(arrays["w0"], weights_then[0])
+    assert not np.array_equal(arrays["w0"], hooked.model.get_weights()[0])
+
+    resumed = KerasTrainer(cfg, vocab, opts)
+    resumed.restore(arrays, state)
+    resumed.fit(enc)
+    assert int(resumed.model.optimizer.iterations.numpy()) == int(full.model.optimizer.iterations.numpy())
+    for a, b in zip(full.model.get_weights(), resumed.model.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
+
+
 def test_interrupt_checkpoint_resume_matches_uninterrupted_run(tmp_path):
     """Stopped 3 batches into epoch 2 of 3, checkpointed and restored into a new trainer,
     the run ends with the uninterrupted run's step count and weights. Every epoch runs

@@ -33,6 +33,7 @@ LAYER_NAMES = {FOUNDATIONS: "foundations", DATA: "data", KERNELS: "kernels", MOD
 LAYER: Dict[str, int] = {
     # foundations: the standard library, NumPy, and tqdm for the progress bars
     "errors": FOUNDATIONS,
+    "contract": FOUNDATIONS,
     "constants": FOUNDATIONS,
     "config": FOUNDATIONS,
     "atomic": FOUNDATIONS,

@@ -30,7 +30,7 @@ class _SignalDuringPeriodicSave(Runner):
 
     def _save_checkpoint(self, directory):
         super()._save_checkpoint(directory)
-        periodic = inspect.stack()[1].function == "_fit_once"
+        periodic = inspect.stack()[1].function == "_on_checkpoint"
         if periodic and self.words_at_signal is None:
             self.words_at_signal = self.trainer.state.words_done
             os.kill(os.getpid(), signal.SIGINT)
@@ -83,9 +83,9 @@ def test_periodic_checkpoints_are_written_and_training_completes(tmp_path):
     runner = Counting(trainer, vocab, enc, RunOptions(checkpoint_dir=str(tmp_path), checkpoint_every=0.2,
                                                       quiet=True), {"vocab": vocab})
     report = runner.train()
-    assert saves.count("_on_epoch_end") == 60 and saves.count("_fit_once") >= 1, saves
+    assert saves.count("_on_epoch_end") == 60 and saves.count("_on_checkpoint") >= 1, saves
     assert len(report["history"]) == 60 and trainer.state.epoch == 60
-    # stopping and fitting on around a periodic checkpoint changes nothing (one thread: exact)
+    # pausing the threads for a periodic checkpoint changes nothing (one thread: exact)
     plain = Word2Vec(cfg).fit(enc, vocab=vocab)
     assert np.array_equal(plain.W_in, trainer.W_in)
 

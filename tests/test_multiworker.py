@@ -110,7 +110,7 @@ def test_two_local_workers_train_disjoint_shares_and_only_the_chief_writes(tmp_p
     codes, errs = _launch(["--corpus", text, "--strategy", "multiworker", "--min-count", "1", "--dim", "16",
                            "--window", "3", "--sample", "0", "--epochs", "3", "--batch-size", "2048",
                            "--output", "v.txt", "--report", "r.json", "--checkpoint-dir", "ck", "--quiet",
-                           "--checkpoint-every", "1"],  # pauses for checkpoints: each must resume where it stopped
+                           "--checkpoint-every", "1"],  # the chief checkpoints between steps, the group training on
                           tmp_path, 2)
     assert codes == [0, 0], "\n\n".join(e[-3000:] for e in errs)
     chief, other = tmp_path / "worker0", tmp_path / "worker1"
@@ -119,8 +119,8 @@ def test_two_local_workers_train_disjoint_shares_and_only_the_chief_writes(tmp_p
     assert sorted(p.name for p in other.iterdir()) == []
     report = json.loads((chief / "r.json").read_text())
     assert report["workers"] == 2 and report["worker_index"] == 0 and report["replicas"] == 2
-    # every worker trained every row of its share, each once, across the checkpoints' pauses (a batch
-    # split per replica of the group would take two steps, and each pause would skip the second half)
+    # every worker trained every row of its share, each once, across the chief's checkpoints (a batch
+    # split per replica of the group would take two steps, and a worker would train half its rows)
     assert report["pairs_trained"] == report["pairs_trained_total"] == _expected_pairs(text, 2, 3, 3)
     history = [h["loss"] for h in report["history"]]
     assert len(history) == 3 and history[-1] < history[0]  # the loss falls
