@@ -13,7 +13,9 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results"
+#: Where the scripts write: benchmarks/results/, or $FASTW2V_RESULTS (``run_benchmarks.sh --quick``
+#: sets benchmarks/results/quick/, which git ignores, so that a check never overwrites the figures).
+RESULTS = Path(os.environ.get("FASTW2V_RESULTS") or ROOT / "benchmarks" / "results")
 SHARED_DATA = ROOT.parent / "shared" / "data"
 sys.path.insert(0, str(ROOT))
 

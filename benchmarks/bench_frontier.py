@@ -1,28 +1,29 @@
-"""The quality-time frontier: word2vec.c, gensim and fastw2v, each as a whole process.
+"""The quality-time frontier: word2vec.c, gensim and fastw2v, each as a whole process, in one run.
 
-    python benchmarks/bench_frontier.py [--corpus PATH] [--epochs 1,2,3,5] [--threads 2] [--quick]
-                                        [--systems A,B,...] [--name STEM] [--repeats 3]
+    python benchmarks/bench_frontier.py [--corpus PATH] [--epochs 1,2,3,4,5] [--threads 2] [--repeats 3]
+                                        [--quick] [--rewrite]
 
 Every system trains skip-gram with the shared settings (dim 100, window 5, negative 5,
 sample 1e-3, min-count 5) on the same plain-text corpus, for each of ``--epochs``, as a
 separate process whose wall time is measured whole (reading the text included; fastw2v
 runs with ``--no-cache`` so it reads the text too). The vectors are scored with
-``fastw2v.evaluate`` (analogies, WordSim-353). Systems:
+``fastw2v.evaluate`` (analogies, WordSim-353). Systems, each at its own defaults:
 
 * word2vec.c, compiled with its makefile's flags into a build folder outside the
   repository (``$FASTW2V_PEER_BUILD`` or the system's temp folder), skipped with a note
   where no compiler or source exists;
-* gensim 4.4 (``LineSentence`` over the same file);
+* gensim (``LineSentence`` over the same file);
 * fastw2v Hogwild (its default: shared negatives, row-wise Adagrad), and with word2vec's
-  SGD (``--optimizer sgd``, its default before Adagrad);
-* fastw2v Keras ``sgns`` at its default batch, and at 262,144 rows.
+  SGD (``--optimizer sgd``);
+* fastw2v Keras ``sgns`` (its defaults, on Keras' default backend).
 
 Each point runs ``--repeats`` times (default 3), in alternating order of systems per epoch
 count and per repeat, and a point is the median of its runs' wall times and, separately, of
 their scores: this machine switches between fast and slow states for minutes at a time, so
 one run of a point can take 1.5x another. Every run's figures are kept in the JSON. Equal-time
 quality is each system's best analogy among its points that finished within gensim's time
-for the largest epoch count. Writes benchmarks/results/frontier.{json,md,png}.
+for the largest epoch count. The default run takes about 50 minutes a repeat on 2 cores
+(2.5 hours). Writes benchmarks/results/frontier.{json,md,png}.
 """
 
 from __future__ import annotations
@@ -41,8 +42,7 @@ from _common import RESULTS, default_corpus, plain_text, quality, write_results
 
 PEER_SOURCE = Path(__file__).resolve().parents[2] / "shared" / "peers" / "word2vec"
 SETTINGS = {"dim": 100, "window": 5, "negative": 5, "sample": 1e-3, "min_count": 5}
-SYSTEMS = ("word2vec.c", "gensim", "fastw2v hogwild", "fastw2v hogwild sgd", "fastw2v keras sgns",
-           "fastw2v keras sgns 262k")
+SYSTEMS = ("word2vec.c", "gensim", "fastw2v hogwild", "fastw2v hogwild sgd", "fastw2v keras sgns")
 
 
 def build_word2vec_c(build_dir: Path):
@@ -84,9 +84,7 @@ def command(system: str, text: Path, out: Path, epochs: int, threads: int, binar
         return train + ["--backend", "hogwild"]
     if system == "fastw2v hogwild sgd":
         return train + ["--backend", "hogwild", "--optimizer", "sgd"]
-    if system == "fastw2v keras sgns":
-        return train + ["--backend", "keras"]
-    return train + ["--backend", "keras", "--batch-size", "262144"]
+    return train + ["--backend", "keras"]  # fastw2v keras sgns
 
 
 def run_point(system, text, work, epochs, threads, binary) -> dict:
@@ -111,13 +109,9 @@ def run_point(system, text, work, epochs, threads, binary) -> dict:
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--corpus", default=None, help="text corpus (default ../shared/data/wiki8.txt.xz)")
-    ap.add_argument("--epochs", default="1,2,3,5", help="comma-separated epoch counts (default 1,2,3,5)")
+    ap.add_argument("--epochs", default="1,2,3,4,5", help="comma-separated epoch counts (default 1,2,3,4,5)")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--quick", action="store_true", help="a 2M-word slice, epochs 1,2")
-    ap.add_argument("--systems", default=None,
-                    help="comma-separated subset of: " + ", ".join(SYSTEMS) + " (default: all)")
-    ap.add_argument("--name", default="frontier",
-                    help="results file stem under benchmarks/results (default frontier)")
+    ap.add_argument("--quick", action="store_true", help="a 2M-word slice, epochs 1,2, one repeat")
     ap.add_argument("--repeats", type=int, default=3,
                     help="runs per point, in alternating order; a point is their median (default 3)")
     ap.add_argument("--rewrite", action="store_true",
@@ -126,22 +120,21 @@ def main(argv=None):
     if args.rewrite:
         import json
 
-        results = json.loads((RESULTS / f"{args.name}.json").read_text())
-        (RESULTS / f"{args.name}.md").write_text(markdown(results).rstrip() + "\n")
-        plot(results, args.name)
+        results = json.loads((RESULTS / "frontier.json").read_text())
+        (RESULTS / "frontier.md").write_text(markdown(results).rstrip() + "\n")
+        plot(results)
         return
-    chosen = SYSTEMS if args.systems is None else tuple(x.strip() for x in args.systems.split(","))
-    unknown = [x for x in chosen if x not in SYSTEMS]
-    if unknown:
-        ap.error(f"unknown system(s) {', '.join(unknown)}; choose from {', '.join(SYSTEMS)}")
     if args.repeats < 1:
         ap.error(f"--repeats must be at least 1, got {args.repeats}")
-    epochs = [1, 2] if args.quick else [int(x) for x in args.epochs.split(",")]
+    if args.quick:
+        epochs, args.repeats = [1, 2], 1
+    else:
+        epochs = [int(x) for x in args.epochs.split(",")]
     path = Path(args.corpus) if args.corpus else default_corpus()
     work = Path(tempfile.mkdtemp(prefix="fastw2v-frontier-"))
     build = Path(os.environ.get("FASTW2V_PEER_BUILD", Path(tempfile.gettempdir()) / "fastw2v-peers"))
-    binary, build_note = build_word2vec_c(build) if "word2vec.c" in chosen else (None, "not chosen (--systems)")
-    systems = [s for s in SYSTEMS if s in chosen and (s != "word2vec.c" or binary is not None)]
+    binary, build_note = build_word2vec_c(build)
+    systems = [s for s in SYSTEMS if s != "word2vec.c" or binary is not None]
     if binary is None:
         print(f"word2vec.c skipped: {build_note}", flush=True)
     try:
@@ -158,8 +151,8 @@ def main(argv=None):
                "systems": systems, "repeats": args.repeats,
                "epochs": epochs, "word2vec_c_build": build_note, "points": points}
     results["equal_time"] = equal_time(points, max(epochs))
-    write_results(args.name, results, markdown(results))
-    plot(results, args.name)
+    write_results("frontier", results, markdown(results))
+    plot(results)
 
 
 SCORES = ("analogy_accuracy", "analogy_questions", "wordsim353_spearman", "wordsim353_coverage")
@@ -264,25 +257,19 @@ def keras_at_gensim_times(results: dict, system: str = "fastw2v keras sgns") -> 
 
 
 def hogwild_rules(results: dict, new: str = "fastw2v hogwild", old: str = "fastw2v hogwild sgd") -> list:
-    """Hogwild's two update rules side by side, as markdown lines: per epoch count, and the
-    equal-time measures (the best point within gensim's largest-epoch time; the time the
-    new rule takes to reach the old one's largest-epoch quality, as a fraction of the old's)."""
+    """Hogwild's two update rules against each other, as markdown lines: the best point of each within
+    gensim's largest-epoch time, and the time the new rule takes to reach the old one's quality at
+    the largest epoch count, as a fraction of the old's."""
     pts = {(p["system"], p["epochs"]): p for p in results["points"] if "analogy_accuracy" in p}
     epochs = [e for e in results["epochs"] if (new, e) in pts and (old, e) in pts]
     if not epochs:
         return []
-    md = ["| epochs | Adagrad (default): wall s, analogy, WordSim-353 | SGD: wall s, analogy, WordSim-353 |",
-          "|---:|---:|---:|"]
-    for e in epochs:
-        a, b = pts[(new, e)], pts[(old, e)]
-        md.append(f"| {e} | {a['wall_seconds']:.0f} s, {100 * a['analogy_accuracy']:.1f}%, "
-                  f"{a['wordsim353_spearman']:.3f} | {b['wall_seconds']:.0f} s, {100 * b['analogy_accuracy']:.1f}%, "
-                  f"{b['wordsim353_spearman']:.3f} |")
+    md = []
     eq = (results.get("equal_time") or {}).get("systems", {})
     if eq.get(new) and eq.get(old):
-        md += ["", f"Within gensim's {max(results['epochs'])}-epoch time: Adagrad's best point "
-               f"{100 * eq[new]['analogy_accuracy']:.1f}% ({eq[new]['epochs']} epochs), SGD's "
-               f"{100 * eq[old]['analogy_accuracy']:.1f}% ({eq[old]['epochs']} epochs)."]
+        md.append(f"Hogwild's update rules within gensim's {max(results['epochs'])}-epoch time: Adagrad's best point "
+                  f"{100 * eq[new]['analogy_accuracy']:.1f}% ({eq[new]['epochs']} epochs), SGD's "
+                  f"{100 * eq[old]['analogy_accuracy']:.1f}% ({eq[old]['epochs']} epochs).")
     top = pts[(old, epochs[-1])]
     reach = [pts[(new, e)] for e in epochs if pts[(new, e)]["analogy_accuracy"] >= top["analogy_accuracy"]]
     if reach:
@@ -296,23 +283,44 @@ def hogwild_rules(results: dict, new: str = "fastw2v hogwild", old: str = "fastw
     return md
 
 
+def run_spread(points: list) -> float:
+    """The largest spread of a point's finished runs' wall times, as a fraction of its median (0 if none)."""
+    spreads = []
+    for p in points:
+        walls = [r["wall_seconds"] for r in p.get("runs", []) if r["exit_code"] == 0]
+        if len(walls) > 1:
+            spreads.append((max(walls) - min(walls)) / statistics.median(walls))
+    return max(spreads, default=0.0)
+
+
 def markdown(results: dict) -> str:
+    epochs = results["epochs"]
     repeats = results.get("repeats", 1)
-    md = [f"| system ({results['threads']} threads) | epochs | wall s (whole process) | analogy | WordSim-353 |"
-          + (" each run's wall s |" if repeats > 1 else ""),
-          "|---|---:|---:|---:|---:|" + ("---|" if repeats > 1 else "")]
-    for p in sorted(results["points"], key=lambda p: (SYSTEMS.index(p["system"]), p["epochs"])):
-        acc = f"{100 * p['analogy_accuracy']:.1f}%" if "analogy_accuracy" in p else "failed"
-        ws = f"{p['wordsim353_spearman']:.3f}" if "wordsim353_spearman" in p else "n/a"
-        each = (" " + ", ".join(f"{r['wall_seconds']:.0f}" + ("" if r["exit_code"] == 0 else " (failed)")
-                                for r in p.get("runs", [])) + " |") if repeats > 1 else ""
-        md.append(f"| {p['system']} | {p['epochs']} | {p['wall_seconds']:.0f} | {acc} | {ws} |" + each)
+    pts = {(p["system"], p["epochs"]): p for p in results["points"]}
+    ran = list(dict.fromkeys(p["system"] for p in results["points"]))
+    systems = [s for s in SYSTEMS if s in ran] + [s for s in ran if s not in SYSTEMS]  # an older file's too
+    md = [f"| system ({results['threads']} threads): wall s (whole process), analogy, WordSim-353 | "
+          + " | ".join(f"{e} epoch{'s' if e > 1 else ''}" for e in epochs) + " |",
+          "|---|" + "---:|" * len(epochs)]
+    for system in systems:
+        cells = []
+        for e in epochs:
+            p = pts.get((system, e))
+            if p is None:
+                cells.append("")
+            elif "analogy_accuracy" not in p:
+                cells.append(f"failed ({p['wall_seconds']:.0f} s)")
+            else:
+                ws = f"{p['wordsim353_spearman']:.3f}" if "wordsim353_spearman" in p else "n/a"
+                cells.append(f"{p['wall_seconds']:.0f} s, {100 * p['analogy_accuracy']:.1f}%, {ws}")
+        md.append(f"| {system} | " + " | ".join(cells) + " |")
     if repeats > 1:
-        md += ["", f"Each point is the median of {repeats} runs in alternating order: wall time and scores "
-               "separately."]
+        md += ["", f"Each cell is the median of {repeats} runs in alternating order, wall time and scores separately; "
+               f"single runs of a point spread by up to {100 * run_spread(results['points']):.0f}% of its median "
+               "wall time (every run is in frontier.json)."]
     eq = results.get("equal_time") or {}
     if eq:
-        md += ["", f"Equal time: what each system reaches within gensim's {max(results['epochs'])}-epoch time "
+        md += ["", f"Equal time: what each system reaches within gensim's {max(epochs)}-epoch time "
                f"({eq['budget_seconds']:.0f} s).", "", "| system | best point within that time | analogy | WordSim-353 |",
                "|---|---:|---:|---:|"]
         for system, best in eq["systems"].items():
@@ -326,21 +334,16 @@ def markdown(results: dict) -> str:
         md += ["", "The Keras default at gensim's times:", ""] + at_gensim
     rules = hogwild_rules(results)
     if rules:
-        md += ["", "Hogwild's update rules, same run:", ""] + rules
-    if "word2vec.c" not in {p["system"] for p in results["points"]}:
+        md += [""] + rules
+    if "word2vec.c" not in ran:
         md += ["", f"word2vec.c was skipped: {results['word2vec_c_build']}."]
-    if results.get("systems") and len(results["systems"]) < len(SYSTEMS):
-        md += ["", "Systems run: " + ", ".join(results["systems"]) + " (`--systems`)."]
-    line, keras_line = summary(results), keras_summary(results)
-    if keras_line and len(results.get("systems") or SYSTEMS) < len(SYSTEMS):
-        # a run of some systems (--systems): its Keras line first, which the README's summary quotes
-        head = [keras_line, ""] + ([line, ""] if line else [])
-    else:
-        head = [" ".join(x for x in (line, keras_line) if x), ""] if line or keras_line else []
-    return "\n".join(head + md)
+    # the first paragraph, which README.md's summary quotes: Hogwild against the peers, then the
+    # Keras default within gensim's times
+    head = " ".join(x for x in (summary(results), keras_summary(results)) if x)
+    return "\n".join(([head, ""] if head else []) + md)
 
 
-def plot(results: dict, name: str = "frontier") -> None:
+def plot(results: dict) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -362,7 +365,7 @@ def plot(results: dict, name: str = "frontier") -> None:
     ax.set_title(f"Quality against time, {results['threads']} threads, same run", fontsize=10)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(RESULTS / f"{name}.png", dpi=110)
+    fig.savefig(RESULTS / "frontier.png", dpi=110)
     plt.close(fig)
 
 

@@ -23,7 +23,7 @@ is recorded with its error while the run goes on:
    difference to the step is the Python, conversion and copy time per step;
 5. ``keras``: end to end, ``KerasTrainer.fit`` on the corpus as the command line runs
    it, for 2 and 5 epochs at each batch size, with the analogy and WordSim-353 scores;
-6. ``hogwild``: Hogwild (word2vec's linear-decay SGD) on every core, 2 and 5 epochs.
+6. ``hogwild``: Hogwild at its defaults (row-wise Adagrad) on every core, 2 and 5 epochs.
 
 The summary says, at each batch size, whether the generator or the step bounds the
 end-to-end rate, and checks the targets of the backend issue (20M raw words/s at 5
@@ -41,7 +41,6 @@ import time
 import traceback
 from pathlib import Path
 
-import numpy as np
 from _common import RESULTS, bar_chart, default_corpus, fmt_rate, quality, train_hogwild, write_results
 
 from fastw2v import KerasOptions, Word2VecConfig, load_corpus
@@ -307,6 +306,9 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true", help="a 1M-word slice, small batches, 1 and 2 epochs")
     ap.add_argument("--steps", type=int, default=20, help="batches held for the step and fit timings")
     args = ap.parse_args(argv)
+    from fastw2v.memory import keep_freed_heap
+
+    keep_freed_heap()  # as the command line does for a Keras run, before Keras starts
     import jax
     import keras
 

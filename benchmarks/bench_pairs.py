@@ -103,7 +103,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--corpus", type=str, default=None, help="text corpus (default: ../shared/data/wiki8.txt.xz)")
     ap.add_argument("--slice-tokens", type=int, default=1_000_000, help="tokens for the skipgrams comparison")
-    ap.add_argument("--repeats", type=int, default=5, help="repeats per measurement (median reported)")
+    ap.add_argument("--repeats", type=int, default=10, help="repeats per measurement (median reported; default 10)")
     ap.add_argument("--window", type=int, default=4, help="skipgrams window_size (Keras default 4)")
     ap.add_argument("--pairs", type=int, default=9,
                     help="alternating tf_keras/fastw2v skipgrams pairs (the ratio is their median)")

@@ -1,8 +1,15 @@
-"""Scale: wiki8 (17M words) against wiki70m (70M words), both backends, one run.
+"""Preparation and scale: reading a corpus, then wiki8 (17M words) against wiki70m (70M words).
 
-    python benchmarks/bench_scale.py [--small PATH] [--large PATH] [--keras-steps N]
+    python benchmarks/bench_scale.py [--small PATH] [--large PATH] [--prep-repeats 5] [--keras-steps N] [--quick]
 
-Each measurement runs in its own process, which reports its own peak RSS
+Preparation, in this process, on ``--small``: the one read of ``load_corpus`` (vocabulary
+and encoding together, :func:`fastw2v.corpus_cache.read_once`) against the two passes it
+replaced (``count_words``, then ``encode``; what ``--prune-at`` still does), both from this
+tree. The corpus is unpacked to plain text first, as the frontier does, and each of
+``--prep-repeats`` repeats times both in alternating order; the two must give the same
+vocabulary, ids and sentence offsets. Writes benchmarks/results/prep.{json,md,png}.
+
+Scale: each measurement runs in its own process, which reports its own peak RSS
 (``VmHWM`` from ``/proc/self/status``: the peak resident set size of that process):
 
 * vocabulary + encoding from the compressed text into a cold cache (wall time);
@@ -32,9 +39,11 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import time
 from pathlib import Path
 
-from _common import ROOT, SHARED_DATA, bar_chart, write_results
+import numpy as np
+from _common import ROOT, SHARED_DATA, bar_chart, plain_text, write_results
 
 # VmHWM (peak resident set of this address space), not ru_maxrss: Linux carries
 # ru_maxrss across exec, so a child would report its forking parent's peak.
@@ -106,6 +115,8 @@ HOGWILD_SPEED_SHARED = textwrap.dedent("""
 
 KERAS = _PEAK + textwrap.dedent("""
     import json, sys, time
+    from fastw2v.memory import keep_freed_heap
+    keep_freed_heap()  # as the command line does for a Keras run, before Keras starts
     import keras
     from fastw2v import KerasOptions, Word2VecConfig, load_corpus
     from fastw2v.keras_trainer import KerasTrainer
@@ -132,6 +143,57 @@ KERAS = _PEAK + textwrap.dedent("""
                       "timed_steps": timed, "warmup_steps": warmup, "timed_seconds": seconds,
                       "maxrss_mib": peak_rss_mib()}))
 """)
+
+
+def two_passes(path):
+    """The vocabulary and the encoded corpus by two reads of the text: count, then encode."""
+    from fastw2v.corpus import ReadStats
+    from fastw2v.corpus_cache import encode
+    from fastw2v.vocab import Vocab, count_words
+
+    vocab = Vocab.from_counts(count_words(path, ReadStats()), min_count=5)
+    return vocab, encode(path, vocab)
+
+
+def one_read(path):
+    """The same by ``load_corpus``'s one read, without the cache."""
+    from fastw2v.corpus_cache import load_corpus
+
+    return load_corpus(path, min_count=5, use_cache=False)
+
+
+def run_prep(source: Path, repeats: int, words: int) -> None:
+    """One read against two passes on ``source`` as plain text (its first ``words`` words if
+    given), ``repeats`` times in alternating order; writes prep.*."""
+    ways = {"two passes (count, then encode)": two_passes, "one read (read_once)": one_read}
+    times = {name: [] for name in ways}
+    with tempfile.TemporaryDirectory(prefix="fastw2v-prep-") as work:
+        text = plain_text(source, Path(work), words)
+        outputs = {}
+        for r in range(repeats):
+            for name in (list(ways) if r % 2 == 0 else list(ways)[::-1]):
+                t0 = time.perf_counter()
+                vocab, corpus = ways[name](str(text))
+                times[name].append(time.perf_counter() - t0)
+                outputs[name] = (vocab.words, corpus.ids, corpus.sentence_starts)
+        a, b = outputs.values()
+        if not (a[0] == b[0] and np.array_equal(a[1], b[1]) and np.array_equal(a[2], b[2])):
+            raise SystemExit("the one read and the two passes gave different corpora")
+        n_words, sentences = int(corpus.raw_words), int(corpus.n_sentences)
+    med = {name: statistics.median(t) for name, t in times.items()}
+    old, new = med.values()
+    results = {"corpus": str(source), "raw_words": n_words, "sentences": sentences, "repeats": repeats,
+               "seconds": times, "median_seconds": med, "ratio_one_to_two": new / old, "identical": True}
+    md = [f"Building the vocabulary and encoding {n_words:,} words of plain text ({source.name}, "
+          f"{sentences:,} sentences), median of {repeats} alternating repeats in one process:", "",
+          "| way | median s | repeats, s |", "|---|---:|---|"]
+    for name, t in times.items():
+        md.append(f"| {name} | {med[name]:.2f} | {', '.join(f'{x:.2f}' for x in t)} |")
+    md += ["", f"One read / two passes: **{new / old:.2f}x** the time; the vocabulary, ids and sentence offsets "
+               "are identical."]
+    write_results("prep", results, "\n".join(md))
+    bar_chart("prep", list(times), [old, new], "seconds (median)", f"vocabulary + encoding, {n_words / 1e6:.1f}M words",
+              log=False, annotate=[f"{old:.2f} s", f"{new:.2f} s"])
 
 
 def child(code: str, *args) -> dict:
@@ -170,12 +232,19 @@ def main(argv=None):
                     help="back-to-back Hogwild speed runs per corpus for the speed ratio (default 5)")
     ap.add_argument("--keras-repeats", type=int, default=3,
                     help="back-to-back pairs of Keras runs for the Keras speed ratio (default 3)")
-    ap.add_argument("--quick", action="store_true", help="60 Keras steps, 1 speed repeat, 1 Keras repeat")
+    ap.add_argument("--prep-repeats", type=int, default=5,
+                    help="alternating repeats of the one read and the two passes (default 5)")
+    ap.add_argument("--quick", action="store_true",
+                    help="preparation on a 2M-word slice, once; 60 Keras steps, 1 speed repeat, 1 Keras repeat")
     args = ap.parse_args(argv)
     if args.quick:
+        args.prep_repeats = 1
         args.keras_steps = 60
         args.speed_repeats = 1
         args.keras_repeats = 1
+    if not Path(args.small).exists():
+        raise SystemExit(f"corpus not found: {args.small}")
+    run_prep(Path(args.small), args.prep_repeats, 2_000_000 if args.quick else 0)
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         caches = {}

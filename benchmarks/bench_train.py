@@ -1,21 +1,18 @@
-"""Training: gensim Word2Vec vs fastw2v Hogwild's two kernels, same settings, same run.
+"""Training speed: gensim Word2Vec against fastw2v Hogwild's three kernels, in one run.
 
-    python benchmarks/bench_train.py [--corpus PATH] [--epochs 5] [--threads 2] [--dims 100,300]
-                                     [--seeds 1,2] [--repeats 3] [--quick] [--speed-only]
+    python benchmarks/bench_train.py [--corpus PATH] [--threads 2] [--dims 100,300] [--repeats 3] [--quick]
 
-All train skip-gram at each of ``--dims``, window 5, negative 5, sample 1e-3,
-min_count 5, with the same number of threads; gensim and the SGD kernels at alpha 0.025.
-fastw2v runs three Hogwild kernels: word2vec's SGD with fresh negatives per pair, SGD
-with one draw shared by a centre's window, and row-wise Adagrad (the default) on the
-shared draw, whose speed is also set against the shared SGD kernel's in the same repeats. Training time excludes reading the
-text for both (gensim gets the corpus as an in-memory list of token lists; fastw2v
-its encoded, cached corpus). Quality is the mean over ``--seeds`` (each seed trains
-both, for ``--epochs``): one run's analogy accuracy moves by about half a point from
-seed to seed, as much as the gap being measured. Speed is the median ratio of
-``--repeats`` 1-epoch runs, each system once per repeat, the order reversed every
-other repeat. The roofline line sets each kernel's GFLOP/s against this CPU's FMA
-peak, measured in the same run. Writes benchmarks/results/train.{json,md,png};
-``--speed-only`` runs just the speed repeats and writes train_speed.{json,md,png}.
+All train skip-gram for one epoch at each of ``--dims``, window 5, negative 5, sample
+1e-3, min_count 5, with the same number of threads; gensim and the SGD kernels at alpha
+0.025. fastw2v runs three Hogwild kernels: word2vec's SGD with fresh negatives per pair,
+SGD with one draw shared by a centre's window, and row-wise Adagrad (the default) on the
+shared draw, whose speed is also set against the shared SGD kernel's in the same repeats.
+Training time excludes reading the text for both (gensim gets the corpus as an in-memory
+list of token lists; fastw2v its encoded, cached corpus). Speed is the median ratio of
+``--repeats`` 1-epoch runs, each system once per repeat, the order reversed every other
+repeat. The roofline lines set each kernel's GFLOP/s against this CPU's FMA peak,
+measured in the same run. Quality is the frontier's job (``bench_frontier.py``). Writes
+benchmarks/results/train.{json,md,png}.
 """
 
 from __future__ import annotations
@@ -26,18 +23,9 @@ import time
 
 import numpy as np
 
-from _common import bar_chart, default_corpus, fma_peak_gflops, quality, train_hogwild, write_results
+from _common import bar_chart, default_corpus, fma_peak_gflops, train_hogwild, write_results
 
 from fastw2v import Word2VecConfig, iter_sentences, load_corpus
-from fastw2v.vectors import Vectors
-
-PROBES = ["eight", "france", "king", "computer", "running", "blue", "war", "music", "paris", "water", "german",
-          "science"]
-
-
-def quality_and_neighbours(vectors: Vectors) -> dict:
-    probes = [p for p in PROBES if p in vectors]
-    return dict(quality(vectors), neighbours=vectors.most_similar_batch(probes, topn=8))
 
 
 @functools.lru_cache(maxsize=1)
@@ -45,7 +33,7 @@ def _sentences(path: str):
     return list(iter_sentences(path))
 
 
-def run_gensim(path, cfg: Word2VecConfig, threads: int, evaluate: bool = True) -> dict:
+def run_gensim(path, cfg: Word2VecConfig, threads: int) -> dict:
     from gensim.models import Word2Vec as GensimWord2Vec
 
     sentences = _sentences(str(path))  # in memory: reading is not timed
@@ -58,11 +46,8 @@ def run_gensim(path, cfg: Word2VecConfig, threads: int, evaluate: bool = True) -
     t0 = time.perf_counter()
     model.train(sentences, total_examples=len(sentences), epochs=cfg.epochs)
     seconds = time.perf_counter() - t0
-    wv = model.wv
-    vectors = Vectors(list(wv.index_to_key), wv.vectors)
     return {"train_seconds": seconds, "vocab_seconds": vocab_seconds, "raw_words": raw_words,
-            "words_per_sec": raw_words * cfg.epochs / seconds, "vocab_size": len(wv),
-            **(quality_and_neighbours(vectors) if evaluate else {})}
+            "words_per_sec": raw_words * cfg.epochs / seconds, "vocab_size": len(model.wv)}
 
 
 #: kernel name -> the Word2VecConfig fields that choose it: the negatives' draw and the update rule
@@ -87,7 +72,7 @@ def flop_per_pair(dim: int, negative: int) -> int:
     return 6 * dim * (negative + 1) + dim
 
 
-def run_fastw2v(path, cfg: Word2VecConfig, evaluate: bool = True) -> dict:
+def run_fastw2v(path, cfg: Word2VecConfig) -> dict:
     t0 = time.perf_counter()
     vocab, corpus = load_corpus(path, cfg.min_count, cfg.max_vocab)
     prep = time.perf_counter() - t0
@@ -97,51 +82,26 @@ def run_fastw2v(path, cfg: Word2VecConfig, evaluate: bool = True) -> dict:
             "words_per_sec": corpus.raw_words * cfg.epochs / seconds, "vocab_size": len(vocab),
             "positive_pairs_per_sec": pairs_per_sec,
             "gflops": pairs_per_sec * flop_per_pair(cfg.dim, cfg.negative) / 1e9,
-            "loss_per_epoch": [h["loss"] for h in model.state.history],
-            **(quality_and_neighbours(model.vectors) if evaluate else {})}
+            "loss_per_epoch": [h["loss"] for h in model.state.history]}
 
 
-def mean_over_seeds(runs):
-    """The first seed's run, with analogy and WordSim-353 replaced by their means over ``runs``."""
-    out = dict(runs[0])
-    for key in ("analogy_accuracy", "wordsim353_spearman"):
-        vals = [r.get(key) for r in runs]
-        if None not in vals:
-            out[key] = float(np.mean(vals))
-            out[key + "_by_seed"] = vals
-    return out
-
-
-def measure_dim(path, cfg: Word2VecConfig, seeds, threads: int, repeats: int, peak: float) -> dict:
-    """Quality (``cfg.epochs`` epochs per seed) and speed (``repeats`` x 1 epoch, in
-    alternating order) of gensim and both fastw2v kernels at ``cfg.dim``."""
+def measure_dim(path, cfg: Word2VecConfig, threads: int, repeats: int, peak: float) -> dict:
+    """Speed (``repeats`` x 1 epoch, in alternating order) of gensim and the fastw2v kernels at ``cfg.dim``."""
     names = ["gensim"] + list(KERNELS)
-    by_seed = {name: [] for name in names}
-    for seed in seeds:
-        c = cfg.replace(seed=seed)
-        by_seed["gensim"].append(run_gensim(path, c, threads))
-        for kernel, shared in KERNELS.items():
-            by_seed[kernel].append(run_fastw2v(path, c.replace(**shared)))
-        print(f"dim {cfg.dim} seed {seed}: " + "; ".join(
-            f"{n} {by_seed[n][-1].get('analogy_accuracy')} / {by_seed[n][-1].get('wordsim353_spearman')}"
-            for n in names), flush=True)
     speeds = {name: [] for name in names}
-    one = cfg.replace(epochs=1)
     for r in range(repeats):
         for name in (names if r % 2 == 0 else names[::-1]):
             if name == "gensim":
-                run = run_gensim(path, one, threads, evaluate=False)
+                run = run_gensim(path, cfg, threads)
             else:
-                run = run_fastw2v(path, one.replace(**KERNELS[name]), evaluate=False)
+                run = run_fastw2v(path, cfg.replace(**KERNELS[name]))
             speeds[name].append(run)
         print(f"dim {cfg.dim} speed repeat {r + 1}: " + ", ".join(
             f"{n} {speeds[n][-1]['words_per_sec'] / 1e3:.0f}k" for n in names), flush=True)
     out = {"dim": cfg.dim, "flop_per_pair": flop_per_pair(cfg.dim, cfg.negative), "fma_peak_gflops": peak}
     for name in names:
         words = [run["words_per_sec"] for run in speeds[name]]
-        entry = mean_over_seeds(by_seed[name]) if seeds else {}
-        entry["speed_repeats_words_per_sec"] = words
-        entry["median_words_per_sec"] = float(np.median(words))
+        entry = {"speed_repeats_words_per_sec": words, "median_words_per_sec": float(np.median(words))}
         if name != "gensim":
             ratios = [f["words_per_sec"] / g["words_per_sec"] for f, g in zip(speeds[name], speeds["gensim"])]
             gflops = [run["gflops"] for run in speeds[name]]
@@ -160,50 +120,42 @@ def measure_dim(path, cfg: Word2VecConfig, seeds, threads: int, repeats: int, pe
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--corpus", default=None, help="text corpus (default ../shared/data/wiki8.txt.xz)")
-    ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--dims", default="100,300", help="comma-separated embedding sizes (default 100,300)")
     ap.add_argument("--repeats", type=int, default=3,
                     help="1-epoch timings of each system, in alternating order, for the speed ratios (default 3)")
-    ap.add_argument("--seeds", default="1,2", help="comma-separated seeds for the quality runs (default 1,2)")
-    ap.add_argument("--quick", action="store_true", help="1 epoch, 1 seed, 1 speed repeat, dim 100")
-    ap.add_argument("--speed-only", action="store_true",
-                    help="only the alternating 1-epoch speed repeats, no quality runs; writes results/train_speed.*")
+    ap.add_argument("--quick", action="store_true", help="1 repeat, dim 100")
     args = ap.parse_args(argv)
     if args.quick:
-        args.epochs, args.repeats, args.seeds, args.dims = 1, 1, args.seeds.split(",")[0], "100"
-    seeds = [] if args.speed_only else [int(x) for x in args.seeds.split(",")]
+        args.repeats, args.dims = 1, "100"
     dims = [int(x) for x in args.dims.split(",")]
     path = args.corpus or default_corpus()
-    base = Word2VecConfig(dim=100, window=5, negative=5, sample=1e-3, min_count=5, alpha=0.025, epochs=args.epochs,
+    base = Word2VecConfig(dim=100, window=5, negative=5, sample=1e-3, min_count=5, alpha=0.025, epochs=1,
                           threads=args.threads, seed=1)  # alpha: gensim's, and the SGD kernels'
 
     peak = fma_peak_gflops(args.threads)
     print(f"float32 FMA peak, {args.threads} threads: {peak:.0f} GFLOP/s", flush=True)
-    per_dim = [measure_dim(path, base.replace(dim=dim), seeds, args.threads, args.repeats, peak) for dim in dims]
-    results = {"corpus": str(path), "epochs": args.epochs, "threads": args.threads, "config": base.to_dict(),
-               "seeds": seeds, "repeats": args.repeats, "fma_peak_gflops": peak, "dims": per_dim,
+    per_dim = [measure_dim(path, base.replace(dim=dim), args.threads, args.repeats, peak) for dim in dims]
+    from importlib import metadata
+
+    results = {"corpus": str(path), "epochs": 1, "threads": args.threads, "config": base.to_dict(),
+               "gensim_version": metadata.version("gensim"),
+               "repeats": args.repeats, "fma_peak_gflops": peak, "dims": per_dim,
                "default_kernel": next(k for k, v in KERNELS.items()
                                       if v == {f: getattr(Word2VecConfig().for_trainer("hogwild"), f) for f in v})}
-    name = "train_speed" if args.speed_only else "train"
-    write_results(name, results, markdown(results))
-    plot(results, name)
+    write_results("train", results, markdown(results))
+    plot(results)
 
 
 def markdown(results: dict) -> str:
-    n_rep, n_seeds = results["repeats"], len(results["seeds"])
-    has_quality = n_seeds > 0
+    n_rep = results["repeats"]
     md = [f"| {results['threads']} threads | dim | raw words/s (median of {n_rep} x 1 epoch) | vs gensim "
-          f"(median ratio) |" + (f" analogy ({results['epochs']} epochs, mean of {n_seeds} seeds) | WordSim-353 "
-                                 "(same) |" if has_quality else ""),
-          "|---|---:|---:|---:|" + ("---:|---:|" if has_quality else "")]
+          "(median ratio) |", "|---|---:|---:|---:|"]
     for d in results["dims"]:
-        for name, label in [("gensim", "gensim 4.4.0")] + list(KERNEL_LABEL.items()):
+        for name, label in [("gensim", f"gensim {results['gensim_version']}")] + list(KERNEL_LABEL.items()):
             r = d[name]
             ratio = f"**{r['speed_ratio_vs_gensim']:.2f}x**" if name != "gensim" else "1"
-            md.append(f"| {label} | {d['dim']} | {r['median_words_per_sec'] / 1e3:.0f}k | {ratio} |" +
-                      (f" {100 * r.get('analogy_accuracy', float('nan')):.1f}% | "
-                       f"{r.get('wordsim353_spearman', float('nan')):.3f} |" if has_quality else ""))
+            md.append(f"| {label} | {d['dim']} | {r['median_words_per_sec'] / 1e3:.0f}k | {ratio} |")
     md += ["", f"Roofline: this CPU's float32 FMA peak, measured in the same run on {results['threads']} threads, "
            f"is {results['fma_peak_gflops']:.0f} GFLOP/s.", "",
            "| kernel | dim | FLOP per positive pair | GFLOP/s achieved (median) | share of peak |",
@@ -214,53 +166,30 @@ def markdown(results: dict) -> str:
             md.append(f"| {label} | {d['dim']} | {d['flop_per_pair']:,} | {r['median_gflops']:.1f} | "
                       f"{100 * r['share_of_peak']:.1f}% |")
     md.append("")
-    if not has_quality:
-        md.append("Speed repeats only (`--speed-only`): the quality of these kernels is in the training table above.  ")
     for d in results["dims"]:
-        for name in ["gensim"] + list(KERNELS):
-            r = d[name]
-            if "analogy_accuracy_by_seed" in r:
-                md.append(f"dim {d['dim']}, {name}, by seed: analogy "
-                          f"{', '.join(f'{100 * x:.1f}%' for x in r['analogy_accuracy_by_seed'])}; WordSim-353 "
-                          f"{', '.join(f'{x:.3f}' for x in r.get('wordsim353_spearman_by_seed', []))}; "
-                          + (f"speed ratios {', '.join(f'{x:.2f}' for x in r['speed_ratios_vs_gensim'])}."
-                             if name != "gensim" else "") + "  ")
-            elif name != "gensim":
-                md.append(f"dim {d['dim']}, {name}: speed ratios "
-                          f"{', '.join(f'{x:.2f}' for x in r['speed_ratios_vs_gensim'])}.  ")
+        for name in KERNELS:
+            md.append(f"dim {d['dim']}, {name}: speed ratios "
+                      f"{', '.join(f'{x:.2f}' for x in d[name]['speed_ratios_vs_gensim'])}.  ")
     for d in results["dims"]:
         for name, peer in SGD_PEER.items():
-            if "speed_ratio_vs_sgd" in d[name]:
-                md.append(f"dim {d['dim']}, {name} against {peer} (SGD) in the same repeats: "
-                          f"**{d[name]['speed_ratio_vs_sgd']:.2f}x** (median; "
-                          f"{', '.join(f'{x:.2f}' for x in d[name]['speed_ratios_vs_sgd'])}).  ")
-    first = results["dims"][0]
-    if not has_quality:
-        return "\n".join(md)
-    md += ["", f"Nearest neighbours (8, dim {first['dim']}, seed {results['seeds'][0]}):", "",
-           "| word | gensim | per-pair SGD | shared SGD | shared Adagrad |", "|---|---|---|---|---|"]
-    for w in PROBES:
-        cells = [first[n].get("neighbours", {}).get(w) for n in ("gensim", "pair", "shared", "shared adagrad")]
-        if all(cells):
-            md.append(f"| {w} | " + " | ".join(", ".join(c) for c in cells) + " |")
+            md.append(f"dim {d['dim']}, {name} against {peer} (SGD) in the same repeats: "
+                      f"**{d[name]['speed_ratio_vs_sgd']:.2f}x** (median; "
+                      f"{', '.join(f'{x:.2f}' for x in d[name]['speed_ratios_vs_sgd'])}).  ")
     return "\n".join(md)
 
 
-def plot(results: dict, name: str = "train") -> None:
-    """Bars: median 1-epoch speed per system and dim, labelled with the ratio and quality."""
+def plot(results: dict) -> None:
+    """Bars: median 1-epoch speed per system and dim, labelled with the ratio to gensim."""
     labels, values, notes = [], [], []
     for d in results["dims"]:
         for system, label in [("gensim", "gensim")] + [(k, f"fastw2v {k}") for k in KERNELS]:
-            if system not in d:  # a results file from before that kernel existed
-                continue
             r = d[system]
             labels.append(f"{label}, dim {d['dim']}")
             values.append(r["median_words_per_sec"])
             ratio = f" ({r['speed_ratio_vs_gensim']:.2f}x)" if system != "gensim" else ""
-            notes.append(f"{r['median_words_per_sec'] / 1e3:.0f}k{ratio}" +
-                         (f"\nanalogy {100 * r['analogy_accuracy']:.1f}%" if "analogy_accuracy" in r else ""))
-    bar_chart(name, labels, values, "raw words/s (median, 1 epoch)",
-              f"SGNS training, {results['threads']} threads, same run", log=False, annotate=notes)
+            notes.append(f"{r['median_words_per_sec'] / 1e3:.0f}k{ratio}")
+    bar_chart("train", labels, values, "raw words/s (median, 1 epoch)",
+              f"SGNS training speed, {results['threads']} threads, same run", log=False, annotate=notes)
 
 
 if __name__ == "__main__":

@@ -2,20 +2,20 @@
 
     FASTW2V_CODE=TREE KERAS_BACKEND=B python benchmarks/keras_step_child.py CORPUS BATCH GROUP STEPS ROUNDS
 
-``FASTW2V_CODE`` is the repository tree whose ``fastw2v`` is timed (another commit's,
-unpacked by the parent, or this one); ``KERAS_BACKEND`` the backend. It builds the model
-with ``build_sgns`` (the same call in every tree), takes ``STEPS`` real batches of
-``BATCH`` rows from the pair generator, holds them in memory, and times ``model.fit``
-over them ``ROUNDS`` times (median ms per step). A tree whose step takes the batch's
-unique rows (:mod:`fastw2v.segments`) gets them, as its trainer feeds them, and is
-also timed fed plain rows; one whose step gathers from the unique rows
-(``unique_row_sums`` present) is timed beside the step before that change
-(:func:`full_table_gathers`), round by round in alternating order. On the current tree it also times the step without
-``fit``: TensorFlow's maths as a bare XLA function, and on JAX the model's own stateless ``train_step`` jitted with the state donated, fed batches held
-on the device, fed numpy batches, and without donation, plus ``fit`` at 4 steps per
-execution, so that the gap between ``fit`` and the step can be attributed; on
-TensorFlow, the unique-row step stopped after each of its parts, and this machine's
-copy bandwidth. Prints one JSON line.
+``FASTW2V_CODE`` is the repository tree whose ``fastw2v`` is timed (this one by default;
+``scripts/ab_compare.py`` points it at another commit's worktree); ``KERAS_BACKEND`` the
+backend. It first keeps the freed heap (:func:`fastw2v.memory.keep_freed_heap`, which
+``FASTW2V_KEEP_HEAP=0`` turns off), as a Keras run of the command line does, then builds
+the model with ``build_sgns``, takes ``STEPS`` real batches of ``BATCH`` rows from the pair
+generator, each with its unique rows (:mod:`fastw2v.segments`) as the trainer feeds them,
+holds them in memory, and times ``model.fit`` over them ``ROUNDS`` times (median ms per
+step), and ``fit`` fed plain rows. On TensorFlow it also times the trainer's own loop
+(round by round in alternating order with ``fit``), the step's maths as a bare XLA
+function, the unique-row step stopped after each of its parts, and this machine's copy
+bandwidth; on JAX the model's own stateless ``train_step`` jitted with the state donated,
+fed batches held on the device, fed numpy batches, and without donation, plus ``fit`` at 4
+steps per execution, so that the gap between ``fit`` and the step can be attributed.
+Prints one JSON line.
 """
 
 from __future__ import annotations
@@ -33,6 +33,12 @@ sys.path.insert(0, os.environ.get("FASTW2V_CODE", os.path.dirname(os.path.dirnam
 from fastw2v import load_corpus  # noqa: E402
 from fastw2v.pairs import PairGenerator  # noqa: E402
 
+try:
+    from fastw2v.memory import keep_freed_heap
+except ImportError:  # a tree from before it, timed by scripts/ab_compare.py: its Keras modules kept the heap
+    def keep_freed_heap():
+        return False
+
 
 def med(times, steps):
     return 1000 * statistics.median(times) / steps
@@ -48,66 +54,56 @@ def timed_rounds(fn, rounds):
     return out
 
 
+def backend_glue():
+    """The backend's glue module (:func:`fastw2v.keras_glue.glue`; ``keras_backend.glue`` in older trees)."""
+    try:
+        from fastw2v.keras_glue import glue
+    except ImportError:
+        from fastw2v.keras_backend import glue
+    return glue()
+
+
 def main():
     corpus_path, batch, group, steps, rounds = sys.argv[1], *map(int, sys.argv[2:6])
+    keep_freed_heap()  # before Keras and its thread pools start, as the command line's Keras run
     vocab, corpus = load_corpus(corpus_path, min_count=5)
     import keras
 
     from fastw2v import keras_models
     from fastw2v.keras_models import build_sgns
+    from fastw2v.segments import RowSets, sgns_segments
 
     backend = keras.backend.backend()
     gen = PairGenerator(vocab, seed=1)
-    batches = []
+    plain = []
     for t, c in gen.batches(corpus, batch):
-        batches.append((t, c))
-        if len(batches) == steps:
+        plain.append((t, c))
+        if len(plain) == steps:
             break
     V = len(vocab)
+    sets = RowSets(V)
+    fed = [sgns_segments(sets, t, c, group, 5) for t, c in plain]  # as the trainer's feed makes them
     out = {"backend": backend, "code": keras_models.__file__, "batch_rows": batch, "negative_group": group,
-           "steps": steps, "rounds": rounds}
-    default = None
-    if hasattr(getattr(keras_models, "RowOptimizer", None), "unique_row_update"):
-        # a tree whose step takes each batch's unique rows feeds them, as its trainer does
-        from fastw2v.segments import RowSets, sgns_segments
-
-        sets = RowSets(V)
-        default = [sgns_segments(sets, t, c, group, 5) for t, c in batches]
-        out["unique_rows"] = [[int(x[2].shape[0]), int(np.count_nonzero(x[3])), int(x[5].shape[0]),
-                               int(np.count_nonzero(x[6]))] for x in default]
+           "steps": steps, "rounds": rounds,
+           "unique_rows": [[int(x[2].shape[0]), int(np.count_nonzero(x[3])), int(x[5].shape[0]),
+                            int(np.count_nonzero(x[6]))] for x in fed]}
 
     def model(**kw):
         return build_sgns(V, 100, 5, words_per_step=1, total_words=1e12, negative_group=group, **kw)
 
-    def fit_rounds(m, xs):
-        return med(timed_rounds(fit_callable(m, xs, backend), rounds), steps)
-
-    plain = [(t, c) for t, c in batches]
-    if default is not None and hasattr(keras_models, "unique_row_sums"):
-        # the tree's own step and, alternating with it round by round, the previous one; on
-        # TensorFlow both also as the trainer's own loop calls them, without tf.data
-        fns = {"fit_ms": fit_callable(model(), default, backend),
-               "fit_full_table_gathers_ms": fit_callable(full_table_gathers(model()), default, backend)}
-        from fastw2v.keras_backend import glue as backend_glue
-
-        glue = backend_glue()
-        if backend == "tensorflow" and hasattr(glue, "python_step"):
-            fns["loop_ms"] = python_loop_callable(model(), default, glue)
-            fns["loop_full_table_gathers_ms"] = python_loop_callable(full_table_gathers(model()), default, glue)
-        for key, times in zip(fns, alternating_rounds(list(fns.values()), rounds)):
-            out[key] = med(times, steps)
-    else:
-        out["fit_ms"] = fit_rounds(model(), default or plain)  # the tree's own default step
-    if default is not None:
-        out["fit_occurrences_ms"] = fit_rounds(model(), plain)  # the same tree, summing into V rows
+    # fit and, on TensorFlow, the trainer's own loop (no tf.data), alternating round by round
+    fns = {"fit_ms": fit_callable(model(), fed, backend)}
     if backend == "tensorflow":
-        if hasattr(keras_models, "RowOptimizer"):
-            out["bare_step_ms"] = med(timed_rounds(tf_bare_step(model(), batches, group), rounds), steps)
-        if default is not None:
-            out.update(tf_breakdown(V, default, group, rounds))
-            out["copy_gb_per_s"] = copy_bandwidth()
-    elif hasattr(keras_models, "RowOptimizer"):  # the current tree: break the step down
-        out.update(jax_breakdown(model, default or plain, rounds))
+        fns["loop_ms"] = python_loop_callable(model(), fed, backend_glue())
+    for key, times in zip(fns, alternating_rounds(list(fns.values()), rounds)):
+        out[key] = med(times, steps)
+    out["fit_occurrences_ms"] = med(timed_rounds(fit_callable(model(), plain, backend), rounds), steps)
+    if backend == "tensorflow":
+        out["bare_step_ms"] = med(timed_rounds(tf_bare_step(model(), plain, group), rounds), steps)
+        out.update(tf_breakdown(V, fed, group, rounds))
+        out["copy_gb_per_s"] = copy_bandwidth()
+    else:
+        out.update(jax_breakdown(model, fed, rounds))
     print(json.dumps(out))
 
 
@@ -141,24 +137,6 @@ def alternating_rounds(fns, rounds):
             fns[i]()
             times[i].append(time.perf_counter() - t0)
     return times
-
-
-def full_table_gathers(m):
-    """``m`` with the step of b7a2c5f, the reference for this tree's: the sums still go into the
-    batch's unique rows, but every occurrence's row is gathered from the whole table and the
-    output gradient's two parts are joined before they are summed."""
-    import types
-
-    from fastw2v.keras_models import shared_negative_gradients
-
-    def row_gradients(self, x, y=None):
-        W_in, W_out = self.w_in.embeddings, self.w_out.embeddings
-        grad_u, grad_v, out_rows, row_loss = shared_negative_gradients(W_in.value, W_out.value, x[0], x[1],
-                                                                       self.negative_group)
-        return [(W_in, x[0], grad_u, tuple(x[2:5])), (W_out, out_rows, grad_v, tuple(x[5:8]))], row_loss
-
-    m.row_gradients = types.MethodType(row_gradients, m)
-    return m
 
 
 def tf_dataset(xs):

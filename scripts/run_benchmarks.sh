@@ -1,17 +1,27 @@
 #!/usr/bin/env bash
-# Run every benchmark (each measures fastw2v and its peer in one run), then refresh
-# the README's tables. Needs the `bench` extra: pip install -e '.[bench,tf]'.
-# --quick (or QUICK=1) gives every table on a slice of wiki8 in a few minutes, for checking
-# that nothing broke; the full mode is what the README shows.
+# Rebuild every file in benchmarks/results/ from this tree, then refresh the tables of both
+# READMEs. Each line below is the one command behind its results; tests/test_readme.py checks
+# that every results JSON records one of them. The GPU run is not here: it needs a GPU
+# (bash scripts/gpu_bench.sh, benchmarks/README.md's "Keras on a GPU").
+# Needs pip install -e '.[bench,tf,jax,plot]', ../shared/data/{wiki8,wiki70m}.txt.xz (with
+# eval/) and ../shared/peers/word2vec; about 4 hours on 2 cores, the frontier 2.5 of them.
+# --quick (or QUICK=1): every script on a slice, written to benchmarks/results/quick/ (ignored
+# by git), with no README change: a check that nothing broke, not figures to read.
 set -euo pipefail
-if [[ "${1:-}" == "--quick" ]]; then QUICK=1; fi
 cd "$(dirname "$0")/.."
-for b in benchmarks/bench_*.py; do
-    echo "=== $b"
-    python "$b" ${QUICK:+--quick}
-done
-echo "=== benchmarks/bench_keras.py --batch-sweep"
-python benchmarks/bench_keras.py --batch-sweep ${QUICK:+--quick}
-echo "=== benchmarks/bench_keras.py --workers"
-python benchmarks/bench_keras.py --workers ${QUICK:+--quick}
-python scripts/update_readme.py
+quick=()
+if [[ "${1:-}" == "--quick" || -n "${QUICK:-}" ]]; then
+    quick=(--quick)
+    export FASTW2V_RESULTS="$PWD/benchmarks/results/quick"
+fi
+run() { echo "=== python $* ${quick[*]+${quick[*]}}"; python "$@" ${quick[@]+"${quick[@]}"}; }
+run benchmarks/bench_pairs.py                           # pairs.*
+run benchmarks/bench_train.py                           # train.*
+run benchmarks/bench_keras.py                           # keras.*
+run benchmarks/bench_keras.py --profile --end-to-end 2  # keras_profile.*
+run benchmarks/bench_scale.py                           # prep.*, scale.*
+run benchmarks/bench_frontier.py                        # frontier.* (the longest, last)
+if [[ ${#quick[@]} -eq 0 ]]; then
+    bash scripts/example_map.sh                         # example_map.png
+    python scripts/update_readme.py
+fi
