@@ -2,7 +2,7 @@
 
 The exit statuses are the command line's contract with the shell; :func:`exit_code`
 maps the way a run ended to one of them. The run (:mod:`fastw2v.runner`) and the
-multi-worker watch (:mod:`fastw2v.peers`) name them too, so they live here, below
+multi-worker watch (:mod:`fastw2v.multiworker.peers`) name them too, so they live here, below
 both, with the refusals that name the command line's flags.
 
 argparse's ``ArgumentDefaultsHelpFormatter`` appends "(default: ...)" to every flag,

@@ -283,7 +283,7 @@ class KerasOptions:
         an accelerator busy while Python catches up; 1 suits a CPU.
     peer_timeout : float
         ``multiworker``: seconds of silence after which a peer counts as lost, and the
-        bound on meeting the peers at start-up (:mod:`fastw2v.peers`).
+        bound on meeting the peers at start-up (:mod:`fastw2v.multiworker.peers`).
     peer_port : int, optional
         ``multiworker``: the port the chief watches its peers on; by default its
         ``TF_CONFIG`` port plus one.

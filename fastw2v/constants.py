@@ -49,5 +49,5 @@ DEFAULT_CHECKPOINT_DIR = "fastw2v-checkpoint"
 
 #: ``--strategy multiworker``: seconds of silence after which a peer counts as lost,
 #: also the bound on meeting the peers at start-up (``--peer-timeout``;
-#: :mod:`fastw2v.peers`).
+#: :mod:`fastw2v.multiworker.peers`).
 DEFAULT_PEER_TIMEOUT = 60.0

@@ -20,7 +20,7 @@ trains its own disjoint share of the sentences (worker ``i`` of ``n``: sentences
 ``i*S/n`` to ``(i+1)*S/n``, so no window crosses two shares); the optimizer
 all-reduces the gradient slices, so every worker holds the same weights after each
 step, and the chief (worker 0) alone writes files. Losing a peer, stopping the group
-and resuming it are :mod:`fastw2v.peers`'s and :mod:`fastw2v.runner`'s.
+and resuming it are :mod:`fastw2v.multiworker`'s and :mod:`fastw2v.runner`'s.
 """
 
 from __future__ import annotations
@@ -135,7 +135,7 @@ def fit_data(feed, layout: str, width: int):
 
 class Strategy:
     """The ``tf.distribute`` strategy ``name``; for ``multiworker`` the caller has checked
-    ``TF_CONFIG`` first (:func:`~fastw2v.cluster.cluster_from_tf_config`)."""
+    ``TF_CONFIG`` first (:func:`~fastw2v.multiworker.cluster.cluster_from_tf_config`)."""
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -227,7 +227,7 @@ def fit_epoch_distributed(trainer, data, callbacks, max_steps: Optional[int]) ->
     other workers wait for it in the next all-reduce.
 
     A collective that cannot reach a peer raises :class:`~fastw2v.errors.PeerLost`
-    (exit status 4), as a peer the watch of :mod:`fastw2v.peers` loses does.
+    (exit status 4), as a peer the watch of :mod:`fastw2v.multiworker.peers` loses does.
     """
     try:
         _distributed_epoch(trainer, data, callbacks, max_steps)

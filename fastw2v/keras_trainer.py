@@ -25,7 +25,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import keras
 
-from .cluster import WORKER_SEED_STRIDE, cluster_from_tf_config
+from .multiworker.cluster import WORKER_SEED_STRIDE, cluster_from_tf_config
 from .config import KerasOptions, Word2VecConfig
 from .constants import LOSS_EXPLOSION_FACTOR
 from .errors import ArgumentTypeError, CheckpointError, CorpusError, TrainingDiverged, TrainingInterrupted

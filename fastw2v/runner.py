@@ -27,19 +27,18 @@ import signal
 import sys
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Protocol, Tuple
 
 from . import checkpoint as ckpt
 from .atomic import atomic_open
-from .cluster import worker_addresses
 from .config import KerasOptions, Word2VecConfig, check_choice, check_float, check_int
-from .cli import KERAS_ONLY_OPTIONS, PROG, exit_code
+from .cli import KERAS_ONLY_OPTIONS
 from .constants import CHECKPOINT_EVERY_SECONDS, DEFAULT_CHECKPOINT_DIR
-from .errors import PeerLost, TrainingDiverged, TrainingInterrupted, UsageError
+from .errors import TrainingInterrupted, UsageError
 from .memory import check_batch_memory, heap_kept_by_setting
-from .peers import heartbeat_interval, start_peers
+from .multiworker.group import checkpoint_name, run_in_group, worker_run_options
 
 BACKENDS = ("keras", "hogwild")
 
@@ -142,39 +141,12 @@ def _start_keras(verbose: bool) -> None:
     asked = verbose or "TF_CPP_MIN_LOG_LEVEL" in os.environ  # the user chose what TensorFlow logs
     with contextlib.nullcontext() if asked else native_start_up_filtered():
         try:
-            module = importlib.import_module("fastw2v.keras_trainer")
+            importlib.import_module("fastw2v.keras_trainer")  # Keras, its backend and fastw2v's Keras modules
         except ImportError:
             return
-        module._glue.physical_devices()
+        from .keras_glue import glue
 
-
-def _checkpoint_name(directory, meta: dict) -> str:
-    """A checkpoint as a lost-worker message names it: where, when, and how far it had trained."""
-    state = meta.get("state") or {}
-    epoch, batches = state.get("epoch", 0), state.get("skip_batches", 0)
-    where = f"epoch {epoch + 1}, batch {batches}" if batches else f"the end of epoch {epoch}"
-    return f"{directory}/ (saved {meta.get('saved_at', '?')}, at {where})"
-
-
-@contextlib.contextmanager
-def _sigterm_interrupts():
-    """SIGTERM raises KeyboardInterrupt, as SIGINT does, until training installs its own handlers.
-
-    A multi-worker run stopped before it trains then says goodbye to its peers, which
-    stop with it, instead of vanishing as a lost worker.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
-
-    old = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, old)
+        glue().physical_devices()
 
 
 class _Signals:
@@ -263,7 +235,7 @@ class Runner:
     def __init__(self, trainer, vocab, corpus, options: RunOptions, fit_options: Optional[dict] = None,
                  peers=None) -> None:
         self.trainer = trainer
-        #: multiworker: the :class:`~fastw2v.peers.PeerGroup`; only the chief (worker 0) writes files
+        #: multiworker: the :class:`~fastw2v.multiworker.peers.PeerGroup`; only the chief (worker 0) writes files
         self.peers = peers
         self.writes = trainer.is_chief
         self.vocab = vocab
@@ -354,7 +326,7 @@ class Runner:
         ckpt.save(directory, arrays, meta)
         self.serial += 1
         if self.peers is not None:
-            self.peers.note_checkpoint(_checkpoint_name(directory, meta))
+            self.peers.note_checkpoint(checkpoint_name(directory, meta))
 
     def _resume(self) -> None:
         """Continue from the checkpoint; under multiworker the chief's, which it hands to every worker."""
@@ -363,7 +335,7 @@ class Runner:
             meta, arrays = ckpt.load(directory)
             if self.peers is not None:
                 self.peers.send_state(meta, arrays)
-                self.peers.note_checkpoint(_checkpoint_name(directory, meta))
+                self.peers.note_checkpoint(checkpoint_name(directory, meta))
         else:
             meta, arrays = self.peers.receive_state()
         # every worker checks the checkpoint against its own corpus, vocabulary and flags
@@ -431,7 +403,7 @@ def run(corpus: CorpusOptions, backend: str, config: Word2VecConfig, run_options
     """A whole training run, as ``python -m fastw2v.train`` does it; returns the report.
 
     Under ``--strategy multiworker`` the workers first meet and then watch each other
-    (:mod:`fastw2v.peers`): a lost peer ends this process with
+    (:mod:`fastw2v.multiworker`): a lost peer ends this process with
     :data:`~fastw2v.cli.EXIT_PEER_LOST`, and every way this run ends is told to the
     others.
 
@@ -459,28 +431,9 @@ def run(corpus: CorpusOptions, backend: str, config: Word2VecConfig, run_options
         heap_kept_by_setting()  # a bad FASTW2V_KEEP_HEAP is refused before the corpus is read
     if keras is None or keras.strategy != "multiworker":
         return _run(corpus, backend, config, run_options, keras)
-    index, addresses = worker_addresses()  # a missing or malformed TF_CONFIG is refused here, before Keras
-    hint = ("no checkpoint was written yet" if run_options.checkpoint_dir else
-            "the run keeps no checkpoint (give the chief --checkpoint-dir to keep one)")
-    with _sigterm_interrupts():
-        # met before the corpus loads: a peer still loading keeps the watch's heartbeat going
-        peers = start_peers(index, len(addresses), addresses, keras.peer_timeout, keras.peer_port,
-                            checkpoint_hint=hint, prog=PROG)
-        try:
-            report = _run(corpus, backend, config, run_options, keras, peers)
-        except BaseException as exc:
-            if isinstance(exc, PeerLost):
-                # the engine saw a collective fail: the watch names the lost peer within its timeout
-                # (and ends the process); if no peer is lost, the engine's own channel is at fault
-                peers.await_verdict(keras.peer_timeout + 2 * heartbeat_interval(keras.peer_timeout))
-            # a divergence or a stop all workers agreed on ends every worker by itself
-            peers.leave(expected=isinstance(exc, (TrainingDiverged, TrainingInterrupted)), code=exit_code(exc),
-                        message=str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
-            if isinstance(exc, PeerLost):  # the engine's own channel failed: say what the checkpoint holds
-                raise PeerLost(f"{exc}; {peers.held()}") from None
-            raise
-        peers.leave(expected=True)
-    return report
+    # a missing or malformed TF_CONFIG is refused first, before Keras
+    return run_in_group(keras.peer_timeout, keras.peer_port, bool(run_options.checkpoint_dir),
+                        lambda peers: _run(corpus, backend, config, run_options, keras, peers))
 
 
 def _run(corpus: CorpusOptions, backend: str, config: Word2VecConfig, run_options: RunOptions,
@@ -503,14 +456,7 @@ def _run(corpus: CorpusOptions, backend: str, config: Word2VecConfig, run_option
         with peers.bounded("connecting TensorFlow's MultiWorkerMirroredStrategy"):
             trainer = make_trainer(backend, config, vocab, keras)
     if trainer.n_workers > 1:
-        share = trainer.worker_share(encoded).extra["share"]
-        print(f"worker {trainer.worker_index} of {trainer.n_workers}: sentences {share[0]}..{share[1] - 1}"
-              + ("" if trainer.is_chief else "; this worker writes no files"), file=sys.stderr)
-        if not trainer.is_chief:
-            # only the chief (worker 0) writes files; the others train their share
-            # (its --checkpoint-dir is kept for --resume, whose state comes from the chief)
-            run_options = replace(run_options, output=None, report=None, tensorboard=None,
-                                  eval_analogies=None, eval_pairs=(), validate=())
+        run_options = worker_run_options(trainer, encoded, run_options)
     if backend == "hogwild":
         fit_options = {"vocab": vocab}
     else:

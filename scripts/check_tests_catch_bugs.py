@@ -220,19 +220,19 @@ MUTATIONS = [
      "        feed = EpochFeed(self.gen, corpus, opts.layout, opts.batch_size, self.epoch,\n"
      "                         skip=self.skip_batches if self.is_chief else 0,\n",
      ["tests/test_multiworker.py::test_a_lost_worker_ends_the_group_and_a_resume_trains_what_the_checkpoint_had_not"]),
-    ("peers: a silent peer is never lost (its link has no read timeout)", "fastw2v/peers.py",
+    ("peers: a silent peer is never lost (its link has no read timeout)", "fastw2v/multiworker/peers.py",
      "                link.sock.settimeout(self.timeout)\n",
      "                link.sock.settimeout(None)\n",
      ["tests/test_peers.py::test_a_silent_peer_is_lost_after_the_timeout_not_before"]),
-    ("peers: a goodbye with an error taken for the group's agreed end", "fastw2v/peers.py",
+    ("peers: a goodbye with an error taken for the group's agreed end", "fastw2v/multiworker/peers.py",
      "                if not msg.get(\"expected\"):\n",
      "                if False:\n",
      ["tests/test_peers.py::test_a_goodbye_says_whether_the_group_ends_with_it"]),
-    ("peers: the chief does not tell the other workers of a loss", "fastw2v/peers.py",
+    ("peers: the chief does not tell the other workers of a loss", "fastw2v/multiworker/peers.py",
      "        if self.is_chief:  # the other workers end with the chief, and say why\n",
      "        if False:\n",
      ["tests/test_peers.py::test_the_chief_tells_every_worker_of_a_loss_and_of_each_checkpoint"]),
-    ("peers: a 0-d array of the chief's checkpoint arrives with shape (1,)", "fastw2v/peers.py",
+    ("peers: a 0-d array of the chief's checkpoint arrives with shape (1,)", "fastw2v/multiworker/peers.py",
      "        parts = [a if a.flags.c_contiguous else a.copy(order=\"C\") for a in parts]  # 0-d arrays stay 0-d\n",
      "        parts = [np.ascontiguousarray(a) for a in parts]\n",
      ["tests/test_peers.py::test_the_chiefs_checkpoint_reaches_every_worker_whole"]),
@@ -388,6 +388,9 @@ MUTATIONS = [
     ("glue contract: the JAX glue lacks physical_devices", "fastw2v/keras_jax.py",
      "physical_devices = devices\n", "",
      ["tests/test_contracts.py::test_each_backend_glue_provides_the_declared_contract"]),
+    ("layers: the multi-worker group asks the runner (a relative import in a subpackage)", "fastw2v/multiworker/group.py",
+     "from ..cli import PROG, exit_code\n", "from ..cli import PROG, exit_code\nfrom ..runner import run  # noqa: F401\n",
+     ["tests/test_layers.py::test_no_import_points_up_a_layer"]),
 ]
 results = []
 for name, path, old, new, tests, *env in MUTATIONS[int(sys.argv[1]) if len(sys.argv) > 1 else 0:]:

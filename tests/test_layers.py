@@ -22,7 +22,18 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "fastw2v"
-MODULES = sorted(p.stem for p in PACKAGE.glob("*.py"))
+
+
+def _module_name(path: Path) -> str:
+    """``fastw2v/x.py`` is ``x``; ``fastw2v/sub/y.py`` is ``sub.y``; a package's ``__init__`` is its
+    name (the top one's ``__init__``)."""
+    parts = path.relative_to(PACKAGE).with_suffix("").parts
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+    return ".".join(parts) or "__init__"
+
+
+MODULES = sorted(_module_name(p) for p in PACKAGE.rglob("*.py"))
 
 FOUNDATIONS, DATA, KERNELS, MODELS, KERAS, RUN, COMMANDS, API = range(8)
 #: the first cell of each row of the README's module table
@@ -38,12 +49,15 @@ LAYER: Dict[str, int] = {
     "config": FOUNDATIONS,
     "atomic": FOUNDATIONS,
     "memory": FOUNDATIONS,
-    "cluster": FOUNDATIONS,
-    "peers": FOUNDATIONS,
     "quiet": FOUNDATIONS,
     "keras_backend": FOUNDATIONS,  # which backend, read before Keras is imported; imports no Keras
     "progress": FOUNDATIONS,  # the progress bars, for the download as for training
     "cli": FOUNDATIONS,  # what the command lines share: --help's formatter, the program's name, exit statuses
+    # the multi-worker group, in one place: who the workers are, their watch, a run as one of them
+    "multiworker": FOUNDATIONS,
+    "multiworker.cluster": FOUNDATIONS,
+    "multiworker.peers": FOUNDATIONS,
+    "multiworker.group": FOUNDATIONS,
     # data
     "corpus": DATA,
     "vocab": DATA,
@@ -106,8 +120,16 @@ class Import(NamedTuple):
     internal: bool
 
 
+def _path(name: str) -> Path:
+    if name == "__init__":
+        return PACKAGE / "__init__.py"
+    base = PACKAGE.joinpath(*name.split("."))
+    return base / "__init__.py" if base.is_dir() else base.with_suffix(".py")
+
+
 def _tree(name: str) -> ast.Module:
-    return ast.parse((PACKAGE / f"{name}.py").read_text(), filename=f"fastw2v/{name}.py")
+    path = _path(name)
+    return ast.parse(path.read_text(), filename=str(path.relative_to(ROOT)))
 
 
 def _in_function(node: ast.AST, parents: Dict[ast.AST, ast.AST]) -> bool:
@@ -118,52 +140,63 @@ def _in_function(node: ast.AST, parents: Dict[ast.AST, ast.AST]) -> bool:
     return False
 
 
-def _package_names(names) -> List[str]:
-    """``from fastw2v import a, b`` / ``from . import a, b``: each a module, or the package's own name."""
-    return [a.name if a.name in MODULES else "__init__" for a in names]
+def _package_of(name: str) -> List[str]:
+    """The package ``name``'s relative imports start from, as parts below ``fastw2v``."""
+    if name == "__init__":
+        return []
+    parts = name.split(".")
+    return parts if _path(name).name == "__init__.py" else parts[:-1]
 
 
-def _dotted(text: str, line: int, name: str) -> List[str]:
-    """A module named in a string, absolute (``fastw2v.x``) or relative to the package (``.x``)."""
-    if text == "fastw2v" or text == ".":
-        return ["__init__"]
-    if text.startswith("fastw2v."):
-        return [text.split(".")[1]]
-    if text.startswith(".") and not text.startswith(".."):
-        return [text[1:].split(".")[0]]
-    if text.startswith(".."):
-        raise AssertionError(f"fastw2v/{name}.py:{line}: {text!r} reaches above the package")
-    return []
+def _resolve(parts: List[str]) -> str:
+    """The module of fastw2v that ``fastw2v.<parts>`` names: the longest prefix that is one."""
+    for n in range(len(parts), 0, -1):
+        if ".".join(parts[:n]) in MODULES:
+            return ".".join(parts[:n])
+    return "__init__" if not parts else ".".join(parts)  # an unknown name: test_imports_name_real_modules
+
+
+def _from_targets(path: List[str], names) -> List[str]:
+    """``from fastw2v.<path> import a, b``: each a submodule where one is named, else the module itself."""
+    found = []
+    for alias in names:
+        sub = ".".join(path + [alias.name])
+        found.append(sub if sub in MODULES else _resolve(path))
+    return found
 
 
 def imports(name: str) -> List[Import]:
-    """Every import in ``fastw2v/{name}.py``, at module level and inside functions alike."""
+    """Every import in module ``name``, at module level and inside functions alike."""
     tree = _tree(name)
+    where = _path(name).relative_to(ROOT)
     parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
     found: List[Import] = []
 
-    def add(node, targets, internal):
+    def add(node, targets, is_internal):
         inside = _in_function(node, parents)
-        found.extend(Import(node.lineno, t, inside, internal) for t in targets)
+        found.extend(Import(node.lineno, t, inside, is_internal) for t in targets)
+
+    def relative(level: int, module: str, line: int) -> List[str]:
+        package = _package_of(name)
+        if level - 1 > len(package):
+            raise AssertionError(f"{where}:{line}: a relative import reaches above the package")
+        base = package[:len(package) - (level - 1)]
+        return base + (module.split(".") if module else [])
 
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
-                top = alias.name.split(".")[0]
-                if top == "fastw2v":
-                    add(node, _dotted(alias.name, node.lineno, name), True)
+                parts = alias.name.split(".")
+                if parts[0] == "fastw2v":
+                    add(node, [_resolve(parts[1:])], True)
                 else:
-                    add(node, [top], False)
+                    add(node, [parts[0]], False)
         elif isinstance(node, ast.ImportFrom):
             module = node.module or ""
-            if node.level > 1:
-                raise AssertionError(f"fastw2v/{name}.py:{node.lineno}: a relative import reaches above the package")
-            if node.level == 1:
-                add(node, [module.split(".")[0]] if module else _package_names(node.names), True)
-            elif module == "fastw2v":
-                add(node, _package_names(node.names), True)
-            elif module.startswith("fastw2v."):
-                add(node, [module.split(".")[1]], True)
+            if node.level >= 1:
+                add(node, _from_targets(relative(node.level, module, node.lineno), node.names), True)
+            elif module == "fastw2v" or module.startswith("fastw2v."):
+                add(node, _from_targets(module.split(".")[1:], node.names), True)
             elif module != "__future__":
                 add(node, [module.split(".")[0]], False)
         elif isinstance(node, ast.Call):
@@ -173,13 +206,16 @@ def imports(name: str) -> List[Import]:
                 continue
             arg = node.args[0] if node.args else None
             if not (isinstance(arg, ast.Constant) and isinstance(arg.value, str)):
-                raise AssertionError(f"fastw2v/{name}.py:{node.lineno}: {called} of a computed name hides an import "
+                raise AssertionError(f"{where}:{node.lineno}: {called} of a computed name hides an import "
                                      "from this check; name the module in a string")
-            targets = _dotted(arg.value, node.lineno, name)
-            if targets:
-                add(node, targets, True)
+            text = arg.value
+            if text == "fastw2v" or text.startswith("fastw2v."):
+                add(node, [_resolve(text.split(".")[1:])], True)
+            elif text.startswith("."):
+                level = len(text) - len(text.lstrip("."))
+                add(node, [_resolve(relative(level, text.lstrip("."), node.lineno))], True)
             else:
-                add(node, [arg.value.split(".")[0]], False)
+                add(node, [text.split(".")[0]], False)
     return found
 
 
@@ -192,7 +228,7 @@ def outside(name: str) -> List[Import]:
 
 
 def _where(name: str, imp: Import) -> str:
-    return f"fastw2v/{name}.py:{imp.line} ({'in a function' if imp.in_function else 'module level'})"
+    return f"{_path(name).relative_to(ROOT)}:{imp.line} ({'in a function' if imp.in_function else 'module level'})"
 
 
 def test_every_module_has_a_layer():
@@ -301,7 +337,7 @@ def _readme_layers() -> Dict[str, List[str]]:
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if len(cells) < 2 or cells[0] not in LAYER_NAMES.values():
             continue
-        for token in re.findall(r"`([A-Za-z_][A-Za-z0-9_]*)`", cells[1]):
+        for token in re.findall(r"`([A-Za-z_][A-Za-z0-9_.]*)`", cells[1]):
             if token in MODULES:
                 rows.setdefault(token, []).append(cells[0])
     return rows

@@ -17,7 +17,7 @@ import pytest
 from helpers import TRAIN, assert_one_line_error, group_purity, planted_corpus, run_cli
 
 from fastw2v import checkpoint as ckpt
-from fastw2v.cluster import WORKER_SEED_STRIDE, local_tf_configs
+from fastw2v.multiworker.cluster import WORKER_SEED_STRIDE, local_tf_configs
 from fastw2v.cli import EXIT_PEER_LOST
 
 # every test here starts processes, sockets or the command line: the integration tier

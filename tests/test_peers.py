@@ -1,4 +1,4 @@
-"""The multi-worker watch (fastw2v.peers), in-process and against real processes: no TensorFlow.
+"""The multi-worker watch (fastw2v.multiworker.peers), in-process and against real processes: no TensorFlow.
 
 Every wait is bounded: a PeerGroup that fails to notice a loss fails its test at the
 bound instead of hanging it.
@@ -16,10 +16,10 @@ import time
 import numpy as np
 import pytest
 
-from fastw2v.cluster import local_tf_configs
+from fastw2v.multiworker.cluster import local_tf_configs
 from fastw2v.errors import PeerLost
 from fastw2v.cli import EXIT_PEER_LOST
-from fastw2v.peers import PeerGroup, heartbeat_interval
+from fastw2v.multiworker.peers import PeerGroup, heartbeat_interval
 
 # every test here starts processes, sockets or the command line: the integration tier
 pytestmark = pytest.mark.integration
@@ -221,7 +221,7 @@ def test_a_killed_worker_process_is_noticed_at_once():
     losses = Losses()
     chief = PeerGroup(0, 2, ("localhost", port), 30.0, on_lost=losses)
     code = ("import os, signal, time\n"
-            "from fastw2v.peers import PeerGroup\n"
+            "from fastw2v.multiworker.peers import PeerGroup\n"
             f"PeerGroup(1, 2, ('localhost', {port}), 30.0).start()\n"
             "time.sleep(0.5)\n"
             "os.kill(os.getpid(), signal.SIGKILL)\n")

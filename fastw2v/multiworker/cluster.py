@@ -13,7 +13,7 @@ import os
 import socket
 from typing import List, Tuple
 
-from .errors import UsageError
+from ..errors import UsageError
 
 #: Added to the generator's seed per worker index.
 WORKER_SEED_STRIDE = 1_000_003

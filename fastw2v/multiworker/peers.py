@@ -52,9 +52,9 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from .cli import EXIT_INTERRUPTED, EXIT_PEER_LOST
-from .constants import DEFAULT_PEER_TIMEOUT
-from .errors import PeerLost
+from ..cli import EXIT_INTERRUPTED, EXIT_PEER_LOST
+from ..constants import DEFAULT_PEER_TIMEOUT
+from ..errors import PeerLost
 
 #: the exit status of a worker whose group lost a peer (0, 1, 2, 3 and 130 mean other things)
 #: magic of the channel's first message, so that a stray connection is turned away
