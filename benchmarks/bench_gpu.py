@@ -306,7 +306,7 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true", help="a 1M-word slice, small batches, 1 and 2 epochs")
     ap.add_argument("--steps", type=int, default=20, help="batches held for the step and fit timings")
     args = ap.parse_args(argv)
-    from fastw2v.memory import keep_freed_heap
+    from fastw2v.heap import keep_freed_heap
 
     keep_freed_heap()  # as the command line does for a Keras run, before Keras starts
     import jax

@@ -18,7 +18,7 @@ are evaluated (analogies, WordSim-353). Writes benchmarks/results/keras.{json,md
 ``--profile`` times the ``sgns`` step at its default batch, each contender in a process of
 its own (``keras_step_child.py``) on the same real batches held in memory, ``--repeats``
 times in alternating order: this tree on TensorFlow, on TensorFlow with glibc's own malloc
-settings (``FASTW2V_KEEP_HEAP=0``: :func:`fastw2v.memory.keep_freed_heap` off), and on JAX.
+settings (``FASTW2V_KEEP_HEAP=0``: :func:`fastw2v.heap.keep_freed_heap` off), and on JAX.
 Each child times ``model.fit`` fed as the trainer feeds it (each batch with its unique rows)
 and fed plain rows; on TensorFlow also the trainer's own loop, a bare XLA step, and the
 unique-row step stopped after each of its parts against the bytes each part must move at
@@ -42,7 +42,7 @@ from _common import (ROOT, bar_chart, default_corpus, eval_flags, fmt_rate, qual
                      slice_text, train_hogwild, write_results)
 
 from fastw2v import Word2VecConfig, load_corpus
-from fastw2v.memory import KEEP_HEAP_ENV
+from fastw2v.heap import KEEP_HEAP_ENV
 
 
 def tutorial_as_written(corpus, vocab, steps: int, dim: int) -> dict:
@@ -300,7 +300,7 @@ def main(argv=None):
     if args.profile:
         run_profile_mode(path, args)
         return
-    from fastw2v.memory import keep_freed_heap
+    from fastw2v.heap import keep_freed_heap
 
     keep_freed_heap()  # as the command line does for a Keras run, before Keras starts
     vocab, corpus = load_corpus(path, min_count=5)

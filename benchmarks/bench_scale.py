@@ -115,7 +115,7 @@ HOGWILD_SPEED_SHARED = textwrap.dedent("""
 
 KERAS = _PEAK + textwrap.dedent("""
     import json, sys, time
-    from fastw2v.memory import keep_freed_heap
+    from fastw2v.heap import keep_freed_heap
     keep_freed_heap()  # as the command line does for a Keras run, before Keras starts
     import keras
     from fastw2v import KerasOptions, Word2VecConfig, load_corpus

@@ -4,7 +4,7 @@
 
 ``FASTW2V_CODE`` is the repository tree whose ``fastw2v`` is timed (this one by default;
 ``scripts/ab_compare.py`` points it at another commit's worktree); ``KERAS_BACKEND`` the
-backend. It first keeps the freed heap (:func:`fastw2v.memory.keep_freed_heap`, which
+backend. It first keeps the freed heap (:func:`fastw2v.heap.keep_freed_heap`, which
 ``FASTW2V_KEEP_HEAP=0`` turns off), as a Keras run of the command line does, then builds
 the model with ``build_sgns``, takes ``STEPS`` real batches of ``BATCH`` rows from the pair
 generator, each with its unique rows (:mod:`fastw2v.segments`) as the trainer feeds them,
@@ -34,7 +34,7 @@ from fastw2v import load_corpus  # noqa: E402
 from fastw2v.pairs import PairGenerator  # noqa: E402
 
 try:
-    from fastw2v.memory import keep_freed_heap
+    from fastw2v.heap import keep_freed_heap
 except ImportError:  # a tree from before it, timed by scripts/ab_compare.py: its Keras modules kept the heap
     def keep_freed_heap():
         return False

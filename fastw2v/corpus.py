@@ -38,7 +38,7 @@ import numpy as np
 
 from .constants import MAX_SENTENCE_LEN, READ_CHUNK_BYTES
 from .errors import ArgumentError, ArgumentTypeError, CorpusError, CorpusNotFoundError
-from .memory import is_mapped, release_pages
+from .pages import is_mapped, release_pages
 
 
 _SURROGATES = re.compile("[\udc80-\udcff]")

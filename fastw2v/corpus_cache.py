@@ -32,7 +32,7 @@ from . import download
 from .download import default_cache_dir
 from .corpus import EncodedCorpus, ReadStats, check_path, is_path, iter_sentences
 from .errors import CorpusError, OutputError
-from .memory import release_pages
+from .pages import release_pages
 from .vocab import Vocab, count_words, recount
 
 #: while encoding to the on-disk cache, flush and release every this many ids

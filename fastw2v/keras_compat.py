@@ -36,7 +36,7 @@ from numba import njit, prange
 from .config import check_float, check_int
 from .corpus import check_ids
 from .errors import ArgumentError
-from .memory import BufferPool
+from .pages import BufferPool
 from .permutation import PERM_BUCKET, PERM_CHUNK, random_permutation
 from .prefetch import prefetch
 from .sampling import bounded, mix64_py, stream_seed, token_hash, xorshift_next

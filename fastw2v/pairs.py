@@ -35,7 +35,7 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from . import memory
+from . import pages
 from .config import check_choice, check_int
 from .constants import BLOCK_TOKENS, CHUNK_TOKENS
 from .corpus import EncodedCorpus, as_encoded
@@ -299,7 +299,7 @@ class PairGenerator:
         for b in range(bounds.shape[0] - 1):
             row_offsets = self._compact_block(corpus.ids, starts, int(bounds[b]), int(bounds[b + 1]), key)[-1]
             total += int(row_offsets[-1])
-            memory.release_pages(corpus.ids, 0, int(bounds[b + 1]))
+            pages.release_pages(corpus.ids, 0, int(bounds[b + 1]))
         return total
 
     def block_bounds(self, corpus: EncodedCorpus) -> np.ndarray:
@@ -326,7 +326,7 @@ class PairGenerator:
             for b in range(bounds.shape[0] - 1):
                 s0, s1 = int(bounds[b]), int(bounds[b + 1])
                 arrays = self._block_pairs(ids, starts, s0, s1, epoch, layout, shuffle, negative)
-                memory.release_pages(ids, s0, s1)  # a memory-mapped corpus stays out of the resident set
+                pages.release_pages(ids, s0, s1)  # a memory-mapped corpus stays out of the resident set
                 yield epoch, s1, arrays
 
     # -- the public stream ---------------------------------------------------

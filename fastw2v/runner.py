@@ -37,7 +37,8 @@ from .config import KerasOptions, Word2VecConfig, check_choice, check_float, che
 from .cli import KERAS_ONLY_OPTIONS
 from .constants import CHECKPOINT_EVERY_SECONDS, DEFAULT_CHECKPOINT_DIR
 from .errors import TrainingInterrupted, UsageError
-from .memory import check_batch_memory, heap_kept_by_setting
+from .heap import heap_kept_by_setting
+from .memory import check_batch_memory
 from .multiworker.group import checkpoint_name, run_in_group, worker_run_options
 
 BACKENDS = ("keras", "hogwild")
@@ -133,7 +134,7 @@ def _start_keras(verbose: bool) -> None:
     """Import Keras and start its backend's device platforms, their native start-up lines filtered
     unless ``verbose`` or the user's own ``TF_CPP_MIN_LOG_LEVEL`` (:mod:`fastw2v.quiet`); an import that
     fails is left to :func:`make_trainer`."""
-    from .memory import keep_freed_heap
+    from .heap import keep_freed_heap
     from .quiet import native_start_up_filtered
 
     keep_freed_heap()  # before Keras and its thread pools start

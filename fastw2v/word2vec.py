@@ -23,7 +23,8 @@ from .corpus import EncodedCorpus, as_encoded
 from .corpus_cache import load_corpus
 from .errors import ArgumentError, ArgumentTypeError, CheckpointError, TrainingDiverged, TrainingInterrupted
 from .hogwild import ADAGRAD, SGD, init_weights, make_scratch, sigmoid_tables, train_job
-from .memory import check_memory, release_pages
+from .memory import check_memory
+from .pages import release_pages
 from .progress import Progress, factory
 from .sampling import SamplingTables, epoch_keys
 from .vectors import Vectors

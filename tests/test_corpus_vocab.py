@@ -333,7 +333,7 @@ def test_check_ids_scans_memory_maps_blockwise(tmp_path, monkeypatch, where):
 def test_release_pages_keeps_private_memory(tmp_path):
     """Only shared file maps give pages back: a memmap-class copy, a copy-on-write map
     and an anonymous map keep their data (MADV_DONTNEED would zero them)."""
-    from fastw2v import memory
+    from fastw2v import pages
 
     n = 1 << 16  # 64 pages of int32
     data = (np.arange(n, dtype=np.int32) % 97) + 1
@@ -347,10 +347,10 @@ def test_release_pages_keeps_private_memory(tmp_path):
 
     anon = np.frombuffer(mmap.mmap(-1, n * 4, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS), dtype=np.int32)
     anon[:] = data
-    assert memory.is_mapped(shared) and memory.is_mapped(shared[10:])
-    assert not memory.is_mapped(owned) and not memory.is_mapped(cow) and not memory.is_mapped(anon)
+    assert pages.is_mapped(shared) and pages.is_mapped(shared[10:])
+    assert not pages.is_mapped(owned) and not pages.is_mapped(cow) and not pages.is_mapped(anon)
     for arr, expected in [(shared, data), (owned, data), (cow, cow_expected), (anon, data)]:
-        memory.release_pages(arr, 0, n)
+        pages.release_pages(arr, 0, n)
         np.testing.assert_array_equal(arr, expected)
 
 
@@ -372,7 +372,7 @@ def test_training_on_a_memmap_copy_sees_its_ids(tmp_path):
 
 
 def test_buffer_pool_reuses_only_memory_nothing_uses():
-    from fastw2v.memory import BufferPool
+    from fastw2v.pages import BufferPool
 
     pool = BufferPool(keep=4, max_bytes=1 << 20, max_total=1 << 21)
     a = pool.empty(1000, np.uint64)

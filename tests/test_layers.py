@@ -49,6 +49,8 @@ LAYER: Dict[str, int] = {
     "config": FOUNDATIONS,
     "atomic": FOUNDATIONS,
     "memory": FOUNDATIONS,
+    "pages": FOUNDATIONS,
+    "heap": FOUNDATIONS,
     "quiet": FOUNDATIONS,
     "keras_backend": FOUNDATIONS,  # which backend, read before Keras is imported; imports no Keras
     "progress": FOUNDATIONS,  # the progress bars, for the download as for training

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="gl
 PROBE = r"""
 import ctypes, json, sys, threading
 import numpy as np
-from fastw2v.memory import keep_freed_heap
+from fastw2v.heap import keep_freed_heap
 
 class MallInfo2(ctypes.Structure):
     _fields_ = [(n, ctypes.c_size_t) for n in
@@ -80,7 +80,7 @@ def test_keep_freed_heap_can_be_turned_off():
 def test_importing_keras_modules_leaves_malloc_and_a_keras_run_keeps_the_heap():
     """Importing a module tunes nothing process-wide; the run that wants the kept heap asks for it."""
     require_keras()
-    code = ("import fastw2v.keras_models, fastw2v.keras_trainer, fastw2v.memory as m, json; "
+    code = ("import fastw2v.keras_models, fastw2v.keras_trainer, fastw2v.heap as m, json; "
             "imported = list(m._HEAP_KEPT); from fastw2v.runner import _start_keras; _start_keras(False); "
             "print(json.dumps([imported, m._HEAP_KEPT]))")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
@@ -112,7 +112,7 @@ def test_the_kept_heap_changes_no_result_of_a_keras_run(tmp_path):
 @pytest.mark.integration
 def test_a_bad_keep_heap_setting_is_refused_in_one_line(tmp_path):
     from fastw2v.errors import UsageError
-    from fastw2v.memory import keep_freed_heap
+    from fastw2v.heap import keep_freed_heap
 
     with pytest.raises(UsageError, match="FASTW2V_KEEP_HEAP='off'.*set it to 0"):
         keep_freed_heap({"FASTW2V_KEEP_HEAP": "off"})
