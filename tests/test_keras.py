@@ -308,14 +308,6 @@ def test_python_loop_trains_as_fit_does(model, monkeypatch):
         np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-7)
 
 
-def test_shared_negatives_reach_every_row_of_a_group():
-    """The reference itself: with groups of 2, row 1 meets row 0's negatives, not its own."""
-    U = np.eye(4)
-    W = np.eye(4)
-    _, out_grads, _ = naive.sgns_shared_batch_gradients(U, W, [0, 1], [[1, 2, 3], [0, 1, 1]], 2)
-    assert [o for o, _ in out_grads] == [1, 2, 3, 0, 2, 3]
-
-
 def test_initial_weights_come_from_the_seed_alike_on_every_backend():
     """Drawn by NumPy from the seed, not by the backend's generator (the cross-backend
     test in test_keras_backends.py compares whole runs)."""
