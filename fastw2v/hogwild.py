@@ -91,7 +91,9 @@ import math
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit
+from numba import njit, types
+from numba.core.errors import TypingError
+from numba.extending import overload
 
 from .constants import MAX_EXP, SIGMOID_TABLE_SIZE
 from .prefetch import prefetch
@@ -351,6 +353,112 @@ def _prefetch_rows(W, outputs, first, last):
         prefetch(W, (outputs[n], W.shape[1] - 1))
 
 
+# The window step's sweeps that combine rows, one helper per block shape, each called with
+# its flags (``terms``, ``fresh``, ``squares``) as constants. The helpers are overloads,
+# which Numba inlines once typed and with only the code of the flags' variant. Written as
+# ``@njit(inline="always")`` functions they would carry every variant's code into each
+# call, and Numba copies an inlined function's code again at every level of inlining,
+# which makes the compile much slower. A variant keeps its own expression and its own
+# order of loads: Adagrad's square-summing sweep adds the terms to the row's value one by
+# one (``dst + a + b``), the others add their finished sum (``dst + (a + b)``), and the
+# golden outputs pin that rounding; where the row's value is loaded sets how far LLVM
+# unrolls the loop.
+
+def _constant(flag, name):
+    """The value of a helper's flag, which each call must pass as a constant."""
+    if not isinstance(flag, types.Literal):
+        raise TypingError(f"{name} must be a constant at each call")
+    return flag.literal_value
+
+
+def _combine_rows(dst, at, src, r0, r1, r2, g0, g1, g2, terms, fresh, squares, dim):
+    """``dst[at:at + dim]`` takes (``fresh``) or adds the weighted rows
+    ``g0 * src[r0] + g1 * src[r1] + g2 * src[r2]``, their first ``terms`` (1 to 3) only.
+    Returns the sum of the new row's squares if ``squares`` (else 0).
+
+    Added to the row's value, the terms are summed first, or under ``squares`` added one
+    by one from the left. The row's value is read before the source rows. ``dst`` is
+    float32[n], ``src`` float32[V, width]; compiled code only (see
+    :func:`_combine_rows_variant`).
+    """
+    raise NotImplementedError("_combine_rows runs in compiled code only")
+
+
+@overload(_combine_rows, inline="always", prefer_literal=True)
+def _combine_rows_variant(dst, at, src, r0, r1, r2, g0, g1, g2, terms, fresh, squares, dim):
+    """:func:`_combine_rows` for one set of constant flags."""
+    n_terms = _constant(terms, "terms")
+    set_row, sum_squares = _constant(fresh, "fresh"), _constant(squares, "squares")
+    add_one_by_one = sum_squares and not set_row
+
+    def variant(dst, at, src, r0, r1, r2, g0, g1, g2, terms, fresh, squares, dim):
+        q = np.float32(0.0)
+        for d in range(dim):
+            if add_one_by_one:
+                v = dst[at + d] + g0 * src[r0, d]
+                if n_terms > 1:
+                    v = v + g1 * src[r1, d]
+                if n_terms > 2:
+                    v = v + g2 * src[r2, d]
+            elif set_row:
+                v = g0 * src[r0, d]
+                if n_terms > 1:
+                    v = v + g1 * src[r1, d]
+                if n_terms > 2:
+                    v = v + g2 * src[r2, d]
+            else:
+                old = dst[at + d]
+                v = g0 * src[r0, d]
+                if n_terms > 1:
+                    v = v + g1 * src[r1, d]
+                if n_terms > 2:
+                    v = v + g2 * src[r2, d]
+                v = old + v
+            dst[at + d] = v
+            if sum_squares:
+                q += v * v
+        return q
+    return variant
+
+
+def _combine_rows_twice(dst, at0, at1, src, r0, r1, g00, g01, g10, g11, fresh, squares, dim):
+    """Two destination rows from the same two source rows, in one sweep over ``d``:
+    ``dst[at0:at0 + dim]`` takes (``fresh``) or adds ``g00 * src[r0] + g10 * src[r1]``, and
+    ``dst[at1:at1 + dim]`` ``g01 * src[r0] + g11 * src[r1]``. Under ``squares`` (which
+    adds, whatever ``fresh`` says) the terms are added one by one from the left and the
+    two new rows' sums of squares returned (else 0). Compiled code only, as
+    :func:`_combine_rows`.
+    """
+    raise NotImplementedError("_combine_rows_twice runs in compiled code only")
+
+
+@overload(_combine_rows_twice, inline="always", prefer_literal=True)
+def _combine_rows_twice_variant(dst, at0, at1, src, r0, r1, g00, g01, g10, g11, fresh, squares, dim):
+    """:func:`_combine_rows_twice` for one set of constant flags."""
+    set_rows, sum_squares = _constant(fresh, "fresh"), _constant(squares, "squares")
+
+    def variant(dst, at0, at1, src, r0, r1, g00, g01, g10, g11, fresh, squares, dim):
+        q0 = q1 = np.float32(0.0)
+        for d in range(dim):
+            x0 = src[r0, d]
+            x1 = src[r1, d]
+            if sum_squares:
+                v0 = dst[at0 + d] + g00 * x0 + g10 * x1
+                v1 = dst[at1 + d] + g01 * x0 + g11 * x1
+                dst[at0 + d] = v0
+                dst[at1 + d] = v1
+                q0 += v0 * v0
+                q1 += v1 * v1
+            elif set_rows:
+                dst[at0 + d] = g00 * x0 + g10 * x1
+                dst[at1 + d] = g01 * x0 + g11 * x1
+            else:
+                dst[at0 + d] += g00 * x0 + g10 * x1
+                dst[at1 + d] += g01 * x0 + g11 * x1
+        return q0, q1
+    return variant
+
+
 @njit(inline="always", fastmath=FASTMATH, cache=True)
 def sgns_update(weights, t, outputs, n_out, lr, step, scratch):
     """One SGNS step for input word ``t`` against ``outputs[0]`` (label 1) and
@@ -505,7 +613,9 @@ def sgns_window_update(weights, ctx, m, outputs, n_out, lr, step, scratch):
         for i in range(m):
             sq[i] = _mean_square(W_in, ctx[i], dim)
     # 3. the outputs' updates G.T @ W_in[ctx] into dout, from the inputs before the step:
-    #    two outputs x two contexts per sweep (a missing partner gets a zero gradient)
+    #    two outputs x two contexts per sweep (a missing partner gets a zero gradient).
+    #    Under ADAGRAD the last sweep also sums the rows' squares while their final values
+    #    are in registers, for the mean squares the accumulators grow by.
     n = 0
     while n < n_out:
         two = n + 1 < n_out
@@ -522,63 +632,46 @@ def sgns_window_update(weights, ctx, m, outputs, n_out, lr, step, scratch):
                 g10 = grads[(i + 1) * n_out + n]
                 g11 = grads[(i + 1) * n_out + n + 1] if two else np.float32(0.0)
             if rule == ADAGRAD and i + 2 >= m:
-                # the last sweep: the rows' final values, whose mean squares Adagrad needs,
-                # are summed while they are in registers
                 if i == 0:  # nothing to add to yet: start from zero rows
                     for d in range(dim):
                         dout[at0 + d] = 0.0
                     if two:
                         for d in range(dim):
                             dout[at1 + d] = 0.0
-                q0 = q1 = np.float32(0.0)
                 if two:
-                    for d in range(dim):
-                        x0 = W_in[c0, d]
-                        x1 = W_in[c1, d]
-                        v0 = dout[at0 + d] + g00 * x0 + g10 * x1
-                        v1 = dout[at1 + d] + g01 * x0 + g11 * x1
-                        dout[at0 + d] = v0
-                        dout[at1 + d] = v1
-                        q0 += v0 * v0
-                        q1 += v1 * v1
+                    q0, q1 = _combine_rows_twice(dout, at0, at1, W_in, c0, c1, g00, g01, g10, g11,
+                                                 fresh=False, squares=True, dim=dim)
                     scales[n + 1] = q1 / dim
                 else:
-                    for d in range(dim):
-                        v0 = dout[at0 + d] + g00 * W_in[c0, d] + g10 * W_in[c1, d]
-                        dout[at0 + d] = v0
-                        q0 += v0 * v0
+                    q0 = _combine_rows(dout, at0, W_in, c0, c1, c1, g00, g10, g10, terms=2, fresh=False,
+                                       squares=True, dim=dim)
                 scales[n] = q0 / dim
-            elif two and i == 0:
-                for d in range(dim):
-                    x0 = W_in[c0, d]
-                    x1 = W_in[c1, d]
-                    dout[at0 + d] = g00 * x0 + g10 * x1
-                    dout[at1 + d] = g01 * x0 + g11 * x1
             elif two:
-                for d in range(dim):
-                    x0 = W_in[c0, d]
-                    x1 = W_in[c1, d]
-                    dout[at0 + d] += g00 * x0 + g10 * x1
-                    dout[at1 + d] += g01 * x0 + g11 * x1
+                if i == 0:
+                    _combine_rows_twice(dout, at0, at1, W_in, c0, c1, g00, g01, g10, g11, fresh=True,
+                                        squares=False, dim=dim)
+                else:
+                    _combine_rows_twice(dout, at0, at1, W_in, c0, c1, g00, g01, g10, g11, fresh=False,
+                                        squares=False, dim=dim)
             elif i == 0:
-                for d in range(dim):
-                    dout[at0 + d] = g00 * W_in[c0, d] + g10 * W_in[c1, d]
+                _combine_rows(dout, at0, W_in, c0, c1, c1, g00, g10, g10, terms=2, fresh=True, squares=False,
+                              dim=dim)
             else:
-                for d in range(dim):
-                    dout[at0 + d] += g00 * W_in[c0, d] + g10 * W_in[c1, d]
+                _combine_rows(dout, at0, W_in, c0, c1, c1, g00, g10, g10, terms=2, fresh=False, squares=False,
+                              dim=dim)
         n += 2
     # 4. each input's step G[i] @ W_out[outputs], from the outputs before the step, three
     #    outputs per sweep into neu1e, then added to the input row. Adagrad keeps every
     #    input's gradient (in gin) until all are summed and then steps the rows in order;
     #    stepping each row as soon as its own is summed would change float rounding, and
-    #    so the reference and the golden outputs.
+    #    so the reference and the golden outputs. Under Adagrad the last sweep (a 3-output
+    #    one, or the last leftover output) also sums the row's squares, while its final
+    #    values are in registers.
     dst = gin if adagrad else neu1e
     for i in range(m):
         c = ctx[i]
         g_at = i * n_out  # row i of grads
         at = i * dim if adagrad else 0  # row i of gin, or neu1e
-        # under Adagrad the last sweep (a 3-output one, or the last leftover output) also
-        # sums the row's squares, while its final values are in registers
         q = np.float32(0.0)
         n = 0
         while n + 3 <= n_out:
@@ -590,21 +683,16 @@ def sgns_window_update(weights, ctx, m, outputs, n_out, lr, step, scratch):
             o2 = outputs[n + 2]
             last = adagrad and n + 3 == n_out
             if n == 0 and last:
-                for d in range(dim):
-                    v = g0 * W_out[o0, d] + g1 * W_out[o1, d] + g2 * W_out[o2, d]
-                    dst[at + d] = v
-                    q += v * v
+                q = _combine_rows(dst, at, W_out, o0, o1, o2, g0, g1, g2, terms=3, fresh=True, squares=True,
+                                  dim=dim)
             elif n == 0:
-                for d in range(dim):
-                    dst[at + d] = g0 * W_out[o0, d] + g1 * W_out[o1, d] + g2 * W_out[o2, d]
+                _combine_rows(dst, at, W_out, o0, o1, o2, g0, g1, g2, terms=3, fresh=True, squares=False, dim=dim)
             elif last:
-                for d in range(dim):
-                    v = dst[at + d] + g0 * W_out[o0, d] + g1 * W_out[o1, d] + g2 * W_out[o2, d]
-                    dst[at + d] = v
-                    q += v * v
+                q = _combine_rows(dst, at, W_out, o0, o1, o2, g0, g1, g2, terms=3, fresh=False, squares=True,
+                                  dim=dim)
             else:
-                for d in range(dim):
-                    dst[at + d] += g0 * W_out[o0, d] + g1 * W_out[o1, d] + g2 * W_out[o2, d]
+                _combine_rows(dst, at, W_out, o0, o1, o2, g0, g1, g2, terms=3, fresh=False, squares=False,
+                              dim=dim)
             n += 3
         if n == 0:
             for d in range(dim):
@@ -613,13 +701,9 @@ def sgns_window_update(weights, ctx, m, outputs, n_out, lr, step, scratch):
             g = grads[g_at + n]
             o = outputs[n]
             if adagrad and n == n_out - 1:
-                for d in range(dim):
-                    v = dst[at + d] + g * W_out[o, d]
-                    dst[at + d] = v
-                    q += v * v
+                q = _combine_rows(dst, at, W_out, o, o, o, g, g, g, terms=1, fresh=False, squares=True, dim=dim)
             else:
-                for d in range(dim):
-                    dst[at + d] += g * W_out[o, d]
+                _combine_rows(dst, at, W_out, o, o, o, g, g, g, terms=1, fresh=False, squares=False, dim=dim)
             n += 1
         if adagrad:  # the inputs' mean squares follow the outputs' in scales
             scales[n_out + i] = q / dim
