@@ -22,7 +22,8 @@ from .constants import JOB_WORDS, WEIGHT_LIMIT
 from .corpus import EncodedCorpus, as_encoded
 from .corpus_cache import load_corpus
 from .errors import ArgumentError, ArgumentTypeError, CheckpointError, TrainingDiverged, TrainingInterrupted
-from .hogwild import ADAGRAD, SGD, init_weights, make_scratch, sigmoid_tables, train_job
+from .hogwild import (ADAGRAD, SGD, Sampling, Schedule, Sentences, Step, Weights, init_weights, make_scratch,
+                      sigmoid_tables, train_job)
 from .memory import check_memory
 from .pages import release_pages
 from .progress import Progress, factory
@@ -406,20 +407,23 @@ class Word2Vec:
         """One thread: take jobs and train them until none is left or a stop is requested."""
         cfg = self.config
         key, neg_key = keys
-        scratch = make_scratch(plan.longest, cfg.dim, cfg.window, cfg.negative)
-        offset = float(self.state.epoch) * plan.ids.shape[0]
+        # the kernel's argument groups, each field of the dtype its class lists
+        sentences = Sentences(plan.ids, plan.starts)
+        sampling = Sampling(plan.tables.keep_thresh, plan.tables.alias_table, np.uint64(key), np.uint64(neg_key),
+                            int(cfg.window), int(cfg.negative))
+        weights = Weights(self._rows_in, self._rows_out)
         rate, final = cfg.rates()
+        schedule = Schedule(float(rate), float(final), float(self.state.epoch) * plan.ids.shape[0],
+                            float(plan.total_positions))
+        step = Step(int(self._rule), bool(cfg.shared_negatives), bool(cfg.exact_sigmoid), plan.sig, plan.log_sig)
+        scratch = make_scratch(plan.longest, cfg.dim, cfg.window, cfg.negative)
         try:
             while not (self._stop.is_set() or self._checkpoint.is_set()):
                 j = jobs.take()
                 if j is None:
                     return
                 lo, hi = int(plan.jobs[j]), int(plan.jobs[j + 1])
-                loss, pairs = train_job(plan.ids, plan.starts, lo, hi, plan.tables.keep_thresh, key, neg_key,
-                                        cfg.window, cfg.negative, plan.tables.alias_table, self._rows_in,
-                                        self._rows_out, self._rule, rate, final, offset,
-                                        plan.total_positions, cfg.exact_sigmoid, cfg.shared_negatives,
-                                        plan.sig, plan.log_sig, *scratch)
+                loss, pairs = train_job(sentences, lo, hi, sampling, weights, schedule, step, scratch)
                 jobs.put(j, loss, pairs, int(plan.starts[hi] - plan.starts[lo]))
         except BaseException as exc:  # surfaced in the main thread
             jobs.errors.append(exc)

@@ -5,8 +5,9 @@ import naive
 from helpers import group_purity, planted_corpus
 from fastw2v import Word2VecConfig
 from fastw2v import PairGenerator, TrainingDiverged, Word2Vec
-from fastw2v.hogwild import (ADAGRAD, ADAGRAD_PER_PAIR, SGD, HogwildScratch, init_weights, make_scratch,
-                             sgns_update, sgns_window_update, sigmoid_tables, train_job)
+from fastw2v.hogwild import (ADAGRAD, ADAGRAD_PER_PAIR, SGD, HogwildScratch, Sampling, Schedule, Sentences, Step,
+                             Weights, init_weights, make_scratch, sgns_update, sgns_window_update, sigmoid_tables,
+                             train_job)
 from fastw2v.memory import check_memory
 from fastw2v.sampling import NEG_SALT, epoch_keys
 
@@ -22,6 +23,20 @@ def _weights(rng, V, dim):
     return (rng.normal(0, 0.3, (V, dim)).astype(np.float32), rng.normal(0, 0.3, (V, dim)).astype(np.float32))
 
 
+def _step(rule, exact):
+    return Step(rule, False, exact, SIG, LOG_SIG)
+
+
+def _nan_scratch(dim, contexts, n_out):
+    """Scratch for a step of up to ``contexts`` inputs and ``n_out`` outputs, its float buffers
+    NaN, so that a buffer read before it is written shows in the weights."""
+    scratch = make_scratch(1, dim, (contexts + 1) // 2, n_out - 1)
+    for buf in scratch:
+        if buf.dtype == np.float32:
+            buf.fill(np.nan)
+    return scratch
+
+
 @pytest.mark.parametrize("exact", [True, False])
 def test_single_update_matches_reference(exact):
     rng = np.random.default_rng(0)
@@ -29,7 +44,7 @@ def test_single_update_matches_reference(exact):
     outputs = np.array([3, 7, 11, 7], dtype=np.int32)  # a noise word drawn twice gets both updates
     ref_u, ref_W, ref_loss = naive.sgns_step(W_in[5], W_out, outputs, lr=0.1)
     a, b = W_in.copy(), W_out.copy()
-    loss = sgns_update(a, b, 5, outputs, 4, np.float32(0.1), np.empty(16 + 4, np.float32), exact, SIG, LOG_SIG, SGD)
+    loss = sgns_update(Weights(a, b), 5, outputs, 4, np.float32(0.1), _step(SGD, exact), _nan_scratch(16, 1, 4))
     # exact up to float32 rounding (the kernel sums dot products in reassociated order)
     tol = 1e-6 if exact else 2e-3  # the table sigmoid has 0.012-wide bins
     np.testing.assert_allclose(a[5], ref_u, atol=tol, rtol=0)
@@ -58,7 +73,7 @@ def test_table_sigmoid_saturated_branches_match_reference(positive_logit):
     exact_u, _, _ = naive.sgns_step(W_in[1], W_out, outputs, lr=lr, table=False)
     assert np.max(np.abs(exact_u - ref_u)) > 1e-4  # the reference really uses the table's ends
     a, b = W_in.copy(), W_out.copy()
-    loss = sgns_update(a, b, 1, outputs, 4, np.float32(lr), np.empty(dim + 4, np.float32), False, SIG, LOG_SIG, SGD)
+    loss = sgns_update(Weights(a, b), 1, outputs, 4, np.float32(lr), _step(SGD, False), _nan_scratch(dim, 1, 4))
     np.testing.assert_allclose(a[1], ref_u, atol=1e-5, rtol=0)
     np.testing.assert_allclose(b, ref_W, atol=1e-5, rtol=0)
     assert loss == pytest.approx(ref_loss, abs=1e-5)
@@ -72,7 +87,7 @@ def test_update_is_a_gradient_step_finite_differences():
     outputs = np.array([2, 4, 6], dtype=np.int32)
     lr = 1e-3
     a, b = W_in.copy(), W_out.copy()
-    sgns_update(a, b, 1, outputs, 3, np.float32(lr), np.empty(6 + 3, np.float32), True, SIG, LOG_SIG, SGD)
+    sgns_update(Weights(a, b), 1, outputs, 3, np.float32(lr), _step(SGD, True), _nan_scratch(6, 1, 3))
     eps = 1e-6
     grad_u = np.zeros(6)
     for d in range(6):
@@ -122,9 +137,10 @@ def test_train_job_matches_reference_sequence(shared, rule):
     scratch = make_scratch(longest, dim, window, negative)
 
     def job(a, b, scratch, rule=rule):
-        return train_job(ids, starts, 0, len(starts) - 1, tables.keep_thresh, key, neg_key, window, negative,
-                         tables.alias_table, a, b, rule, alpha, min_alpha, offset, total, True,
-                         shared, SIG, LOG_SIG, *scratch)
+        return train_job(Sentences(ids, starts), 0, len(starts) - 1,
+                         Sampling(tables.keep_thresh, tables.alias_table, key, neg_key, window, negative),
+                         Weights(a, b), Schedule(alpha, min_alpha, offset, total),
+                         Step(rule, shared, True, SIG, LOG_SIG), scratch)
 
     loss, pairs = job(a, b, scratch)
     args = (ids, starts, 0, len(starts) - 1, tables.keep_thresh, tables.alias_thresh, tables.alias_index, window,
@@ -189,8 +205,8 @@ def test_adagrad_update_matches_reference(exact, outputs):
     outputs = np.array(outputs, dtype=np.int32)
     ref = naive.sgns_adagrad_step(W_in[5], W_out, acc_in[5], acc_out, outputs, 0.1, table=not exact)
     a, b = _with_acc(W_in, acc_in), _with_acc(W_out, acc_out)
-    loss = sgns_update(a, b, 5, outputs, len(outputs), np.float32(0.1), np.full(dim + len(outputs), np.nan, np.float32),
-                       exact, SIG, LOG_SIG, ADAGRAD)
+    loss = sgns_update(Weights(a, b), 5, outputs, len(outputs), np.float32(0.1), _step(ADAGRAD, exact),
+                       _nan_scratch(dim, 1, len(outputs)))
     a, ai, b, ao = a[:, :dim], a[:, dim], b[:, :dim], b[:, dim]
     tol = 1e-5
     np.testing.assert_allclose(a[5], ref[0], atol=tol, rtol=0)
@@ -221,11 +237,8 @@ def test_window_update_matches_reference(exact, contexts, outputs, dim):
     ref_U, ref_W, ref_loss = naive.sgns_window_step(W_in, W_out, contexts, outputs, lr=0.1, table=not exact)
     a, b = W_in.copy(), W_out.copy()
     m, n_out = len(contexts), len(outputs)
-    # scratch starts as NaN, so a buffer read before it is written shows in the weights
-    loss = sgns_window_update(a, b, contexts, m, outputs, n_out, np.float32(0.1), np.full(m * n_out, np.nan, np.float32),
-                              np.full(n_out * dim, np.nan, np.float32), np.full(dim, np.nan, np.float32), exact, SIG,
-                              LOG_SIG, SGD, np.full(m, np.nan, np.float32),
-                              np.full(m * dim, np.nan, np.float32), np.full(m + n_out, np.nan, np.float32))
+    loss = sgns_window_update(Weights(a, b), contexts, m, outputs, n_out, np.float32(0.1), _step(SGD, exact),
+                              _nan_scratch(dim, m, n_out))
     tol = 1e-6 if exact else 1e-5
     np.testing.assert_allclose(a, ref_U, atol=tol, rtol=0)
     np.testing.assert_allclose(b, ref_W, atol=tol, rtol=0)
@@ -257,10 +270,8 @@ def test_window_adagrad_update_matches_reference(rule, exact, contexts, outputs,
                                          table=not exact)
     a, b = _with_acc(W_in, acc_in), _with_acc(W_out, acc_out)
     m, n_out = len(contexts), len(outputs)
-    loss = sgns_window_update(a, b, contexts, m, outputs, n_out, np.float32(0.1), np.full(m * n_out, np.nan, np.float32),
-                              np.full(n_out * dim, np.nan, np.float32), np.full(dim, np.nan, np.float32), exact, SIG,
-                              LOG_SIG, rule, np.full(m, np.nan, np.float32),
-                              np.full(m * dim, np.nan, np.float32), np.full(m + n_out, np.nan, np.float32))
+    loss = sgns_window_update(Weights(a, b), contexts, m, outputs, n_out, np.float32(0.1), _step(rule, exact),
+                              _nan_scratch(dim, m, n_out))
     a, ai, b, ao = a[:, :dim], a[:, dim], b[:, :dim], b[:, dim]
     np.testing.assert_allclose(a, ref[0], atol=1e-5, rtol=0)
     np.testing.assert_allclose(b, ref[1], atol=1e-5, rtol=0)
