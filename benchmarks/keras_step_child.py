@@ -168,7 +168,11 @@ def tf_breakdown(V, prepared, group, rounds):
     Each part's own time is the difference to the one before."""
     import tensorflow as tf
 
-    from fastw2v.keras_models import shared_negative_gradients, unique_row_sums
+    from fastw2v.keras_models import shared_negative_gradients
+    try:
+        from fastw2v.keras_optimizers import unique_row_sums
+    except ImportError:  # a tree from before the optimizers had a module of their own
+        from fastw2v.keras_models import unique_row_sums
 
     dim = 100
     rng = np.random.default_rng(1)

@@ -1,7 +1,7 @@
 """glibc's ``malloc`` tuned to keep the memory a compiled Keras step frees for the next one.
 
 Nothing here acts when imported: a Keras run of the command line calls
-:func:`keep_freed_heap` before it imports Keras (:func:`fastw2v.runner.run`), and a
+:func:`keep_freed_heap` before it imports Keras (the runner's Keras start), and a
 program of the user's own may call it likewise.
 """
 

@@ -5,7 +5,8 @@ TensorFlow). fastw2v's Keras path runs on the backends in :data:`SUPPORTED`: the
 maths is written once in ``keras.ops`` (:mod:`fastw2v.keras_models`), and the little
 that Keras 3 needs per backend (the training step's glue, the data feed, the
 distribution strategy) lives in one small module per backend,
-:mod:`fastw2v.keras_tf` and :mod:`fastw2v.keras_jax`, which :func:`glue` returns.
+:mod:`fastw2v.keras_tf` and :mod:`fastw2v.keras_jax`, which
+:func:`fastw2v.keras_glue.glue` returns.
 
 This module imports neither Keras nor a backend, so the command line can refuse an
 unsupported backend with one line before anything heavy is imported.

@@ -258,7 +258,7 @@ def _distributed_epoch(trainer, data, callbacks, max_steps: Optional[int]) -> No
     cbs.on_epoch_begin(trainer.epoch)
     for metric in model.metrics:
         metric.reset_state()
-    # a stop agreed at an epoch's last step leaves the resumed call no step: its end keeps the loss
+    # a stop agreed at an epoch's last step leaves a later fit of this trainer no step: its end keeps the loss
     epoch, logs = getattr(trainer, "_distributed_logs", (None, {}))
     logs = logs if epoch == trainer.epoch else {}
     # each worker's feed is its own share, already batched per replica: distributed from a

@@ -74,7 +74,8 @@ class SimilarityMonitor(keras.callbacks.Callback):
 
 
 class _Progress(keras.callbacks.Callback):
-    """Progress bar with words/s, pairs/s, loss and ETA; also watches for divergence and stop requests.
+    """Progress bar with words/s, pairs/s, loss and ETA; also watches for divergence and stop requests,
+    and after each step runs the trainer's checkpoint hook if one was asked for (a safe point).
 
     Keras calls ``on_train_batch_end`` once per ``steps_per_execution`` steps with the
     index of the last one, so the steps since the last call are counted from the
@@ -130,8 +131,10 @@ class _Progress(keras.callbacks.Callback):
             self.model.stop_training = True
         if self.trainer.stop_requested:
             self.model.stop_training = True
-        else:
+        elif not self.diverged:  # never a checkpoint of diverged weights
             self.trainer._safe_point(self.batches_in_epoch)
+            if self.trainer.n_workers == 1 and self.trainer.stop_requested:
+                self.model.stop_training = True  # a signal during the checkpoint: no further batch
         elapsed = max(time.perf_counter() - self.t0, 1e-9)
         pairs_per_sec = self.rows_trained * self.trainer.pairs_per_row / elapsed
         self.bar.set(self.rows * self.trainer.words_per_row, epoch=self.epoch + 1, loss=loss,
@@ -348,7 +351,8 @@ class KerasTrainer:
             ``validate_every`` steps.
         on_epoch_end : callable(trainer, record), optional
         on_checkpoint : callable(trainer), optional
-            Called after the step during which :meth:`request_checkpoint` was called, with
+            Called after the step (with ``steps_per_execution``, the execution) during which
+            :meth:`request_checkpoint` was called, with
             :meth:`checkpoint_state` saying where training stands; training then goes on.
         callbacks : Keras callbacks, run before fastw2v's own
         tensorboard : path, optional
@@ -369,6 +373,7 @@ class KerasTrainer:
         if self.model is None:
             self.build(corpus)
         self._on_checkpoint = on_checkpoint
+        self._checkpoint.clear()  # a request is for a running fit: none left over from an earlier one
         corpus = self.worker_share(corpus)
         total_rows = self.rows_per_epoch * cfg.epochs
         start_rows = self.epoch * self.rows_per_epoch + self.skip_batches * opts.batch_size

@@ -248,6 +248,7 @@ class Runner:
         self.serial = 0  # of the next checkpoint
         self.fit_seconds = 0.0
         self._timer: Optional[threading.Timer] = None
+        self._checkpoint_seconds = 0.0  # spent in this fit's periodic checkpoints
 
     # -- the lifecycle ---------------------------------------------------------------
 
@@ -273,17 +274,18 @@ class Runner:
         """The one ``fit`` call: periodic checkpoints at the trainer's safe points, through its
         ``on_checkpoint`` hook; a stop saves a checkpoint and the vectors so far, then raises."""
         t0 = time.perf_counter()
+        self._checkpoint_seconds = 0.0
         self._arm_timer()
         try:
-            self.trainer.fit(self.corpus, quiet=self.options.quiet, on_epoch_end=self._on_epoch_end,
-                             on_checkpoint=self._on_checkpoint, **self.fit_options)
+            try:
+                self.trainer.fit(self.corpus, quiet=self.options.quiet, on_epoch_end=self._on_epoch_end,
+                                 on_checkpoint=self._on_checkpoint, **self.fit_options)
+            finally:
+                self._disarm_timer()
+                # training time: the periodic checkpoints written inside fit are not training
+                self.fit_seconds += time.perf_counter() - t0 - self._checkpoint_seconds
         except TrainingInterrupted as exc:
-            self._disarm_timer()
-            self.fit_seconds += time.perf_counter() - t0
             self._save_on_interrupt(exc)
-        finally:
-            self._disarm_timer()
-        self.fit_seconds += time.perf_counter() - t0
 
     def _arm_timer(self) -> None:
         """Ask the trainer for a checkpoint ``checkpoint_every`` seconds from now (the chief, with a directory)."""
@@ -304,7 +306,9 @@ class Runner:
 
     def _on_checkpoint(self, trainer) -> None:
         """The trainer's safe point after a periodic request: save, then count the next period."""
+        t0 = time.perf_counter()
         self._save_checkpoint(self.options.checkpoint_dir)
+        self._checkpoint_seconds += time.perf_counter() - t0
         self._arm_timer()
 
     def _on_epoch_end(self, trainer, record: dict) -> None:

@@ -244,6 +244,7 @@ class Word2Vec:
         TrainingDiverged
             The loss or the weights became NaN/Inf, or the weights exploded.
         """
+        self._checkpoint.clear()  # a request is for a running fit: none left over from an earlier one
         corpus = self._prepare(corpus, vocab, cache_dir, quiet)
         plan = self._plan(corpus)
         st = self.state
@@ -355,7 +356,8 @@ class Word2Vec:
         The threads take jobs until none is left, a stop is asked for, or a checkpoint is:
         then, with every job they took finished, ``on_checkpoint`` runs (a safe point:
         the state counts exactly the finished jobs) and new threads go on from there. A
-        request that meets the epoch's end waits for the next epoch's first safe point.
+        request that meets the epoch's end waits for the next epoch's first safe point (after
+        the last epoch, the fit is done and writes no more).
         """
         while True:
             self._run_threads(plan, bar, t_start)
@@ -404,7 +406,7 @@ class Word2Vec:
             raise self._interrupted(plan)
 
     def _worker(self, plan: _Plan, jobs: _JobQueue, keys) -> None:
-        """One thread: take jobs and train them until none is left or a stop is requested."""
+        """One thread: take jobs and train them until none is left, or a stop or a checkpoint is requested."""
         cfg = self.config
         key, neg_key = keys
         # the kernel's argument groups, each field of the dtype its class lists

@@ -205,7 +205,7 @@ MUTATIONS = [
      "        if optimizer != \"sgd\" and (self.alpha != Word2VecConfig.alpha or self.min_alpha is not None):\n",
      "        if False:\n",
      ["tests/test_hogwild.py::test_update_rule_defaults_and_refusals"]),
-    ("multiworker: each worker's batches split per replica of the whole group (a pause skips half of them)",
+    ("multiworker: each worker's batches split per replica of the whole group (half of each worker's rows untrained)",
      "fastw2v/keras_tf.py",
      "strategy.distribute_datasets_from_function(lambda context: data)",
      "strategy.experimental_distribute_dataset(data)",
@@ -391,6 +391,9 @@ MUTATIONS = [
     ("layers: the multi-worker group asks the runner (a relative import in a subpackage)", "fastw2v/multiworker/group.py",
      "from ..cli import PROG, exit_code\n", "from ..cli import PROG, exit_code\nfrom ..runner import run  # noqa: F401\n",
      ["tests/test_layers.py::test_no_import_points_up_a_layer"]),
+    ("Keras checkpoint hook: a checkpoint of the diverged step's weights", "fastw2v/keras_trainer.py",
+     "        elif not self.diverged:  # never a checkpoint of diverged weights\n", "        else:\n",
+     ["tests/test_keras.py::test_a_checkpoint_is_never_taken_of_diverged_weights"]),
 ]
 results = []
 for name, path, old, new, tests, *env in MUTATIONS[int(sys.argv[1]) if len(sys.argv) > 1 else 0:]:

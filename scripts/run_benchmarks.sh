@@ -4,7 +4,7 @@
 # that every results JSON records one of them. The GPU run is not here: it needs a GPU
 # (bash scripts/gpu_bench.sh, benchmarks/README.md's "Keras on a GPU").
 # Needs pip install -e '.[bench,tf,jax,plot]', ../shared/data/{wiki8,wiki70m}.txt.xz (with
-# eval/) and ../shared/peers/word2vec; about 4 hours on 2 cores, the frontier 2.5 of them.
+# eval/) and ../shared/peers/word2vec; about 2.5 hours on 2 cores, the frontier 70 minutes of them.
 # --quick (or QUICK=1): every script on a slice, written to benchmarks/results/quick/ (ignored
 # by git), with no README change: a check that nothing broke, not figures to read.
 set -euo pipefail

@@ -20,7 +20,6 @@ def _glue_module(name):
 @pytest.mark.parametrize("backend", ["tensorflow", "jax"])
 def test_each_backend_glue_provides_the_declared_contract(backend):
     require_keras()
-    from fastw2v.contract import missing_members
     from fastw2v.keras_glue import BackendGlue, MultiWorkerGlue, OwnLoopGlue, Strategy
 
     module = _glue_module(backend)
@@ -39,7 +38,6 @@ def test_a_glue_lacking_a_member_is_named():
     require_keras()
     from types import SimpleNamespace
 
-    from fastw2v.contract import missing_members
     from fastw2v.keras_glue import BackendGlue
 
     partial = SimpleNamespace(NAME="x", train_step=lambda *a: None)

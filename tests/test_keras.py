@@ -830,6 +830,25 @@ def test_a_checkpoint_at_a_safe_point_resumes_as_the_uninterrupted_run(tmp_path)
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
 
 
+def test_a_checkpoint_is_never_taken_of_diverged_weights():
+    """A checkpoint asked for during the step whose loss diverged waits: the last good one stays."""
+    from fastw2v.keras_trainer import _Progress
+
+    corpus, _ = planted_corpus(4, sentences=200)
+    vocab = Vocab.build(corpus, min_count=1)
+    trainer = KerasTrainer(Word2VecConfig(dim=8, min_count=1, epochs=1), vocab, KerasOptions(batch_size=256))
+    trainer.build(encode(corpus, vocab))
+    calls = []
+    trainer._on_checkpoint = lambda t: calls.append(t.skip_batches)
+    for loss, expected in ((float("nan"), []), (0.5, [1])):
+        progress = _Progress(trainer, 1000, 0, 0, quiet=True)
+        progress.set_model(trainer.model)
+        trainer.request_checkpoint()
+        progress.on_train_batch_end(0, {"loss": loss})
+        assert calls == expected and (progress.diverged is not None) == (loss != loss)
+        trainer._checkpoint.clear()
+
+
 def test_interrupt_checkpoint_resume_matches_uninterrupted_run(tmp_path):
     """Stopped 3 batches into epoch 2 of 3, checkpointed and restored into a new trainer,
     the run ends with the uninterrupted run's step count and weights. Every epoch runs

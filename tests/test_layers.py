@@ -158,6 +158,12 @@ def _resolve(parts: List[str]) -> str:
     return "__init__" if not parts else ".".join(parts)  # an unknown name: test_imports_name_real_modules
 
 
+def _parents(target: str) -> List[str]:
+    """``a.b.c`` and the packages of fastw2v it lies in: ``a``, ``a.b``, then ``a.b.c``."""
+    parts = target.split(".")
+    return [".".join(parts[:n]) for n in range(1, len(parts)) if ".".join(parts[:n]) in MODULES] + [target]
+
+
 def _from_targets(path: List[str], names) -> List[str]:
     """``from fastw2v.<path> import a, b``: each a submodule where one is named, else the module itself."""
     found = []
@@ -176,7 +182,9 @@ def imports(name: str) -> List[Import]:
 
     def add(node, targets, is_internal):
         inside = _in_function(node, parents)
-        found.extend(Import(node.lineno, t, inside, is_internal) for t in targets)
+        if is_internal:  # importing fastw2v.a.b runs fastw2v/a/__init__.py first
+            targets = [p for t in targets for p in _parents(t)]
+        found.extend(Import(node.lineno, t, inside, is_internal) for t in dict.fromkeys(targets))
 
     def relative(level: int, module: str, line: int) -> List[str]:
         package = _package_of(name)

@@ -38,7 +38,7 @@ class _SignalDuringPeriodicSave(Runner):
 
 @pytest.mark.integration
 def test_sigint_during_a_periodic_checkpoint_stops_at_once(tmp_path):
-    """The signal must not be lost: the next fit stops before training any more words.
+    """The signal must not be lost: after the checkpoint, training stops before any more words.
 
     (Before the runner, fit cleared its stop flag when it started, so a signal that
     arrived during a periodic save was only seen one checkpoint period later.)"""
