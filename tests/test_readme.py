@@ -25,12 +25,7 @@ import update_readme  # noqa: E402
 AWAITING_RERUN = {
     "frontier": "made at a863274 with six systems at that day's defaults (Hogwild's SGD, the Keras step before "
                 "unique rows), epochs 1,2,3,5, one run a point; the command now runs five systems at today's "
-                "defaults, epochs 1-5, 3 runs a point",
-    "train": "made at 564ea1b+dirty as train_speed by `bench_train.py --speed-only`, now the script's only mode",
-    "pairs": "made at 780ceec+dirty with `--repeats 10`, now the default",
-    "keras_profile": "made at 1ef7d5a+dirty with `--before 03dcc78 --repeats 2 --end-to-end 1`; the profile "
-                     "no longer times another tree (scripts/ab_compare.py does)",
-    "prep": "made at 61ca5f7 by `bench_prep.py --repeats 5`, now the first section of bench_scale.py",
+                "defaults, epochs 1,2,3,5, 2 runs a point",
 }
 
 
