@@ -797,16 +797,22 @@ class _CheckpointDuring(keras.callbacks.Callback):
             self.trainer.request_checkpoint()
 
 
-def test_a_checkpoint_at_a_safe_point_resumes_as_the_uninterrupted_run(tmp_path):
-    """A checkpoint asked for during batch 3 of epoch 2 is written by the hook after that batch,
-    and training goes on in the same fit to the uninterrupted run's weights; restored into a new
-    trainer, the checkpoint continues to them too."""
+def _three_epoch_run():
+    """``(vocab, corpus, config, options, trainer)``: a small corpus whose 3 epochs differ in length,
+    and a Keras run of all 3 uninterrupted, for the stop and checkpoint tests to match."""
     corpus, _ = planted_corpus(4, sentences=600)
     vocab = Vocab.build(corpus, min_count=1)
     enc = encode(corpus, vocab)
     cfg = Word2VecConfig(dim=8, window=3, negative=3, sample=0, min_count=1, epochs=3, seed=2)
     opts = KerasOptions(batch_size=256)
-    full = KerasTrainer(cfg, vocab, opts).fit(enc)
+    return vocab, enc, cfg, opts, KerasTrainer(cfg, vocab, opts).fit(enc)
+
+
+def test_a_checkpoint_at_a_safe_point_resumes_as_the_uninterrupted_run(tmp_path):
+    """A checkpoint asked for during batch 3 of epoch 2 is written by the hook after that batch,
+    and training goes on in the same fit to the uninterrupted run's weights; restored into a new
+    trainer, the checkpoint continues to them too."""
+    vocab, enc, cfg, opts, full = _three_epoch_run()
 
     saved = []
     hooked = KerasTrainer(cfg, vocab, opts)
@@ -857,13 +863,7 @@ def test_interrupt_checkpoint_resume_matches_uninterrupted_run(tmp_path):
     from fastw2v import TrainingInterrupted
     from fastw2v import checkpoint as ckpt
 
-    corpus, _ = planted_corpus(4, sentences=600)
-    vocab = Vocab.build(corpus, min_count=1)
-    enc = encode(corpus, vocab)
-    cfg = Word2VecConfig(dim=8, window=3, negative=3, sample=0, min_count=1, epochs=3, seed=2)
-    opts = KerasOptions(batch_size=256)
-
-    full = KerasTrainer(cfg, vocab, opts).fit(enc)
+    vocab, enc, cfg, opts, full = _three_epoch_run()
     full_steps = int(full.model.optimizer.iterations.numpy())
     per_epoch = [-(-full.gen.rows_in_epoch(enc, e) // opts.batch_size) for e in range(3)]
     assert len(set(per_epoch)) > 1  # the epochs differ in length, so a cut would show
