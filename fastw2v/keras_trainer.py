@@ -339,7 +339,8 @@ class KerasTrainer:
         return self.config.rates()
 
     def fit(self, corpus, *, quiet: bool = True, on_epoch_end: Optional[Callable[["KerasTrainer", dict], None]] = None,
-            on_checkpoint: Optional[Callable[["KerasTrainer"], None]] = None, validate: Sequence[str] = (), validate_every: int = 2000, callbacks=(), tensorboard=None,
+            on_checkpoint: Optional[Callable[["KerasTrainer"], None]] = None, validate: Sequence[str] = (),
+            validate_every: int = 2000, callbacks=(), tensorboard=None,
             max_steps: Optional[int] = None) -> "KerasTrainer":
         """Train for the configured epochs, from where :attr:`epoch` and :attr:`skip_batches` say.
 
